@@ -1,0 +1,382 @@
+/* Vulkan instance and device creation. */
+#include "ar-device.h"
+#include "ar-memory.h"
+#include "ar-pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+G_DEFINE_QUARK (ar-error-quark, ar_error)
+
+static const char *
+vk_result_name (VkResult res)
+{
+  switch (res) {
+    case VK_SUCCESS: return "VK_SUCCESS";
+    case VK_NOT_READY: return "VK_NOT_READY";
+    case VK_TIMEOUT: return "VK_TIMEOUT";
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    default: return "VkResult";
+  }
+}
+
+gboolean
+ar_vk_check (VkResult res, const char *what, GError **error)
+{
+  if (res == VK_SUCCESS)
+    return TRUE;
+  int code = (res == VK_ERROR_OUT_OF_DEVICE_MEMORY || res == VK_ERROR_OUT_OF_HOST_MEMORY)
+      ? AR_ERROR_OUT_OF_MEMORY : AR_ERROR_VULKAN;
+  g_set_error (error, AR_ERROR, code, "%s failed: %s (%d)", what, vk_result_name (res), res);
+  return FALSE;
+}
+
+static VkBool32 VKAPI_PTR
+debug_callback (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+    VkDebugUtilsMessageTypeFlagsEXT types, const VkDebugUtilsMessengerCallbackDataEXT *data,
+    void *user)
+{
+  ArDevice *dev = user;
+  if (severity < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
+    return VK_FALSE;
+  g_atomic_int_inc (&dev->validation_messages);
+  fprintf (stderr, "[vulkan validation] %s\n", data->pMessage ? data->pMessage : "(no text)");
+  return VK_FALSE;
+}
+
+static gboolean
+layer_available (const char *name)
+{
+  guint32 n = 0;
+  vkEnumerateInstanceLayerProperties (&n, NULL);
+  g_autofree VkLayerProperties *layers = g_new0 (VkLayerProperties, MAX (n, 1));
+  vkEnumerateInstanceLayerProperties (&n, layers);
+  for (guint32 i = 0; i < n; i++)
+    if (strcmp (layers[i].layerName, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+env_flag (const char *name)
+{
+  const char *v = g_getenv (name);
+  return v && *v && strcmp (v, "0") != 0;
+}
+
+static int
+type_rank (VkPhysicalDeviceType t)
+{
+  switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
+    default: return 4;
+  }
+}
+
+static const char *
+type_name (VkPhysicalDeviceType t)
+{
+  static const char *names[] = { "other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU" };
+  return (guint) t < G_N_ELEMENTS (names) ? names[t] : "unknown";
+}
+
+static gboolean
+find_compute_queue (VkPhysicalDevice pd, guint32 *family, gboolean *timestamps)
+{
+  guint32 n = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties (pd, &n, NULL);
+  g_autofree VkQueueFamilyProperties *q = g_new0 (VkQueueFamilyProperties, MAX (n, 1));
+  vkGetPhysicalDeviceQueueFamilyProperties (pd, &n, q);
+  for (guint32 i = 0; i < n; i++) {
+    if (q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+      *family = i;
+      *timestamps = q[i].timestampValidBits > 0;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* Picks the physical device: AR_VULKAN_DEVICE if set, else discrete > integrated > virtual > CPU. */
+static gboolean
+pick_physical_device (ArDevice *dev, GError **error)
+{
+  guint32 n = 0;
+  VkResult res = vkEnumeratePhysicalDevices (dev->instance, &n, NULL);
+  if (res != VK_SUCCESS || n == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_NO_DEVICE,
+        "no Vulkan device found (for a CPU device install mesa-vulkan-drivers)");
+    return FALSE;
+  }
+  g_autofree VkPhysicalDevice *pds = g_new0 (VkPhysicalDevice, n);
+  vkEnumeratePhysicalDevices (dev->instance, &n, pds);
+
+  const char *want = g_getenv ("AR_VULKAN_DEVICE");
+  gboolean want_index = want && *want && strspn (want, "0123456789") == strlen (want);
+  g_autoptr (GString) seen = g_string_new (NULL);
+  int best = -1, best_rank = G_MAXINT;
+
+  for (guint32 i = 0; i < n; i++) {
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties (pds[i], &p);
+    g_string_append_printf (seen, "%s[%u] %s (%s)", i ? ", " : "", i, p.deviceName,
+        type_name (p.deviceType));
+    guint32 fam;
+    gboolean ts;
+    if (p.apiVersion < VK_API_VERSION_1_2 || !find_compute_queue (pds[i], &fam, &ts))
+      continue;
+    if (want && *want) {
+      g_autofree gchar *name_lc = g_ascii_strdown (p.deviceName, -1);
+      g_autofree gchar *want_lc = g_ascii_strdown (want, -1);
+      gboolean match = want_index ? (guint32) atoi (want) == i : strstr (name_lc, want_lc) != NULL;
+      if (match) {
+        best = i;
+        break;
+      }
+      continue;
+    }
+    int rank = type_rank (p.deviceType);
+    if (rank < best_rank) {
+      best_rank = rank;
+      best = i;
+    }
+  }
+  if (best < 0) {
+    if (want && *want)
+      g_set_error (error, AR_ERROR, AR_ERROR_NO_DEVICE,
+          "AR_VULKAN_DEVICE=%s matches no Vulkan 1.2 compute device; devices: %s", want, seen->str);
+    else
+      g_set_error (error, AR_ERROR, AR_ERROR_NO_DEVICE,
+          "no Vulkan 1.2 device with a compute queue; devices: %s", seen->str);
+    return FALSE;
+  }
+  dev->physical = pds[best];
+  return TRUE;
+}
+
+ArDevice *
+ar_device_new (GError **error)
+{
+  g_autoptr (ArDevice) dev = g_new0 (ArDevice, 1);
+  dev->refcount = 1;
+  g_mutex_init (&dev->queue_lock);
+  dev->profile = env_flag ("AR_VULKAN_PROFILE");
+  gboolean validate = env_flag ("AR_VULKAN_VALIDATE");
+
+  const char *layers[1];
+  const char *inst_exts[1];
+  guint32 n_layers = 0, n_inst_exts = 0;
+  if (validate) {
+    if (!layer_available ("VK_LAYER_KHRONOS_validation")) {
+      g_set_error (error, AR_ERROR, AR_ERROR_NO_DEVICE,
+          "AR_VULKAN_VALIDATE=1 but VK_LAYER_KHRONOS_validation is not installed "
+          "(install vulkan-validationlayers)");
+      return NULL;
+    }
+    layers[n_layers++] = "VK_LAYER_KHRONOS_validation";
+    inst_exts[n_inst_exts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+  }
+
+  VkApplicationInfo app = {
+    .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+    .pApplicationName = "arvideo",
+    .apiVersion = VK_API_VERSION_1_2,
+  };
+  /* Synchronization validation checks the recorder's barrier placement too. */
+  VkValidationFeatureEnableEXT enables[] = { VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT };
+  VkValidationFeaturesEXT vfeatures = {
+    .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+    .enabledValidationFeatureCount = G_N_ELEMENTS (enables),
+    .pEnabledValidationFeatures = enables,
+  };
+  VkDebugUtilsMessengerCreateInfoEXT mci = {
+    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT
+        | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT
+        | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT
+        | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+    .pfnUserCallback = debug_callback,
+    .pUserData = dev,
+    .pNext = &vfeatures,
+  };
+  VkInstanceCreateInfo ici = {
+    .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+    .pNext = validate ? &mci : NULL,
+    .pApplicationInfo = &app,
+    .enabledLayerCount = n_layers,
+    .ppEnabledLayerNames = layers,
+    .enabledExtensionCount = n_inst_exts,
+    .ppEnabledExtensionNames = inst_exts,
+  };
+  VkResult res = vkCreateInstance (&ici, NULL, &dev->instance);
+  if (res == VK_ERROR_INCOMPATIBLE_DRIVER || res == VK_ERROR_INITIALIZATION_FAILED) {
+    g_set_error (error, AR_ERROR, AR_ERROR_NO_DEVICE,
+        "no Vulkan device found (for a CPU device install mesa-vulkan-drivers): %s",
+        vk_result_name (res));
+    return NULL;
+  }
+  if (!ar_vk_check (res, "vkCreateInstance", error))
+    return NULL;
+
+  if (validate) {
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (dev->instance, "vkCreateDebugUtilsMessengerEXT");
+    mci.pNext = NULL;
+    if (!create || !ar_vk_check (create (dev->instance, &mci, NULL, &dev->messenger),
+            "vkCreateDebugUtilsMessengerEXT", error))
+      return NULL;
+  }
+
+  if (!pick_physical_device (dev, error))
+    return NULL;
+  vkGetPhysicalDeviceProperties (dev->physical, &dev->props);
+  vkGetPhysicalDeviceMemoryProperties (dev->physical, &dev->mem_props);
+  find_compute_queue (dev->physical, &dev->queue_family, &dev->caps.timestamps);
+  dev->caps.is_cpu = dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+
+  /* Query, then enable what is present of what we use. */
+  VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
+  VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12 };
+  VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11 };
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &f2);
+
+  VkPhysicalDeviceVulkan11Properties p11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES };
+  VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &p11 };
+  vkGetPhysicalDeviceProperties2 (dev->physical, &p2);
+  dev->caps.subgroup_size = p11.subgroupSize;
+  dev->caps.subgroup_arith = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
+      && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+
+  VkPhysicalDeviceVulkan12Features e12 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+    .shaderFloat16 = f12.shaderFloat16,
+  };
+  VkPhysicalDeviceVulkan11Features e11 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+    .pNext = &e12,
+    .storageBuffer16BitAccess = f11.storageBuffer16BitAccess,
+  };
+  VkPhysicalDeviceFeatures2 e2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &e11,
+    .features = { .shaderInt16 = f2.features.shaderInt16 },
+  };
+  dev->caps.fp16_storage = f11.storageBuffer16BitAccess;
+  dev->caps.fp16_arith = f12.shaderFloat16;
+  if (env_flag ("AR_VULKAN_NO_FP16"))
+    dev->caps.fp16_storage = dev->caps.fp16_arith = FALSE;
+
+  float prio = 1.0f;
+  VkDeviceQueueCreateInfo qci = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+    .queueFamilyIndex = dev->queue_family,
+    .queueCount = 1,
+    .pQueuePriorities = &prio,
+  };
+  VkDeviceCreateInfo dci = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+    .pNext = &e2,
+    .queueCreateInfoCount = 1,
+    .pQueueCreateInfos = &qci,
+  };
+  if (!ar_vk_check (vkCreateDevice (dev->physical, &dci, NULL, &dev->device), "vkCreateDevice", error))
+    return NULL;
+  vkGetDeviceQueue (dev->device, dev->queue_family, 0, &dev->queue);
+
+  VkCommandPoolCreateInfo pci = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT | VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+    .queueFamilyIndex = dev->queue_family,
+  };
+  if (!ar_vk_check (vkCreateCommandPool (dev->device, &pci, NULL, &dev->transfer_pool),
+          "vkCreateCommandPool", error))
+    return NULL;
+
+  dev->pipelines = ar_pipeline_cache_new (dev, error);
+  if (!dev->pipelines)
+    return NULL;
+  dev->allocator = ar_allocator_new (dev);
+  dev->dummy = ar_buffer_new (dev, 256, AR_MEM_DEVICE, error);
+  if (!dev->dummy)
+    return NULL;
+  return g_steal_pointer (&dev);
+}
+
+ArDevice *
+ar_device_ref (ArDevice *dev)
+{
+  g_atomic_int_inc (&dev->refcount);
+  return dev;
+}
+
+void
+ar_device_unref (ArDevice *dev)
+{
+  if (!dev || !g_atomic_int_dec_and_test (&dev->refcount))
+    return;
+  if (dev->device)
+    vkDeviceWaitIdle (dev->device);
+  if (dev->dummy)
+    ar_buffer_free (dev->dummy);
+  if (dev->pipelines)
+    ar_pipeline_cache_free (dev->pipelines);
+  if (dev->allocator)
+    ar_allocator_free (dev->allocator);
+  if (dev->transfer_pool)
+    vkDestroyCommandPool (dev->device, dev->transfer_pool, NULL);
+  if (dev->device)
+    vkDestroyDevice (dev->device, NULL);
+  if (dev->messenger) {
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (dev->instance, "vkDestroyDebugUtilsMessengerEXT");
+    if (destroy)
+      destroy (dev->instance, dev->messenger, NULL);
+  }
+  if (dev->instance)
+    vkDestroyInstance (dev->instance, NULL);
+  g_mutex_clear (&dev->queue_lock);
+  g_free (dev);
+}
+
+static GMutex default_lock;
+static ArDevice *default_device;
+
+ArDevice *
+ar_device_get_default (GError **error)
+{
+  g_mutex_lock (&default_lock);
+  if (!default_device)
+    default_device = ar_device_new (error);
+  ArDevice *dev = default_device ? ar_device_ref (default_device) : NULL;
+  g_mutex_unlock (&default_lock);
+  return dev;
+}
+
+guint
+ar_device_validation_messages (ArDevice *dev)
+{
+  return (guint) g_atomic_int_get (&dev->validation_messages);
+}
+
+gchar *
+ar_device_describe (ArDevice *dev)
+{
+  return g_strdup_printf ("%s (%s, Vulkan %u.%u), fp16 storage %s, fp16 arithmetic %s, "
+      "subgroup %u%s, timestamps %s",
+      dev->props.deviceName, type_name (dev->props.deviceType),
+      VK_API_VERSION_MAJOR (dev->props.apiVersion), VK_API_VERSION_MINOR (dev->props.apiVersion),
+      dev->caps.fp16_storage ? "yes" : "no", dev->caps.fp16_arith ? "yes" : "no",
+      dev->caps.subgroup_size, dev->caps.subgroup_arith ? " with arithmetic" : "",
+      dev->caps.timestamps ? "yes" : "no");
+}

@@ -1,0 +1,76 @@
+/* The Vulkan instance and device: selection, features, validation, queue. */
+#pragma once
+#include <glib.h>
+#include <vulkan/vulkan.h>
+
+G_BEGIN_DECLS
+
+#define AR_ERROR (ar_error_quark ())
+GQuark ar_error_quark (void);
+
+typedef enum {
+  AR_ERROR_NO_DEVICE,      /* no loader, no device, or none matching AR_VULKAN_DEVICE */
+  AR_ERROR_VULKAN,         /* a Vulkan call failed */
+  AR_ERROR_OUT_OF_MEMORY,  /* an allocation failed or exceeds a device limit */
+  AR_ERROR_INVALID,        /* bad arguments: shapes, sizes */
+  AR_ERROR_MODEL,          /* malformed model card or weights */
+} ArErrorCode;
+
+/* What the device can do, as granted at creation. */
+typedef struct {
+  gboolean fp16_storage;      /* storageBuffer16BitAccess: fp16 tensors in buffers */
+  gboolean fp16_arith;        /* shaderFloat16 */
+  gboolean subgroup_arith;    /* subgroupAdd & co. in compute shaders */
+  guint32 subgroup_size;
+  gboolean timestamps;        /* the compute queue has timestamp queries */
+  gboolean is_cpu;            /* a software device such as lavapipe */
+} ArDeviceCaps;
+
+typedef struct _ArDevice ArDevice;
+typedef struct _ArPipelineCache ArPipelineCache;
+typedef struct _ArAllocator ArAllocator;
+
+struct _ArDevice {
+  gint refcount;
+  VkInstance instance;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  guint32 queue_family;
+  VkPhysicalDeviceProperties props;
+  VkPhysicalDeviceMemoryProperties mem_props;
+  ArDeviceCaps caps;
+  gboolean profile;                /* AR_VULKAN_PROFILE=1 */
+
+  VkDebugUtilsMessengerEXT messenger;
+  gint validation_messages;        /* atomic */
+
+  GMutex queue_lock;               /* vkQueueSubmit and the transfer helper */
+  VkCommandPool transfer_pool;     /* guarded by queue_lock */
+
+  ArPipelineCache *pipelines;
+  ArAllocator *allocator;
+  struct _ArBuffer *dummy;         /* bound where an optional tensor is absent */
+};
+
+/* Creates a device. Honours AR_VULKAN_DEVICE (index or name substring) and
+ * AR_VULKAN_VALIDATE=1 (Khronos validation layer; every message is printed and counted). */
+ArDevice *ar_device_new (GError **error);
+
+/* The process-wide shared device, created on first use. */
+ArDevice *ar_device_get_default (GError **error);
+
+ArDevice *ar_device_ref (ArDevice *dev);
+void ar_device_unref (ArDevice *dev);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArDevice, ar_device_unref)
+
+/* Number of validation messages (warnings and errors) seen so far. */
+guint ar_device_validation_messages (ArDevice *dev);
+
+/* A one-line description: name, type, and granted features. */
+gchar *ar_device_describe (ArDevice *dev);
+
+/* Fills @error from a failed Vulkan call; returns FALSE for convenience. */
+gboolean ar_vk_check (VkResult res, const char *what, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,40 @@
+/* Device memory: large blocks, sub-allocated into buffers (one VkBuffer per block). */
+#pragma once
+#include "ar-device.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  AR_MEM_DEVICE,  /* device-local: weights, activations */
+  AR_MEM_HOST,    /* host-visible and coherent: staging, readback */
+} ArMemKind;
+
+typedef struct _ArBlock ArBlock;
+
+/* A sub-allocation. Bind it with (vk_buffer, offset, size). */
+typedef struct _ArBuffer {
+  ArDevice *dev;
+  ArBlock *block;
+  VkBuffer vk_buffer;
+  VkDeviceSize offset;
+  VkDeviceSize size;
+  guint8 *mapped;      /* host pointer when the memory is host-visible, else NULL */
+} ArBuffer;
+
+ArAllocator *ar_allocator_new (ArDevice *dev);
+void ar_allocator_free (ArAllocator *alloc);
+
+/* Allocates @size bytes (> 0, at most maxStorageBufferRange). */
+ArBuffer *ar_buffer_new (ArDevice *dev, gsize size, ArMemKind kind, GError **error);
+void ar_buffer_free (ArBuffer *buf);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArBuffer, ar_buffer_free)
+
+/* Copies host data in or out, through a staging buffer when the memory is not mappable.
+ * The caller makes sure no GPU work is using the range. */
+gboolean ar_buffer_write (ArBuffer *buf, gsize offset, const void *data, gsize size, GError **error);
+gboolean ar_buffer_read (ArBuffer *buf, gsize offset, void *data, gsize size, GError **error);
+
+/* Bytes of device memory currently allocated in blocks, and the peak. */
+void ar_device_memory_usage (ArDevice *dev, guint64 *current, guint64 *peak);
+
+G_END_DECLS

@@ -1,0 +1,2 @@
+/* Placeholder: the attention ops are being written. */
+#pragma once

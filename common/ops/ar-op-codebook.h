@@ -1,0 +1,2 @@
+/* Placeholder: the codebook ops are being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* Placeholder: the conv ops are being written. */
+#pragma once

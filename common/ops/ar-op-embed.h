@@ -1,0 +1,2 @@
+/* Placeholder: the embed ops are being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* Placeholder: the matmul ops are being written. */
+#pragma once

@@ -1,0 +1,2 @@
+/* Placeholder: the norm ops are being written. */
+#pragma once

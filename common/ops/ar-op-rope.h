@@ -1,0 +1,2 @@
+/* Placeholder: the rope ops are being written. */
+#pragma once

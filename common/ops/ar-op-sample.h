@@ -1,0 +1,2 @@
+/* Placeholder: the sample ops are being written. */
+#pragma once

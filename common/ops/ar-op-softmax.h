@@ -1,0 +1,2 @@
+/* Placeholder: the softmax ops are being written. */
+#pragma once

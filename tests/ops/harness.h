@@ -1,0 +1,56 @@
+/* Shared helpers for the op tests: device with validation, seeded data, upload/download in
+ * either storage type, NMSE, and the one-line-per-case report. */
+#pragma once
+#include "ar-ops.h"
+#include "ar-half.h"
+
+typedef struct {
+  ArDevice *dev;
+  ArCmd *cmd;
+  guint64 rng;
+  int passed, failed;
+} ArTest;
+
+/* Creates the device with AR_VULKAN_VALIDATE=1 (unless set otherwise); exits on failure. */
+void art_init (ArTest *t);
+/* Checks that no validation message was seen, prints "N passed, N failed", returns exit code. */
+int art_finish (ArTest *t);
+
+/* Storage types to test on this device: f32, and f16 when supported. */
+guint art_dtypes (ArTest *t, ArDType out[2]);
+
+guint32 art_rand_u32 (ArTest *t);
+/* Uniform in [lo, hi). */
+float art_rand_float (ArTest *t, float lo, float hi);
+/* A new array of @n uniform values in [lo, hi), rounded to what @dt can store. */
+float *art_random (ArTest *t, gsize n, float lo, float hi, ArDType dt);
+/* Rounds values in place to what @dt can store. */
+void art_round (float *v, gsize n, ArDType dt);
+
+ArBuffer *art_upload (ArTest *t, ArDType dt, const float *data, gsize n);
+ArBuffer *art_upload_u32 (ArTest *t, const guint32 *data, gsize n);
+ArBuffer *art_alloc (ArTest *t, ArDType dt, gsize n);
+/* A new array with the first @n elements of @buf, as floats. */
+float *art_download (ArTest *t, ArDType dt, ArBuffer *buf, gsize n);
+guint32 *art_download_u32 (ArTest *t, ArBuffer *buf, gsize n);
+
+/* Begins a recording on t->cmd; art_run() submits it and waits, reporting any error. */
+void art_begin (ArTest *t);
+gboolean art_run (ArTest *t);
+
+/* NMSE = mse(out, ref) / mse(ref, 0); a NaN in @out gives infinity. */
+double art_nmse (const float *out, const float *ref, gsize n);
+
+/* Prints "op <name> <shape> <dtype> nmse=<v> ok|FAIL" and counts the result. */
+gboolean art_report (ArTest *t, const char *op, const char *shape, ArDType dt, double nmse,
+    double limit);
+/* For integer results: counts mismatches; ok when there are none. */
+gboolean art_report_exact (ArTest *t, const char *op, const char *shape, ArDType dt,
+    const guint32 *out, const guint32 *ref, gsize n);
+/* A named condition, for checks that are neither NMSE nor exact equality. */
+gboolean art_report_cond (ArTest *t, const char *op, const char *shape, ArDType dt,
+    gboolean ok, const char *detail_format, ...) G_GNUC_PRINTF (6, 7);
+
+/* Default limits from the issue: fp32 elementwise, and fp16 / matmul / conv / attention. */
+#define ART_NMSE_F32_ELTWISE 1e-7
+#define ART_NMSE_LOOSE 5e-4
