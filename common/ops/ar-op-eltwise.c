@@ -8,6 +8,18 @@ typedef struct {
 } AddPush;
 G_STATIC_ASSERT (sizeof (AddPush) == 4);
 
+/* Fails the recording when @n elements do not fit the shaders' 32-bit indices. */
+static gboolean
+check_count (ArCmd *cmd, const char *op, guint64 n)
+{
+  if (n > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "%s: %" G_GUINT64_FORMAT " elements exceed the 32-bit index range",
+        op, n);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 void
 ar_op_add (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out, guint64 n)
 {
@@ -20,4 +32,57 @@ ar_op_add (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffe
   ar_cmd_groups_1d (cmd, ar_div_up (n, ELTWISE_LOCAL), &gx, &gy);
   ArBinding bind[] = { AR_READ (a), AR_READ (b), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, AR_SHADER (add, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+}
+
+/* Mirrors the push constants of shaders/unary.comp. */
+typedef struct {
+  guint32 n;
+} UnaryPush;
+G_STATIC_ASSERT (sizeof (UnaryPush) == 4);
+
+void
+ar_op_unary (ArCmd *cmd, ArDType dt, ArUnaryOp op, const ArBuffer *x, ArBuffer *out, guint64 n)
+{
+  gsize es = ar_dtype_size (dt);
+  if (op > AR_UNARY_GELU_ERF) {
+    ar_cmd_fail_invalid (cmd, "unary: unknown op %d", (int) op);
+    return;
+  }
+  if (!ar_op_check_dtype (cmd, "unary", dt) || !check_count (cmd, "unary", n)
+      || !ar_op_check_size (cmd, "unary", "x", x, n, es)
+      || !ar_op_check_size (cmd, "unary", "out", out, n, es))
+    return;
+  UnaryPush pc = { (guint32) n };
+  guint32 spec[] = { ELTWISE_LOCAL, (guint32) op }, gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (n, ELTWISE_LOCAL), &gx, &gy);
+  ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (unary, dt), spec, 2, bind, 2, &pc, sizeof pc, gx, gy, 1);
+}
+
+/* Mirrors the push constants of shaders/upsample.comp. */
+typedef struct {
+  guint32 n;
+  guint32 w;
+} UpsamplePush;
+G_STATIC_ASSERT (sizeof (UpsamplePush) == 8);
+
+void
+ar_op_upsample2x (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 c,
+    guint32 h, guint32 w)
+{
+  gsize es = ar_dtype_size (dt);
+  guint64 n = (guint64) c * h * w;
+  if (!ar_op_check_dtype (cmd, "upsample2x", dt) || !check_count (cmd, "upsample2x", 4 * n)
+      || !ar_op_check_size (cmd, "upsample2x", "x", x, n, es)
+      || !ar_op_check_size (cmd, "upsample2x", "out", out, 4 * n, es))
+    return;
+  if (x == out) {
+    ar_cmd_fail_invalid (cmd, "upsample2x: out must not alias x");
+    return;
+  }
+  UpsamplePush pc = { (guint32) n, w };
+  guint32 spec[] = { ELTWISE_LOCAL }, gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (n, ELTWISE_LOCAL), &gx, &gy);
+  ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (upsample2x, dt), spec, 1, bind, 2, &pc, sizeof pc, gx, gy, 1);
 }

@@ -7,4 +7,19 @@ G_BEGIN_DECLS
 void ar_op_add (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out,
     guint64 n);
 
+typedef enum {
+  AR_UNARY_SILU = 0,       /* x * sigmoid(x) */
+  AR_UNARY_GELU_TANH = 1,  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+  AR_UNARY_GELU_ERF = 2,   /* 0.5 x (1 + erf(x / sqrt(2))), erf accurate to ~1e-7 relative */
+} ArUnaryOp;
+
+/* out[i] = op(x[i]), i < n. @out may alias @x (in place). */
+void ar_op_unary (ArCmd *cmd, ArDType dt, ArUnaryOp op, const ArBuffer *x, ArBuffer *out,
+    guint64 n);
+
+/* Nearest-neighbour 2x upsample: @x [c, h, w] -> @out [c, 2h, 2w], out[k, y, x] =
+ * x[k, y/2, x/2]. For a batch [n, c, h, w] pass c = n * c. @out must not alias @x. */
+void ar_op_upsample2x (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 c,
+    guint32 h, guint32 w);
+
 G_END_DECLS

@@ -1,2 +1,36 @@
-/* Placeholder: the norm ops are being written. */
+/* Normalisation ops: group norm, layer norm, RMS norm. One workgroup per normalised segment,
+ * two-pass mean and variance in fp32 (no E[x^2] - E[x]^2 cancellation). @gamma, @beta have the
+ * storage type of @x. All allow @out to alias @x (in place). */
 #pragma once
+
+G_BEGIN_DECLS
+
+/* Group norm of @x [n, c, h, w] (NCHW) with @groups groups of c / groups channels each:
+ * statistics over each group's (c / groups) * h * w elements, then per-channel
+ * y = (x - mean) / sqrt(var + eps) * gamma[ch] + beta[ch], then SiLU when @silu.
+ * @gamma, @beta [c] may each be NULL (1 and 0). @groups must divide @c. */
+void ar_op_group_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    const ArBuffer *beta, ArBuffer *out, guint32 n, guint32 c, guint32 h, guint32 w,
+    guint32 groups, float eps, gboolean silu);
+
+/* Layer norm over the last dimension of @x [rows, cols]:
+ * y = (x - mean) / sqrt(var + eps) * gamma[j] + beta[j]; @gamma, @beta [cols] may be NULL. */
+void ar_op_layer_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    const ArBuffer *beta, ArBuffer *out, guint32 rows, guint32 cols, float eps);
+
+/* RMS norm over the last dimension of @x [rows, cols]:
+ * y = x / sqrt(mean(x^2) + eps) * gamma[j]; @gamma [cols] may be NULL. */
+void ar_op_rms_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    ArBuffer *out, guint32 rows, guint32 cols, float eps);
+
+/* Row reductions (norms, softmax) use subgroup arithmetic where the device has it, and a
+ * shared-memory tree otherwise. Tests call this with FALSE to exercise the fallback; TRUE
+ * (the default) means "where available". Not thread-safe: set it before recording. */
+void ar_ops_reduce_use_subgroups (gboolean use);
+
+/* Internal, shared by the row-reduction ops: whether to use the subgroup shader variant, and
+ * the workgroup size (a power of two) for rows of @len elements. */
+gboolean ar_ops_reduce_subgroups (ArCmd *cmd);
+guint32 ar_ops_reduce_local_size (ArCmd *cmd, guint64 len);
+
+G_END_DECLS

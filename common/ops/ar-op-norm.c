@@ -1,0 +1,111 @@
+#include "ar-ops.h"
+
+static gboolean reduce_use_subgroups = TRUE;
+
+void
+ar_ops_reduce_use_subgroups (gboolean use)
+{
+  reduce_use_subgroups = use;
+}
+
+gboolean
+ar_ops_reduce_subgroups (ArCmd *cmd)
+{
+  return reduce_use_subgroups && ar_cmd_device (cmd)->caps.subgroup_arith;
+}
+
+guint32
+ar_ops_reduce_local_size (ArCmd *cmd, guint64 len)
+{
+  /* At least 4 elements per invocation, at least 32 (a full NVIDIA subgroup). On lavapipe a
+   * workgroup runs on one core as a loop over 8-wide lanes, so a small one wastes less on
+   * idle lanes around the barriers; on a GPU, 256 keeps loads in flight. */
+  guint32 cap = ar_cmd_device (cmd)->caps.is_cpu ? 64 : 256;
+  guint32 l = 32;
+  while (l < cap && (guint64) l * 4 < len)
+    l *= 2;
+  return l;
+}
+
+/* Mirrors the push constants of shaders/norm.comp. */
+typedef struct {
+  guint32 nseg;
+  guint32 len;
+  guint32 inner;
+  guint32 groups;
+  guint32 flags;
+  float eps;
+} NormPush;
+G_STATIC_ASSERT (sizeof (NormPush) == 24);
+
+#define NORM_GAMMA 1u
+#define NORM_BETA 2u
+
+static void
+norm_dispatch (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    const ArBuffer *beta, ArBuffer *out, guint64 nseg, guint64 len, guint32 inner,
+    guint32 groups, guint32 channels, float eps, gboolean rms, gboolean silu)
+{
+  gsize es = ar_dtype_size (dt);
+  guint64 n = nseg * len;
+  if (!ar_op_check_dtype (cmd, op, dt))
+    return;
+  if (n > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "%s: %" G_GUINT64_FORMAT " elements exceed the 32-bit index range",
+        op, n);
+    return;
+  }
+  if (!(eps >= 0)) {
+    ar_cmd_fail_invalid (cmd, "%s: eps must be >= 0 (got %g)", op, eps);
+    return;
+  }
+  if (!ar_op_check_size (cmd, op, "x", x, n, es) || !ar_op_check_size (cmd, op, "out", out, n, es)
+      || (gamma && !ar_op_check_size (cmd, op, "gamma", gamma, channels, es))
+      || (beta && !ar_op_check_size (cmd, op, "beta", beta, channels, es)))
+    return;
+  if (n == 0)
+    return;
+  NormPush pc = {
+    .nseg = (guint32) nseg, .len = (guint32) len, .inner = inner, .groups = groups,
+    .flags = (gamma ? NORM_GAMMA : 0) | (beta ? NORM_BETA : 0), .eps = eps,
+  };
+  guint32 spec[] = { ar_ops_reduce_local_size (cmd, len), rms, silu }, gx, gy;
+  ar_cmd_groups_1d (cmd, nseg, &gx, &gy);
+  ArBinding bind[] = { AR_READ (x), AR_READ (gamma), AR_READ (beta), AR_WRITE (out) };
+  const ArShader *sh = ar_ops_reduce_subgroups (cmd) ? AR_SHADER (norm, dt) : AR_SHADER (norm_tree, dt);
+  ar_cmd_dispatch (cmd, sh, spec, 3, bind, 4, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+ar_op_group_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    const ArBuffer *beta, ArBuffer *out, guint32 n, guint32 c, guint32 h, guint32 w,
+    guint32 groups, float eps, gboolean silu)
+{
+  if (groups == 0 || c % groups != 0) {
+    ar_cmd_fail_invalid (cmd, "group_norm: %u groups do not divide %u channels", groups, c);
+    return;
+  }
+  guint64 hw = (guint64) h * w;
+  if (hw > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "group_norm: h * w = %" G_GUINT64_FORMAT " is too large", hw);
+    return;
+  }
+  norm_dispatch (cmd, "group_norm", dt, x, gamma, beta, out, (guint64) n * groups,
+      (guint64) (c / groups) * hw, (guint32) hw, groups, c, eps, FALSE, silu);
+}
+
+void
+ar_op_layer_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    const ArBuffer *beta, ArBuffer *out, guint32 rows, guint32 cols, float eps)
+{
+  norm_dispatch (cmd, "layer_norm", dt, x, gamma, beta, out, rows, cols, 1, 1, cols, eps,
+      FALSE, FALSE);
+}
+
+void
+ar_op_rms_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *gamma,
+    ArBuffer *out, guint32 rows, guint32 cols, float eps)
+{
+  norm_dispatch (cmd, "rms_norm", dt, x, gamma, NULL, out, rows, cols, 1, 1, cols, eps,
+      TRUE, FALSE);
+}

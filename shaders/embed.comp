@@ -1,0 +1,30 @@
+#version 450
+// Embedding lookup: out[r, d] = table[min(ids[ids_offset + r], vocab - 1), d] for r < n_ids,
+// d < dim. Out-of-range ids are clamped to the last row so that nothing is read out of bounds.
+// A plain copy of the stored values (no conversion).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer T { STYPE table[]; };
+layout(std430, binding = 1) readonly buffer I { uint ids[]; };
+layout(std430, binding = 2) writeonly buffer O { STYPE o[]; };
+
+layout(push_constant) uniform Push {
+    uint n;         // n_ids * dim
+    uint dim;
+    uint vocab;
+    uint ids_offset;
+} pc;
+
+void main()
+{
+    uint i = ar_flat_index();
+    if (i >= pc.n)
+        return;
+    uint r = i / pc.dim;
+    uint d = i - r * pc.dim;
+    uint id = min(ids[pc.ids_offset + r], pc.vocab - 1u);
+    o[i] = table[id * pc.dim + d];
+}
