@@ -56,7 +56,8 @@ def _smooth_frames(n, h, w, c, gen):
 def random_init(model, seed=0):
     """Seeded random weights that give well-spread outputs (so fixtures are not tie-prone):
     torch default init, norm affines perturbed around (1, 0), llama sep_emb random, codebook set
-    to encoder latents of synthetic frames plus noise, decoder conv_out rescaled to ~[-1, 1]."""
+    to encoder latents of synthetic frames plus noise, decoder conv_out rescaled to ~[-1, 1],
+    predictor head scaled up 4x."""
     gen = torch.Generator().manual_seed(seed)
     for name, p in model.named_parameters():
         # re-draw every tensor from the seeded generator, shaped like torch's default init
@@ -88,8 +89,14 @@ def random_init(model, seed=0):
         y = tok.decode(t)
         s = float(y.std())
         if s > 0:
-            tok.decoder.conv_out.weight.mul_(0.5 / s)
-            tok.decoder.conv_out.bias.mul_(0.5 / s)
+            tok.decoder.conv_out.weight.mul_(0.4 / s)
+            tok.decoder.conv_out.bias.mul_(0.4 / s)
+    pred = model.predictor
+    if pred is not None:
+        # sharper logits (std ~4 instead of ~1): greedy decisions far from ties
+        last = pred.head.fc2 if hasattr(pred.head, "fc2") else pred.head
+        for p in last.parameters():
+            p.mul_(4.0)
     return model
 
 
