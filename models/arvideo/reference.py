@@ -322,7 +322,8 @@ def causal_attention(q, k, v, q_start):
 
 class Sampler:
     """logits [B, V] -> tokens int64 [B].  temperature <= 0: argmax (greedy, ties -> lowest index);
-    else softmax(logits / temperature) restricted to the top_k (0: all) and sampled."""
+    else softmax(logits / temperature) restricted to the top_k (0: all) and sampled.  A generator
+    must live on the logits' device (torch.multinomial requirement)."""
 
     def __init__(self, temperature=1.0, top_k=0, generator=None):
         self.temperature, self.top_k, self.generator = float(temperature), int(top_k), generator
