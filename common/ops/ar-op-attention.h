@@ -1,2 +1,54 @@
-/* Placeholder: the attention ops are being written. */
+/* Causal multi-head attention over a KV cache (GPT-style decode and prefill).
+ *
+ * KV cache: K and V are each [Hkv, max_tokens, D] (head-major: one head's keys are contiguous),
+ * in the op's storage type. Position p of head h is row p of block h.
+ *
+ * Q, K and V of new tokens are read from rows of a token-major buffer, typically the fused
+ * output of a QKV projection [n, (H + 2 Hkv) D]: token t's Q of head h starts at element
+ * t * row_stride + q_offset + h * D (likewise K and V with their offsets and kv heads). */
 #pragma once
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint n_heads;     /* H: query heads */
+  guint n_kv_heads;  /* Hkv: key/value heads; 0 means H. Must divide H (grouped-query attention) */
+  guint head_dim;    /* D, 1..1024 */
+  guint max_tokens;  /* positions each cache head holds */
+  guint row_stride;  /* elements from one token's row of the qkv buffer to the next */
+  guint q_offset;    /* element offset of Q, K and V within a row */
+  guint k_offset;
+  guint v_offset;
+  guint window;      /* > 0: a query at position p sees at most positions p-window+1..p */
+  float scale;       /* score scale; 0 means 1/sqrt(D) */
+} ArAttnLayout;
+
+/* The layout of a fused QKV buffer [n, (H + 2 Hkv) D] holding Q, K, V in that order, with
+ * no window and the default scale. */
+static inline ArAttnLayout
+ar_attn_layout_fused (guint n_heads, guint n_kv_heads, guint head_dim, guint max_tokens)
+{
+  guint hkv = n_kv_heads ? n_kv_heads : n_heads;
+  ArAttnLayout l = {
+    n_heads, hkv, head_dim, max_tokens, (n_heads + 2 * hkv) * head_dim,
+    0, n_heads * head_dim, (n_heads + hkv) * head_dim, 0, 0.0f,
+  };
+  return l;
+}
+
+/* Writes the K and V of @n new tokens (rows 0..n-1 of @qkv) into the caches at positions
+ * pos..pos+n-1. Needs pos + n <= max_tokens. One dispatch. */
+void ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    ArBuffer *k_cache, ArBuffer *v_cache, guint pos, guint n);
+
+/* For the @n query tokens in rows 0..n-1 of @qkv, at positions pos..pos+n-1, attends causally
+ * to cache positions first..(own position) (also limited by layout->window) and writes
+ * out [n, H*D] (dense; must not alias @qkv or the caches). The caches must already hold
+ * positions first..pos+n-1 (ar_op_kv_append first, in the same recording if wished);
+ * positions beyond are never read. Needs first <= pos and pos + n <= max_tokens.
+ * One dispatch, one workgroup per (query, head), keys in chunks with an online softmax. */
+void ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
+    guint first);
+
+G_END_DECLS

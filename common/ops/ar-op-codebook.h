@@ -1,2 +1,20 @@
-/* Placeholder: the codebook ops are being written. */
+/* Vector quantisation against a codebook E [K, dim] (row j is code j).
+ *
+ * Vectors are either rows [n, dim] (hw == 0), or channel-major images [n / hw, dim, hw]
+ * (hw > 0: NCHW latents with hw = H*W; vector i is pixel i % hw of image i / hw). */
 #pragma once
+
+G_BEGIN_DECLS
+
+/* tokens[i] = argmin_j sum_c (x_i[c] - E[j][c])^2 as uint32, ties to the lower j.
+ * Distances are summed in fp32 over c = 0..dim-1 in order. @hw must divide @n. */
+void ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *codebook,
+    ArBuffer *tokens, guint n, guint dim, guint codebook_size, guint hw);
+
+/* The inverse: out = E[tokens[i]] for each of @n uint32 tokens, written as rows [n, dim]
+ * (hw == 0) or channel-major [n / hw, dim, hw]. Tokens >= codebook_size are clamped to the
+ * last code. */
+void ar_op_codebook_lookup (ArCmd *cmd, ArDType dt, const ArBuffer *tokens,
+    const ArBuffer *codebook, ArBuffer *out, guint n, guint dim, guint codebook_size, guint hw);
+
+G_END_DECLS

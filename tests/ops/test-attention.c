@@ -1,8 +1,129 @@
 #include "test-ops.h"
 
-/* Placeholder until the attention ops land: reports a failure so that it cannot pass unnoticed. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+typedef struct {
+  guint heads, kv_heads, dim;
+} HeadShape;
+
+/* Appends n tokens' K/V from a fused QKV buffer at @pos and attends from the same rows, in one
+ * recording. Cache rows that the op must not read (positions >= pos + n) hold NaN. */
+static void
+check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint first,
+    guint window)
+{
+  guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
+  guint T = pos + n + 3;
+  ArAttnLayout lay = ar_attn_layout_fused (H, Hkv, D, T);
+  lay.window = window;
+  gsize qkv_n = (gsize) n * lay.row_stride, cache_n = (gsize) Hkv * T * D;
+  g_autofree float *qkv = art_random (t, qkv_n, -2, 2, dt);
+  g_autofree float *kc = art_random (t, cache_n, -1, 1, dt);
+  g_autofree float *vc = art_random (t, cache_n, -1, 1, dt);
+  for (guint h = 0; h < Hkv; h++)
+    for (guint p = pos; p < T; p++)
+      for (guint d = 0; d < D; d++)
+        kc[((gsize) h * T + p) * D + d] = vc[((gsize) h * T + p) * D + d] = NAN;
+  g_autoptr (ArBuffer) bqkv = art_upload (t, dt, qkv, qkv_n);
+  g_autoptr (ArBuffer) bk = art_upload (t, dt, kc, cache_n);
+  g_autoptr (ArBuffer) bv = art_upload (t, dt, vc, cache_n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
+
+  /* What the caches must hold after the append. */
+  for (guint i = 0; i < n; i++)
+    for (guint h = 0; h < Hkv; h++)
+      for (guint d = 0; d < D; d++) {
+        gsize c = ((gsize) h * T + pos + i) * D + d, r = (gsize) i * lay.row_stride + h * D + d;
+        kc[c] = qkv[r + lay.k_offset];
+        vc[c] = qkv[r + lay.v_offset];
+      }
+
+  art_begin (t);
+  ar_op_kv_append (t->cmd, dt, bqkv, &lay, bk, bv, pos, n);
+  ar_op_attention (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, n, first);
+  if (!art_run (t))
+    return;
+  guint barriers = ar_cmd_barrier_count (t->cmd);
+
+  gsize out_n = (gsize) n * H * D;
+  g_autofree float *ref = g_new (float, out_n);
+  ref_attention (qkv + lay.q_offset, lay.row_stride, kc, vc, ref, H, Hkv, D, T, pos, n, first,
+      window, 1.0 / sqrt ((double) D));
+  art_round (ref, out_n, dt);
+  g_autofree float *out = art_download (t, dt, bo, out_n);
+  g_autofree float *k_got = art_download (t, dt, bk, cache_n);
+  g_autofree float *v_got = art_download (t, dt, bv, cache_n);
+
+  g_autofree gchar *shape = g_strdup_printf ("[H=%u Hkv=%u D=%u pos=%u n=%u first=%u win=%u]",
+      H, Hkv, D, pos, n, first, window);
+  gsize bad = 0;
+  for (guint h = 0; h < Hkv; h++)
+    for (guint p = 0; p < pos + n; p++)
+      for (guint d = 0; d < D; d++) {
+        gsize c = ((gsize) h * T + p) * D + d;
+        bad += memcmp (&k_got[c], &kc[c], 4) != 0 || memcmp (&v_got[c], &vc[c], 4) != 0;
+      }
+  art_report_cond (t, "kv_append", shape, dt, bad == 0 && barriers >= 1,
+      "mismatches=%" G_GSIZE_FORMAT " barriers=%u", bad, barriers);
+  art_report (t, "attention", shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
+}
+
+/* Decode of one token over @ctx cached positions; prints the best GPU time of a few runs. */
+static void
+time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx)
+{
+  guint T = ctx + 1;
+  ArAttnLayout lay = ar_attn_layout_fused (H, H, D, T);
+  gsize cache_n = (gsize) H * T * D;
+  g_autofree float *qkv = art_random (t, lay.row_stride, -2, 2, dt);
+  g_autofree float *kc = art_random (t, cache_n, -1, 1, dt);
+  g_autoptr (ArBuffer) bqkv = art_upload (t, dt, qkv, lay.row_stride);
+  g_autoptr (ArBuffer) bk = art_upload (t, dt, kc, cache_n);
+  g_autoptr (ArBuffer) bv = art_upload (t, dt, kc, cache_n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) H * D);
+  ar_cmd_set_timing (t->cmd, TRUE);
+  art_begin (t);
+  ar_op_attention (t->cmd, dt, bqkv, &lay, bk, bv, bo, ctx, 1, 0);
+  double best = -1;
+  for (int r = 0; r < (g_getenv ("BENCH") ? atoi (g_getenv ("BENCH")) : 5); r++) {
+    if (!art_run (t))
+      break;
+    double us = ar_cmd_gpu_time_us (t->cmd);
+    if (best < 0 || (us >= 0 && us < best))
+      best = us;
+  }
+  ar_cmd_set_timing (t->cmd, FALSE);
+  printf ("# time attention decode H=%u D=%u over %u positions %s: %.1f us\n", H, D, ctx + 1,
+      ar_dtype_name (dt), best);
+}
+
 void
 test_attention (ArTest *t)
 {
-  art_report_cond (t, "attention", "-", AR_F32, FALSE, "not implemented");
+  ArDType dts[2];
+  guint ndt = art_dtypes (t, dts);
+  /* D below, at and above the workgroup size (64), odd ones, and grouped-query attention. */
+  const HeadShape shapes[] = {
+    { 1, 1, 8 }, { 4, 4, 33 }, { 8, 8, 64 }, { 8, 2, 64 }, { 2, 2, 128 }, { 1, 1, 300 },
+  };
+  const guint steps[][2] = { { 0, 1 }, { 16, 1 }, { 340, 1 }, { 2056, 1 }, { 0, 17 }, { 34, 17 } };
+  for (guint d = 0; d < ndt && !g_getenv ("BENCH"); d++) {
+    for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
+      for (guint p = 0; p < G_N_ELEMENTS (steps); p++)
+        check_attention (t, dts[d], shapes[s], steps[p][0], steps[p][1], 0, 0);
+    /* A sliding start, and a window (over more than one chunk of keys). */
+    check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0);
+    check_attention (t, dts[d], (HeadShape) { 4, 2, 64 }, 600, 17, 0, 300);
+    check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4);
+  }
+  if (g_getenv ("BENCH")) {
+    time_decode (t, AR_F32, 8, 64, 2056);
+    return;
+  }
+  for (guint d = 0; d < ndt; d++)
+    for (guint c = 0; c < 2; c++)
+      time_decode (t, dts[d], 8, 64, c ? 2056 : 340);
 }

@@ -26,3 +26,17 @@ void ref_rope (const float *x, float *out, size_t t, size_t heads, size_t d, siz
 /* ids >= vocab are clamped to vocab - 1, as the op does. */
 void ref_embed (const float *table, const uint32_t *ids, float *out, size_t n_ids, size_t vocab,
     size_t dim);
+/* Causal attention for n queries at positions pos..pos+n-1: q rows [n, q_stride] (head h at
+ * column h*d), caches k, v [n_kv_heads, max_tokens, d]; query at p sees positions
+ * max(first, p-window+1 if window)..p. out [n, n_heads*d]. */
+void ref_attention (const float *q, size_t q_stride, const float *k, const float *v, float *out,
+    size_t n_heads, size_t n_kv_heads, size_t d, size_t max_tokens, size_t pos, size_t n,
+    size_t first, size_t window, double scale);
+
+/* tokens[i] = argmin_j ||x_i - e_j||^2 (ties to the lower j); x rows [n, dim] (hw == 0) or
+ * channel-major [n / hw, dim, hw]. */
+void ref_codebook_argmin (const float *x, const float *codebook, uint32_t *tokens, size_t n,
+    size_t dim, size_t codebook_size, size_t hw);
+/* out = codebook[tokens[i]] laid out like x of ref_codebook_argmin. */
+void ref_codebook_lookup (const uint32_t *tokens, const float *codebook, float *out, size_t n,
+    size_t dim, size_t codebook_size, size_t hw);

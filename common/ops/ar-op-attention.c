@@ -1,0 +1,130 @@
+#include "ar-ops.h"
+
+#include <math.h>
+
+#define APPEND_LOCAL 256
+#define ATTN_LOCAL 64
+#define ATTN_LOCAL_CPU 32
+#define ATTN_KEYS_PER_THREAD 4
+#define ATTN_MAX_DIMS_PER_THREAD 4   /* MAX_DIMS_PER_THREAD in shaders/attention.comp */
+#define ATTN_MAX_HEAD_DIM 1024
+
+/* Mirrors the push constants of shaders/kv_append.comp. */
+typedef struct {
+  guint32 n, width, head_dim, max_tokens, row_stride, k_offset, v_offset, pos;
+} KvAppendPush;
+G_STATIC_ASSERT (sizeof (KvAppendPush) == 32);
+
+/* Mirrors the push constants of shaders/attention.comp. */
+typedef struct {
+  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  float scale;
+} AttentionPush;
+G_STATIC_ASSERT (sizeof (AttentionPush) == 40);
+
+/* Checks what both ops share; fills the kv head count. */
+static gboolean
+check_layout (ArCmd *cmd, const char *op, ArDType dt, const ArAttnLayout *l, guint pos, guint n,
+    guint *n_kv_heads)
+{
+  if (!ar_op_check_dtype (cmd, op, dt))
+    return FALSE;
+  if (!l) {
+    ar_cmd_fail_invalid (cmd, "%s: layout is missing", op);
+    return FALSE;
+  }
+  guint hkv = l->n_kv_heads ? l->n_kv_heads : l->n_heads;
+  if (l->n_heads == 0 || l->head_dim == 0 || l->head_dim > ATTN_MAX_HEAD_DIM
+      || l->n_heads % hkv != 0) {
+    ar_cmd_fail_invalid (cmd, "%s: bad heads (H=%u, Hkv=%u) or head_dim %u (1..%u)", op,
+        l->n_heads, l->n_kv_heads, l->head_dim, ATTN_MAX_HEAD_DIM);
+    return FALSE;
+  }
+  if ((guint64) pos + n > l->max_tokens) {
+    ar_cmd_fail_invalid (cmd, "%s: positions %u..%u exceed the cache of %u tokens", op, pos,
+        pos + n - 1, l->max_tokens);
+    return FALSE;
+  }
+  *n_kv_heads = hkv;
+  return TRUE;
+}
+
+/* Fails unless @width elements at @offset fit in each row and @buf holds @n rows. */
+static gboolean
+check_rows (ArCmd *cmd, const char *op, const char *what, const ArBuffer *buf,
+    const ArAttnLayout *l, guint offset, guint64 width, guint n, ArDType dt)
+{
+  if (offset + width > l->row_stride) {
+    ar_cmd_fail_invalid (cmd, "%s: %s (offset %u, %" G_GUINT64_FORMAT " elements) overflows the "
+        "row stride %u", op, what, offset, width, l->row_stride);
+    return FALSE;
+  }
+  return ar_op_check_size (cmd, op, what, buf, (guint64) (n - 1) * l->row_stride + offset + width,
+      ar_dtype_size (dt));
+}
+
+void
+ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    ArBuffer *k_cache, ArBuffer *v_cache, guint pos, guint n)
+{
+  const char *op = "kv_append";
+  guint hkv;
+  if (!check_layout (cmd, op, dt, layout, pos, n, &hkv) || n == 0)
+    return;
+  gsize es = ar_dtype_size (dt);
+  guint64 width = (guint64) hkv * layout->head_dim;
+  guint64 cache = width * layout->max_tokens;
+  if (!check_rows (cmd, op, "k", qkv, layout, layout->k_offset, width, n, dt)
+      || !check_rows (cmd, op, "v", qkv, layout, layout->v_offset, width, n, dt)
+      || !ar_op_check_size (cmd, op, "k_cache", k_cache, cache, es)
+      || !ar_op_check_size (cmd, op, "v_cache", v_cache, cache, es))
+    return;
+  KvAppendPush pc = { n, (guint32) width, layout->head_dim, layout->max_tokens,
+    layout->row_stride, layout->k_offset, layout->v_offset, pos };
+  guint32 spec[] = { APPEND_LOCAL }, gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (width * n, APPEND_LOCAL), &gx, &gy);
+  ArBinding bind[] = { AR_READ (qkv), AR_WRITE (k_cache), AR_WRITE (v_cache) };
+  ar_cmd_dispatch (cmd, AR_SHADER (kv_append, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
+    guint first)
+{
+  const char *op = "attention";
+  guint hkv;
+  if (!check_layout (cmd, op, dt, layout, pos, n, &hkv) || n == 0)
+    return;
+  if (first > pos) {
+    ar_cmd_fail_invalid (cmd, "%s: first position %u is after the first query at %u", op,
+        first, pos);
+    return;
+  }
+  gsize es = ar_dtype_size (dt);
+  guint D = layout->head_dim;
+  guint64 cache = (guint64) hkv * D * layout->max_tokens;
+  if (!check_rows (cmd, op, "q", qkv, layout, layout->q_offset, (guint64) layout->n_heads * D, n, dt)
+      || !ar_op_check_size (cmd, op, "k_cache", k_cache, cache, es)
+      || !ar_op_check_size (cmd, op, "v_cache", v_cache, cache, es)
+      || !ar_op_check_size (cmd, op, "out", out, (guint64) n * layout->n_heads * D, es))
+    return;
+  const guint32 *max_groups = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  if (layout->n_heads > max_groups[0] || n > max_groups[1]) {
+    ar_cmd_fail_invalid (cmd, "%s: %u heads x %u queries exceed the grid limits", op,
+        layout->n_heads, n);
+    return;
+  }
+  /* Enough threads that each sums at most ATTN_MAX_DIMS_PER_THREAD dims of V. */
+  /* On CPUs fewer threads do less redundant work per key (measured on lavapipe). */
+  guint local = ar_cmd_device (cmd)->caps.is_cpu ? ATTN_LOCAL_CPU : ATTN_LOCAL;
+  local = MAX (local, ar_div_up (D, ATTN_MAX_DIMS_PER_THREAD * 32) * 32);
+  guint32 spec[] = { local, ATTN_KEYS_PER_THREAD, ar_div_up (D, 32) * 32,
+    local * ATTN_KEYS_PER_THREAD };
+  AttentionPush pc = { layout->n_heads, layout->n_heads / hkv, D, layout->max_tokens,
+    layout->row_stride, layout->q_offset, pos, first, layout->window,
+    layout->scale != 0.0f ? layout->scale : (float) (1.0 / sqrt ((double) D)) };
+  ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (attention, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
+      sizeof pc, layout->n_heads, n, 1);
+}
