@@ -1,9 +1,8 @@
 #version 450
 // Nearest codebook entry for VPW vectors per workgroup. The vectors are staged in shared
 // memory; the threads split the codebook (thread t takes JB consecutive codes from t*JB, then
-// the next L*JB), each distance is
-// a sequential fp32 sum over the dims (a fixed order), and one final pass picks the minimum
-// with ties to the lower index.
+// the next L*JB); each distance is a sequential fp32 sum over the dims (a fixed order), and
+// one final pass picks the minimum with ties to the lower index.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
