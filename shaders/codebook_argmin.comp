@@ -1,14 +1,15 @@
 #version 450
 // Nearest codebook entry for VPW vectors per workgroup. The vectors are staged in shared
-// memory; the threads split the codebook (thread t takes codes t, t+L, ...), each distance is
-// a sequential fp32 sum over the dims (a fixed order), and one final pass picks the minimum
-// with ties to the lower index.
+// memory; the threads split the codebook (thread t takes JB consecutive codes from t*JB, then
+// the next L*JB); each distance is a sequential fp32 sum over the dims (a fixed order), and
+// one final pass picks the minimum with ties to the lower index.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint VPW = 4;       // vectors per workgroup
 layout(constant_id = 2) const uint XMAX = 1024;   // >= VPW * dim
+layout(constant_id = 3) const uint JB = 4;        // codes per thread at once
 
 layout(std430, binding = 0) readonly buffer X { STYPE x[]; };
 layout(std430, binding = 1) readonly buffer E { STYPE e[]; };
@@ -52,25 +53,33 @@ void main()
         best_d[v] = uintBitsToFloat(0x7f800000u);   // +inf
         best_j[v] = 0;
     }
-    for (uint j = t; j < pc.codebook_size; j += L) {
-        float dist[VPW];
-        for (uint v = 0; v < VPW; v++)
-            dist[v] = 0.0;
-        uint row = j * dim;
+    // Each thread scores JB consecutive codes at once: JB + VPW loads feed JB * VPW FMAs.
+    for (uint j0 = t * JB; j0 < pc.codebook_size; j0 += L * JB) {
+        float dist[JB * VPW];
+        for (uint k = 0; k < JB * VPW; k++)
+            dist[k] = 0.0;
+        uint rows[JB];
+        for (uint b = 0; b < JB; b++)
+            rows[b] = min(j0 + b, pc.codebook_size - 1) * dim;
         for (uint c = 0; c < dim; c++) {
-            float ec = float(e[row + c]);
+            float ec[JB];
+            for (uint b = 0; b < JB; b++)
+                ec[b] = float(e[rows[b] + c]);
             for (uint v = 0; v < VPW; v++) {
-                float diff = x_sh[v * dim + c] - ec;
-                dist[v] += diff * diff;
+                float xv = x_sh[v * dim + c];
+                for (uint b = 0; b < JB; b++) {
+                    float diff = xv - ec[b];
+                    dist[b * VPW + v] += diff * diff;
+                }
             }
         }
         // j only grows within a thread, so strict < keeps the lower index on ties.
-        for (uint v = 0; v < VPW; v++) {
-            if (dist[v] < best_d[v]) {
-                best_d[v] = dist[v];
-                best_j[v] = j;
-            }
-        }
+        for (uint b = 0; b < JB; b++)
+            for (uint v = 0; v < VPW; v++)
+                if (j0 + b < pc.codebook_size && dist[b * VPW + v] < best_d[v]) {
+                    best_d[v] = dist[b * VPW + v];
+                    best_j[v] = j0 + b;
+                }
     }
     for (uint v = 0; v < VPW; v++) {
         best_d_sh[v * L + t] = best_d[v];

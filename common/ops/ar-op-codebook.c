@@ -1,6 +1,8 @@
 #include "ar-ops.h"
 
 #define ARGMIN_LOCAL 64
+#define ARGMIN_LOCAL_CPU 32
+#define ARGMIN_CODES 4          /* codes per thread at once: register blocking */
 #define ARGMIN_VECTORS 4        /* vectors per workgroup: each code row read serves all */
 #define LOOKUP_LOCAL 256
 
@@ -36,10 +38,12 @@ ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer
     return;
   /* The staged vectors live in shared memory: fewer per workgroup for long vectors. */
   guint vpw = ARGMIN_VECTORS;
+  /* Fewer threads on CPUs: more workgroups per lane of work (measured on lavapipe). */
+  guint local = ar_cmd_device (cmd)->caps.is_cpu ? ARGMIN_LOCAL_CPU : ARGMIN_LOCAL;
   while (vpw > 1 && (guint64) vpw * dim * 4 > 16384)
     vpw /= 2;
   guint64 xmax = (guint64) vpw * dim;
-  guint64 shared = (xmax + 2 * vpw * ARGMIN_LOCAL) * 4;
+  guint64 shared = (xmax + 2 * vpw * local) * 4;
   if (shared > ar_cmd_device (cmd)->props.limits.maxComputeSharedMemorySize) {
     ar_cmd_fail_invalid (cmd, "%s: dim %u needs %" G_GUINT64_FORMAT " bytes of shared memory",
         op, dim, shared);
@@ -48,10 +52,10 @@ ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer
   if (n == 0)
     return;
   CodebookPush pc = { n, dim, codebook_size, hw };
-  guint32 spec[] = { ARGMIN_LOCAL, vpw, (guint32) xmax }, gx, gy;
+  guint32 spec[] = { local, vpw, (guint32) xmax, ARGMIN_CODES }, gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (n, vpw), &gx, &gy);
   ArBinding bind[] = { AR_READ (x), AR_READ (codebook), AR_WRITE (tokens) };
-  ar_cmd_dispatch (cmd, AR_SHADER (codebook_argmin, dt), spec, 3, bind, 3, &pc, sizeof pc, gx,
+  ar_cmd_dispatch (cmd, AR_SHADER (codebook_argmin, dt), spec, 4, bind, 3, &pc, sizeof pc, gx,
       gy, 1);
 }
 
