@@ -1,0 +1,59 @@
+/* The predictor graph: a transformer over frame tokens and actions with a KV cache, on the
+ * device, for a model's `predictor` section (gpt or llama).
+ *
+ * The sequence is, per frame, tokens_per_frame frame tokens and then one action token (gpt:
+ * an action embedding; llama: a separator whose embedding carries the action). The action
+ * stored after frame t is the one taken at t, which produces frame t+1.
+ *
+ * Real frames are committed; predictions are generated after the committed context and are
+ * forgotten at the next commit (the cache positions after the context are simply reused). */
+#pragma once
+#include "ar-model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gboolean discrete;
+  guint index;            /* discrete action */
+  guint dim;              /* continuous: number of values */
+  const float *values;    /* continuous: dim values */
+} ArAction;
+
+typedef struct _ArPredictor ArPredictor;
+
+/* Builds the graph for @model's predictor. @context_frames = 0 takes the card's. */
+ArPredictor *ar_predictor_new (ArModel *model, guint context_frames, GError **error);
+void ar_predictor_free (ArPredictor *pred);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArPredictor, ar_predictor_free)
+
+guint ar_predictor_tokens_per_frame (const ArPredictor *pred);
+guint ar_predictor_vocab (const ArPredictor *pred);
+guint ar_predictor_context_frames (const ArPredictor *pred);
+gboolean ar_predictor_action_discrete (const ArPredictor *pred);
+/* Discrete: number of actions; continuous: the action vector's dimension. */
+guint ar_predictor_action_size (const ArPredictor *pred);
+
+/* Forgets all context. */
+void ar_predictor_reset (ArPredictor *pred);
+/* Frames committed and currently in the context window. */
+guint ar_predictor_frames_in_context (const ArPredictor *pred);
+
+/* Commits a real frame (tokens_per_frame tokens) followed by the action taken at it. When the
+ * window is full the oldest frames slide out. Fails on an action of the wrong kind or size,
+ * naming the size expected and given. */
+gboolean ar_predictor_commit (ArPredictor *pred, const guint32 *tokens, const ArAction *action,
+    GError **error);
+
+/* Generates the next frame's tokens after the committed context, sampling on the device with
+ * @params (ops/ar-op-sample.h). With @horizon > 1 it rolls out: each predicted frame is fed back
+ * with actions[k] (actions has horizon - 1 entries; NULL repeats the last committed action).
+ * @tokens receives horizon * tokens_per_frame tokens. The committed context is unchanged. */
+gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params, guint horizon,
+    const ArAction *actions, guint32 *tokens, GError **error);
+
+/* Teacher-forced logits for tests: runs the committed context through the model and copies
+ * the logits of every position of the window [n_positions, vocab] into @logits (n_positions
+ * = frames_in_context * (tokens_per_frame + 1)). */
+gboolean ar_predictor_context_logits (ArPredictor *pred, float *logits, GError **error);
+
+G_END_DECLS
