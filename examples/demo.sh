@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 [ -f build/build.ninja ] || meson setup build
 ninja -C build
-exec ./build/tests/bench/bench-ops "$@"
+exec ./build/tests/bench-ops "$@"

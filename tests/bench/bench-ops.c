@@ -1,0 +1,207 @@
+/* Op benchmark: GPU time per call (median of repeated replays of one recorded dispatch,
+ * measured with timestamp queries), throughput, and the plain C reference's time for scale.
+ * Usage: bench-ops [--reps N] [--f16-only|--f32-only] */
+#include "harness.h"
+#include "ref.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reps = 15;
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* Replays the recording on t->cmd; returns the median GPU time in microseconds. */
+static double
+median_gpu_us (ArTest *t)
+{
+  double *us = g_new (double, reps);
+  GError *err = NULL;
+  if (!ar_cmd_run (t->cmd, &err)) {   /* warm-up: first touch of memory, pipeline caches */
+    fprintf (stderr, "bench: %s\n", err->message);
+    exit (1);
+  }
+  for (int i = 0; i < reps; i++) {
+    ar_cmd_run (t->cmd, NULL);
+    us[i] = ar_cmd_gpu_time_us (t->cmd);
+  }
+  qsort (us, reps, sizeof (double), cmp_double);
+  double m = us[reps / 2];
+  g_free (us);
+  return m;
+}
+
+static double
+time_cpu_us (void (*fn) (void *), void *data)
+{
+  double best = 1e30;
+  for (int i = 0; i < 3; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+    fn (data);
+    best = MIN (best, (double) (g_get_monotonic_time () - t0));
+  }
+  return best;
+}
+
+static void
+print_row (const char *op, const char *shape, ArDType dt, double gpu_us, double work, const char *unit,
+    double ref_us)
+{
+  printf ("bench %-9s %-28s %s  gpu %10.1f us  %8.2f %s  c-ref %10.1f us  (x%.1f)\n", op, shape,
+      ar_dtype_name (dt), gpu_us, work / gpu_us / 1e3, unit, ref_us, ref_us / gpu_us);
+}
+
+typedef struct {
+  const float *a, *w, *x;
+  float *out;
+  guint M, N, K;
+} MatmulJob;
+
+static void
+run_ref_matmul (void *data)
+{
+  MatmulJob *j = data;
+  ref_matmul (j->a, j->w, NULL, j->out, j->M, j->N, j->K, 0, 1.0f, 0);
+}
+
+static void
+bench_matmul (ArTest *t, ArDType dt, guint M, guint N, guint K)
+{
+  g_autofree float *a = art_random (t, (gsize) M * K, -1, 1, dt);
+  g_autofree float *w = art_random (t, (gsize) N * K, -1, 1, dt);
+  g_autofree float *ref = g_new (float, (gsize) M * N);
+  g_autoptr (ArBuffer) ba = art_upload (t, dt, a, (gsize) M * K);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, (gsize) N * K);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) M * N);
+  art_begin (t);
+  ar_op_matmul (t->cmd, dt, ba, bw, NULL, bo, M, N, K, AR_ACT_NONE);
+  double us = median_gpu_us (t);
+  MatmulJob job = { a, w, NULL, ref, M, N, K };
+  double ref_us = time_cpu_us (run_ref_matmul, &job);
+  g_autofree gchar *shape = g_strdup_printf ("M=%u K=%u N=%u", M, K, N);
+  print_row ("matmul", shape, dt, us, 2.0 * M * N * K, "GFLOP/s", ref_us);
+}
+
+typedef struct {
+  const float *in, *w;
+  float *out;
+  guint C, H, W, O;
+} ConvJob;
+
+static void
+run_ref_conv (void *data)
+{
+  ConvJob *j = data;
+  ref_conv2d (j->in, j->w, NULL, j->out, 1, j->C, j->H, j->W, j->O, 3, 3, 1, 1, 1, j->H, j->W);
+}
+
+static void
+bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
+{
+  gsize n_in = (gsize) C * H * W, n_w = (gsize) O * C * 9, n_out = (gsize) O * H * W;
+  g_autofree float *in = art_random (t, n_in, -1, 1, dt);
+  g_autofree float *w = art_random (t, n_w, -0.1f, 0.1f, dt);
+  g_autofree float *ref = g_new (float, n_out);
+  g_autoptr (ArBuffer) bi = art_upload (t, dt, in, n_in);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, n_w);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
+  ArConv2dParams p;
+  ar_conv2d_params_init (&p, C, H, W, O, 3, 1, 1);
+  art_begin (t);
+  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
+  double us = median_gpu_us (t);
+  ConvJob job = { in, w, ref, C, H, W, O };
+  double ref_us = time_cpu_us (run_ref_conv, &job);
+  g_autofree gchar *shape = g_strdup_printf ("3x3 %u->%u @%ux%u", C, O, H, W);
+  print_row ("conv2d", shape, dt, us, 2.0 * n_out * C * 9, "GFLOP/s", ref_us);
+}
+
+typedef struct {
+  const float *qkv, *k, *v;
+  float *out;
+  ArAttnLayout l;
+  guint pos;
+} AttnJob;
+
+static void
+run_ref_attention (void *data)
+{
+  AttnJob *j = data;
+  ref_attention (j->qkv, j->l.row_stride, j->k, j->v, j->out, j->l.n_heads, j->l.n_kv_heads,
+      j->l.head_dim, j->l.max_tokens, j->pos, 1, 0, 0, 1.0 / sqrt (j->l.head_dim));
+}
+
+/* One query token attending over @n_ctx cached positions (the newest one included). */
+static void
+bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx)
+{
+  ArAttnLayout l = ar_attn_layout_fused (heads, 0, d, n_ctx);
+  gsize n_cache = (gsize) heads * n_ctx * d;
+  g_autofree float *qkv = art_random (t, l.row_stride, -1, 1, dt);
+  g_autofree float *k = art_random (t, n_cache, -1, 1, dt);
+  g_autofree float *v = art_random (t, n_cache, -1, 1, dt);
+  g_autofree float *ref = g_new (float, (gsize) heads * d);
+  g_autoptr (ArBuffer) bq = art_upload (t, dt, qkv, l.row_stride);
+  g_autoptr (ArBuffer) bk = art_upload (t, dt, k, n_cache);
+  g_autoptr (ArBuffer) bv = art_upload (t, dt, v, n_cache);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) heads * d);
+  art_begin (t);
+  ar_op_attention (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 1, 0);
+  double us = median_gpu_us (t);
+  AttnJob job = { qkv, k, v, ref, l, n_ctx - 1 };
+  double ref_us = time_cpu_us (run_ref_attention, &job);
+  g_autofree gchar *shape = g_strdup_printf ("decode H=%u D=%u ctx=%u", heads, d, n_ctx);
+  /* Bytes of K and V read dominate. */
+  print_row ("attention", shape, dt, us, 2.0 * n_cache * ar_dtype_size (dt), "GB/s", ref_us);
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean f16_only = FALSE, f32_only = FALSE;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--reps") == 0 && i + 1 < argc)
+      reps = MAX (1, atoi (argv[++i]));
+    else if (strcmp (argv[i], "--f16-only") == 0)
+      f16_only = TRUE;
+    else if (strcmp (argv[i], "--f32-only") == 0)
+      f32_only = TRUE;
+    else {
+      fprintf (stderr, "usage: %s [--reps N] [--f16-only|--f32-only]\n", argv[0]);
+      return 2;
+    }
+  }
+  /* Timing, not validation: the layer would distort the numbers. */
+  g_setenv ("AR_VULKAN_VALIDATE", "0", FALSE);
+  ArTest t;
+  art_init (&t);
+  if (!t.dev->caps.timestamps) {
+    fprintf (stderr, "bench-ops: the device has no timestamp queries\n");
+    return 1;
+  }
+  ar_cmd_set_timing (t.cmd, TRUE);
+  ArDType dts[2];
+  guint ndt = art_dtypes (&t, dts);
+  printf ("# median of %d runs; throughput from GPU timestamps; c-ref = plain C reference (double accumulation), single thread\n", reps);
+  for (guint d = 0; d < ndt; d++) {
+    ArDType dt = dts[d];
+    if ((f16_only && dt != AR_F16) || (f32_only && dt != AR_F32))
+      continue;
+    bench_matmul (&t, dt, 1, 512, 512);
+    bench_matmul (&t, dt, 1, 1024, 1024);
+    bench_matmul (&t, dt, 256, 512, 512);
+    bench_matmul (&t, dt, 256, 1024, 1024);
+    bench_conv (&t, dt, 64, 64, 64, 64);
+    bench_attention (&t, dt, 8, 64, 340);
+    bench_attention (&t, dt, 8, 64, 2056);
+  }
+  ar_cmd_free (t.cmd);
+  ar_device_unref (t.dev);
+  return 0;
+}
