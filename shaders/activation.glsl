@@ -109,3 +109,20 @@ float ar_gelu_erf(float x)
     float e = ar_erfc_large(abs(z), z < 0.0 ? -z_lo : z_lo);
     return z > 0.0 ? x - 0.5 * x * e : 0.5 * x * e;
 }
+
+// Fused epilogue of matmul/matvec, chosen at build time by -DACT_GELU_TANH, -DACT_GELU_ERF,
+// -DACT_SILU or -DACT_RELU (see shaders/meson.build).
+float ar_activate(float x)
+{
+#if defined(ACT_GELU_TANH)
+    return ar_gelu_tanh(x);
+#elif defined(ACT_GELU_ERF)
+    return ar_gelu_erf(x);
+#elif defined(ACT_SILU)
+    return ar_silu(x);
+#elif defined(ACT_RELU)
+    return max(x, 0.0);
+#else
+    return x;
+#endif
+}
