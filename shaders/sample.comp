@@ -9,7 +9,11 @@
 // 1/T and a hand-written exp made of correctly rounded add/mul marked `precise`.
 //
 // top-k: radix select (8 bits per pass, MSB first) of the k-th largest key, with one shared
-// histogram per pass so that no pass has to clear anything (one barrier per pass).
+// histogram per pass so that no pass has to clear anything (one barrier per pass), bitmasks of
+// non-empty bins so that the (redundant, barrier-free) scans skip empty bins, and a lower bound
+// from the invocations' maxima so that small k needs few atomics. When the candidates fit
+// (LIST_CAP), the last pass also gathers them into shared memory and top-p and the draw work
+// on that list instead of the row.
 // top-p: the same select on the fixed-point weights, histograms holding 64-bit mass.
 // Draw: per-invocation contiguous chunks of the vocabulary, a shared array of chunk masses,
 // and the one invocation whose chunk holds the target rescans it.
@@ -63,6 +67,17 @@ shared uint s_argmax;
 shared uint s_hist_k[4 * 256];      // top-k counts, one histogram per radix pass
 shared uint s_hist_p_lo[4 * 256];   // top-p masses (64-bit: lo word, carries in hi)
 shared uint s_hist_p_hi[4 * 256];
+// Non-empty bins of each histogram (8 words per pass), so that scans skip empty bins.
+shared uint s_used_k[4 * 8];
+shared uint s_used_p[4 * 8];
+shared uint s_local_max[LOCAL];    // each invocation's largest key, for a top-k lower bound
+shared uint s_lower;
+// Top-k candidates (keys at or above the 24-bit prefix), when they fit.
+const uint LIST_CAP = 240u;   // keeps all shared memory within the 16 KiB every device has
+shared uint s_list_n;
+shared uint s_list_key[LIST_CAP];
+shared uint s_list_idx[LIST_CAP];
+shared uint s_list_q[LIST_CAP];
 shared uint s_part_lo[LOCAL];       // mass of each invocation's chunk
 shared uint s_part_hi[LOCAL];
 
@@ -155,6 +170,14 @@ void hist_p_add(uint bin, uint q)
     uint old = atomicAdd(s_hist_p_lo[bin], q);
     if (old + q < old)
         atomicAdd(s_hist_p_hi[bin], 1u);
+    if (old == 0u)   // first entry (or a wrap to exactly 0: setting the bit again is harmless)
+        atomicOr(s_used_p[bin >> 5], 1u << (bin & 31u));
+}
+
+void hist_k_add(uint bin)
+{
+    if (atomicAdd(s_hist_k[bin], 1u) == 0u)
+        atomicOr(s_used_k[bin >> 5], 1u << (bin & 31u));
 }
 
 uvec2 hist_p(uint bin)
@@ -174,18 +197,26 @@ void main()
     bool use_k = pc.top_k != 0u && !greedy;
     bool use_p = (pc.flags & FLAG_TOP_P) != 0u && !greedy;
 
-    for (uint j = lid; j < 4u * 256u; j += LOCAL) {
-        s_hist_k[j] = 0u;
-        s_hist_p_lo[j] = 0u;
-        s_hist_p_hi[j] = 0u;
+    if (use_k)
+        for (uint j = lid; j < 4u * 256u; j += LOCAL)
+            s_hist_k[j] = 0u;
+    if (use_p)
+        for (uint j = lid; j < 4u * 256u; j += LOCAL) {
+            s_hist_p_lo[j] = 0u;
+            s_hist_p_hi[j] = 0u;
+        }
+    if (lid < 32u) {
+        s_used_k[lid] = 0u;
+        s_used_p[lid] = 0u;
     }
     if (lid == 0u) {
         s_max_key = 0u;
         s_argmax = 0xffffffffu;
+        s_list_n = 0u;
     }
     barrier();
 
-    // Pass over the row: the maximum (with the lowest index holding it) and top-k pass 0.
+    // Pass over the row: the maximum, with the lowest index holding it.
     uint my_key = 0u, my_idx = 0xffffffffu;
     for (uint i = lid; i < V; i += LOCAL) {
         uint k = key_of_bits(logit_bits(base + i));
@@ -193,11 +224,10 @@ void main()
             my_key = k;
             my_idx = i;
         }
-        if (use_k)
-            atomicAdd(s_hist_k[k >> 24], 1u);
     }
     if (my_idx != 0xffffffffu)
         atomicMax(s_max_key, my_key);
+    s_local_max[lid] = my_idx != 0xffffffffu ? my_key : 0u;
     barrier();
     uint max_key = s_max_key;
 
@@ -215,35 +245,78 @@ void main()
 
     // top-k: the k-th largest key; all keys >= it are kept (ties at the threshold included).
     uint thr_k = 0u;
+    bool use_list = false;   // the top-k survivors are in s_list_* (the usual case, small k)
     if (use_k) {
+        // The local maxima are distinct elements, so their k-th largest is <= the k-th
+        // largest overall: smaller keys cannot change the selection and skip the histograms
+        // (which saves most shared atomics when k is small).
+        uint lower = 0u;
+        if (pc.top_k <= LOCAL) {
+            uint mine = s_local_max[lid], rank = 0u;
+            for (uint j = 0u; j < LOCAL; j++) {
+                uint other = s_local_max[j];
+                rank += (other > mine || (other == mine && j < lid)) ? 1u : 0u;
+            }
+            if (rank == pc.top_k - 1u)
+                s_lower = mine;
+            barrier();
+            lower = s_lower;
+        }
         uint prefix = 0u, mask = 0u, rem = pc.top_k;
         for (uint pass = 0u; pass < 4u; pass++) {
             uint shift = 24u - 8u * pass;
             uint h = pass * 256u;
-            if (pass > 0u) {
-                for (uint i = lid; i < V; i += LOCAL) {
-                    uint k = key_of_bits(logit_bits(base + i));
-                    if ((k & mask) == prefix)
-                        atomicAdd(s_hist_k[h + ((k >> shift) & 255u)], 1u);
+            for (uint i = lid; i < V; i += LOCAL) {
+                uint k = key_of_bits(logit_bits(base + i));
+                if (k < lower || (k & mask) < prefix)
+                    continue;
+                if ((k & mask) == prefix)
+                    hist_k_add(h + ((k >> shift) & 255u));
+                // Last pass: every key at or above the 24-bit prefix is a candidate.
+                if (use_list) {
+                    uint slot = atomicAdd(s_list_n, 1u);
+                    s_list_key[slot] = k;
+                    s_list_idx[slot] = i;
                 }
-                barrier();
             }
-            // Every invocation scans the same histogram: no broadcast barrier needed.
-            uint b = 255u, above = 0u;
-            for (; b > 0u; b--) {
-                uint c = s_hist_k[h + b];
-                if (above + c >= rem)
-                    break;
-                above += c;
+            barrier();
+            // Every invocation scans the same histogram (no broadcast barrier needed), from
+            // the top, visiting only non-empty bins.
+            uint b = 0u, above = 0u;
+            for (int w = 7; w >= 0; w--) {
+                uint used = s_used_k[pass * 8u + uint(w)];
+                while (used != 0u) {
+                    uint bit = uint(findMSB(used));
+                    used ^= 1u << bit;
+                    b = uint(w) * 32u + bit;
+                    uint c = s_hist_k[h + b];
+                    if (above + c >= rem) {
+                        w = -1;   // done
+                        break;
+                    }
+                    above += c;
+                }
             }
             rem -= above;
             prefix |= b << shift;
             mask |= 255u << shift;
+            // Keys above the prefix number k - rem; those within it, this bin's count.
+            if (pass == 2u)
+                use_list = pc.top_k - rem + s_hist_k[h + b] <= LIST_CAP;
         }
         thr_k = prefix;
     }
 
     float m = scaled(bits_of_key(max_key));
+
+    uint list_n = use_list ? s_list_n : 0u;
+    if (use_list) {
+        for (uint j = lid; j < list_n; j += LOCAL) {
+            uint k = s_list_key[j];
+            s_list_q[j] = k >= thr_k ? weight_fixed(scaled(bits_of_key(k)), m) : 0u;
+        }
+        barrier();
+    }
 
     // top-p: the largest weight t with mass(q >= t) >= need, need = max(1, p * total).
     uint thr_p = 0u;
@@ -253,30 +326,42 @@ void main()
         for (uint pass = 0u; pass < 4u; pass++) {
             uint shift = 24u - 8u * pass;
             uint h = pass * 256u;
-            for (uint i = lid; i < V; i += LOCAL) {
-                uint b = logit_bits(base + i);
-                if (key_of_bits(b) < thr_k)
-                    continue;
-                uint q = weight_fixed(scaled(b), m);
+            for (uint i = lid; i < (use_list ? list_n : V); i += LOCAL) {
+                uint q;
+                if (use_list) {
+                    q = s_list_q[i];
+                } else {
+                    uint b = logit_bits(base + i);
+                    q = key_of_bits(b) < thr_k ? 0u : weight_fixed(scaled(b), m);
+                }
                 if (q != 0u && (q & mask) == prefix)
                     hist_p_add(h + ((q >> shift) & 255u), q);
             }
             barrier();
             if (pass == 0u) {
                 uvec2 total = uvec2(0u);
-                for (uint j = 0u; j < 256u; j++)
-                    total = add64(total, hist_p(j));
+                for (uint w = 0u; w < 8u; w++)
+                    for (uint used = s_used_p[w]; used != 0u; used &= used - 1u)
+                        total = add64(total, hist_p(w * 32u + uint(findLSB(used))));
                 rem = mulshr32(pc.top_p32, total);
                 if (rem == uvec2(0u))
                     rem = uvec2(1u, 0u);
             }
-            uint b = 255u;
+            uint b = 0u;
             uvec2 above = uvec2(0u);
-            for (; b > 0u; b--) {
-                uvec2 next = add64(above, hist_p(h + b));
-                if (!lt64(next, rem))
-                    break;
-                above = next;
+            for (int w = 7; w >= 0; w--) {
+                uint used = s_used_p[pass * 8u + uint(w)];
+                while (used != 0u) {
+                    uint bit = uint(findMSB(used));
+                    used ^= 1u << bit;
+                    b = uint(w) * 32u + bit;
+                    uvec2 next = add64(above, hist_p(h + b));
+                    if (!lt64(next, rem)) {
+                        w = -1;
+                        break;
+                    }
+                    above = next;
+                }
             }
             rem = sub64(rem, above);
             prefix |= b << shift;
@@ -285,53 +370,80 @@ void main()
         thr_p = prefix;
     }
 
-    // Draw: inverse CDF over the kept tokens in index order.
-    uint chunk = (V + LOCAL - 1u) / LOCAL;
-    uint start = min(lid * chunk, V), end = min(start + chunk, V);
-    uvec2 mine = uvec2(0u);
-    for (uint i = start; i < end; i++) {
-        uint b = logit_bits(base + i);
-        if (key_of_bits(b) < thr_k)
-            continue;
-        uint q = weight_fixed(scaled(b), m);
-        if (q >= thr_p)
-            mine = add64(mine, uvec2(q, 0u));
-    }
-    s_part_lo[lid] = mine.x;
-    s_part_hi[lid] = mine.y;
-    barrier();
-    uvec2 before = uvec2(0u), total = uvec2(0u);
-    for (uint j = 0u; j < LOCAL; j++) {
-        uvec2 part = uvec2(s_part_lo[j], s_part_hi[j]);
-        if (j < lid)
-            before = add64(before, part);
-        total = add64(total, part);
-    }
     uvec2 ctr = philox_counter_add(uvec2(pc.counter_lo, pc.counter_hi), row);
     uint u = philox4x32_10(uvec4(ctr, 0u, 0u), uvec2(pc.seed_lo, pc.seed_hi)).x;
-    uvec2 target = mulshr32(u, total);
-
     uint token = 0xffffffffu, token_q = 0u;
-    if (total == uvec2(0u)) {
-        if (lid == 0u)   // only with NaN logits: no mass anywhere
-            token = 0u;
-    } else if (!lt64(target, before) && lt64(target, add64(before, mine))) {
-        uvec2 cum = before;
+    uvec2 total = uvec2(0u);
+
+    // Draw: inverse CDF over the kept tokens in index order.
+    if (use_list) {
+        // Few candidates, in no order: each finds the mass of those before it by index.
+        for (uint j = 0u; j < list_n; j++) {
+            uint q = s_list_q[j];
+            if (q >= thr_p)
+                total = add64(total, uvec2(q, 0u));
+        }
+        uvec2 target = mulshr32(u, total);
+        for (uint j = lid; j < list_n; j += LOCAL) {
+            uint q = s_list_q[j], idx = s_list_idx[j];
+            if (q == 0u || q < thr_p)
+                continue;
+            uvec2 before = uvec2(0u);
+            for (uint f = 0u; f < list_n; f++) {
+                uint qf = s_list_q[f];
+                if (s_list_idx[f] < idx && qf >= thr_p)
+                    before = add64(before, uvec2(qf, 0u));
+            }
+            if (!lt64(target, before) && lt64(target, add64(before, uvec2(q, 0u)))) {
+                token = idx;
+                token_q = q;
+            }
+        }
+    } else {
+        // Contiguous chunks, a shared array of chunk masses, and the one invocation whose
+        // chunk holds the target rescans it.
+        uint chunk = (V + LOCAL - 1u) / LOCAL;
+        uint start = min(lid * chunk, V), end = min(start + chunk, V);
+        uvec2 mine = uvec2(0u);
         for (uint i = start; i < end; i++) {
             uint b = logit_bits(base + i);
             if (key_of_bits(b) < thr_k)
                 continue;
             uint q = weight_fixed(scaled(b), m);
-            if (q < thr_p)
-                continue;
-            cum = add64(cum, uvec2(q, 0u));
-            if (lt64(target, cum)) {
-                token = i;
-                token_q = q;
-                break;
+            if (q >= thr_p)
+                mine = add64(mine, uvec2(q, 0u));
+        }
+        s_part_lo[lid] = mine.x;
+        s_part_hi[lid] = mine.y;
+        barrier();
+        uvec2 before = uvec2(0u);
+        for (uint j = 0u; j < LOCAL; j++) {
+            uvec2 part = uvec2(s_part_lo[j], s_part_hi[j]);
+            if (j < lid)
+                before = add64(before, part);
+            total = add64(total, part);
+        }
+        uvec2 target = mulshr32(u, total);
+        if (!lt64(target, before) && lt64(target, add64(before, mine))) {
+            uvec2 cum = before;
+            for (uint i = start; i < end; i++) {
+                uint b = logit_bits(base + i);
+                if (key_of_bits(b) < thr_k)
+                    continue;
+                uint q = weight_fixed(scaled(b), m);
+                if (q < thr_p)
+                    continue;
+                cum = add64(cum, uvec2(q, 0u));
+                if (lt64(target, cum)) {
+                    token = i;
+                    token_q = q;
+                    break;
+                }
             }
         }
     }
+    if (total == uvec2(0u) && lid == 0u)
+        token = 0u;   // only with NaN logits: no mass anywhere
     if (token != 0xffffffffu) {
         tokens[pc.out_offset + row] = token;
         if ((pc.flags & FLAG_PROB) != 0u)
