@@ -167,8 +167,10 @@ main (int argc, char **argv)
 {
   gboolean f16_only = FALSE, f32_only = FALSE;
   for (int i = 1; i < argc; i++) {
-    if (strcmp (argv[i], "--reps") == 0 && i + 1 < argc)
-      reps = MAX (1, atoi (argv[++i]));
+    if (strcmp (argv[i], "--reps") == 0 && i + 1 < argc) {
+      i++;
+      reps = MAX (1, atoi (argv[i]));
+    }
     else if (strcmp (argv[i], "--f16-only") == 0)
       f16_only = TRUE;
     else if (strcmp (argv[i], "--f32-only") == 0)
