@@ -322,8 +322,11 @@ test_safetensors (void)
       && ar_safetensors_lookup (st, "missing") == NULL;
   report ("safetensors: round trip", ok, error ? error->message : NULL);
 
-  expect_st_header_error ("safetensors: header not JSON", "this is not json", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: header not JSON", "{this is not json}", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: header not JSON, no brace", "this is not json", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: trailing value", "{} {}", 0, "data follows the object");
   expect_st_header_error ("safetensors: header not an object", "[1, 2, 3]", 0, "not a JSON object");
+  expect_st_header_error ("safetensors: header a string", "\"{\"", 0, "not a JSON object");
   expect_st_header_error ("safetensors: unknown dtype",
       "{\"w\": {\"dtype\": \"F33\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "unknown dtype 'F33'");
   expect_st_header_error ("safetensors: missing data_offsets",
