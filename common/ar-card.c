@@ -16,6 +16,7 @@
 #define MAX_BIG ((guint) 1 << 20)      /* vocab, codebook size, hidden sizes, counts */
 #define MAX_RES_BLOCKS 64
 #define MAX_SEQ ((guint) 1 << 24)      /* context_frames * (tokens_per_frame + 1) */
+#define MAX_CARD_BYTES (1u << 20)      /* libyaml holds the whole document in memory */
 
 typedef struct {
   const char *path;
@@ -490,6 +491,11 @@ ar_card_parse (const char *text, gsize len, const char *path, GError **error)
   g_return_val_if_fail (text != NULL || len == 0, NULL);
   if (!path)
     path = "(card)";
+  if (len > MAX_CARD_BYTES) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: %" G_GSIZE_FORMAT " bytes is absurdly large for a card "
+        "(at most %u)", path, len, MAX_CARD_BYTES);
+    return NULL;
+  }
   yaml_parser_t parser;
   yaml_document_t doc;
   if (!yaml_parser_initialize (&parser)) {

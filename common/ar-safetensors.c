@@ -520,6 +520,14 @@ ar_safetensors_serialize (const ArStTensor *tensors, guint n, const char *const 
   g_autofree gchar *header = build_header (tensors, n, metadata, &header_len, error);
   if (!header)
     return NULL;
+  guint64 total = 8 + header_len;
+  for (guint i = 0; i < n; i++)
+    total += tensors[i].nbytes;
+  if (total > G_MAXUINT) {   /* GByteArray lengths are guint */
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "safetensors writer: %" G_GUINT64_FORMAT
+        " bytes are too many to serialize in memory; write a file instead", total);
+    return NULL;
+  }
   GByteArray *out = g_byte_array_new ();
   guint8 len_le[8];
   put_u64_le (len_le, header_len);

@@ -351,6 +351,12 @@ test_safetensors (void)
   expect_st_error ("safetensors: absurd header length", absurd, sizeof absurd, "absurd");
 }
 
+static gpointer
+share_thread (gpointer dev)
+{
+  return ar_model_get_shared (dev, card_path, NULL);
+}
+
 static void
 test_sharing (ArDevice *dev)
 {
@@ -370,6 +376,17 @@ test_sharing (ArDevice *dev)
   ar_model_unref (c);
   ar_model_unref (b);
   ar_model_unref (a);
+  /* Threads racing for the same model all get the one copy. */
+  ArModel *got[4] = { NULL };
+  GThread *threads[4];
+  for (guint i = 0; i < 4; i++)
+    threads[i] = g_thread_new ("loader", share_thread, dev);
+  for (guint i = 0; i < 4; i++)
+    got[i] = g_thread_join (threads[i]);
+  ok = got[0] && got[0] == got[1] && got[1] == got[2] && got[2] == got[3];
+  report ("sharing: 4 threads, one model", ok, NULL);
+  for (guint i = 0; i < 4; i++)
+    ar_model_unref (got[i]);
   /* After the last reference the entry is gone; an edited file is a new model. */
   g_usleep (10000);
   write_model (llama_card, NULL);
