@@ -109,3 +109,23 @@ float ar_gelu_erf(float x)
     float e = ar_erfc_large(abs(z), z < 0.0 ? -z_lo : z_lo);
     return z > 0.0 ? x - 0.5 * x * e : 0.5 * x * e;
 }
+
+// Fused epilogue activations, chosen at build time by -DACT_GELU_TANH or -DACT_SILU.
+
+// tanh written so that large |x| saturates to +-1 instead of inf/inf = NaN.
+float ar_tanh(float x)
+{
+    return 1.0 - 2.0 / (exp(2.0 * x) + 1.0);
+}
+
+float ar_activate(float x)
+{
+#if defined(ACT_GELU_TANH)
+    // GELU, tanh approximation (as in GPT-2 / PyTorch approximate='tanh').
+    return 0.5 * x * (1.0 + ar_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+#elif defined(ACT_SILU)
+    return x / (1.0 + exp(-x));
+#else
+    return x;
+#endif
+}

@@ -1,2 +1,32 @@
-/* Placeholder: the conv ops are being written. */
+/* 2-D convolution (PyTorch nn.Conv2d semantics, groups = 1, dilation = 1). */
 #pragma once
+
+G_BEGIN_DECLS
+
+/* Input [batch, in_channels, in_h, in_w], weight [out_channels, in_channels, kernel_h,
+ * kernel_w], bias [out_channels] (optional), output [batch, out_channels, out_h, out_w] with
+ * out_h = (in_h + pad_top + pad_bottom - kernel_h) / stride + 1 (likewise out_w).
+ * Padding is zeros and may be asymmetric: taming-transformers' strided downsample is
+ * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
+ * and strides 1..4 are supported. */
+typedef struct {
+  guint batch;
+  guint in_channels, in_h, in_w;
+  guint out_channels;
+  guint kernel_h, kernel_w;
+  guint stride;
+  guint pad_top, pad_left, pad_bottom, pad_right;
+} ArConv2dParams;
+
+/* Batch 1, square kernel, symmetric padding (PyTorch's `padding=`). */
+void ar_conv2d_params_init (ArConv2dParams *p, guint in_channels, guint in_h, guint in_w,
+    guint out_channels, guint kernel, guint stride, guint padding);
+
+/* Output height and width; FALSE (0 x 0) when the padded input is smaller than the kernel. */
+gboolean ar_conv2d_out_size (const ArConv2dParams *p, guint *out_h, guint *out_w);
+
+/* Records the convolution; @bias may be NULL. @out must not overlap the other tensors. */
+void ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
+    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p);
+
+G_END_DECLS

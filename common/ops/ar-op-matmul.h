@@ -1,2 +1,57 @@
-/* Placeholder: the matmul ops are being written. */
+/* Matrix products: nn.Linear (x @ W^T + b), plain A @ B, batched and strided (attention-like
+ * products over heads), with an optional fused activation. */
 #pragma once
+
+G_BEGIN_DECLS
+
+/* Activation fused into the epilogue, applied after bias. */
+typedef enum {
+  AR_ACT_NONE = 0,
+  AR_ACT_GELU_TANH,   /* GELU, tanh approximation (PyTorch approximate='tanh') */
+  AR_ACT_SILU,        /* x * sigmoid(x) */
+} ArActivation;
+
+/* Which kernel runs. AUTO takes the matrix-vector kernel when M == 1, in the flavour that
+ * suits the device. The others force a kernel, for tests and tuning; the MATVEC ones need
+ * M == 1. */
+typedef enum {
+  AR_MATMUL_AUTO = 0,
+  AR_MATMUL_TILED,               /* register-blocked general kernel */
+  AR_MATMUL_MATVEC,              /* matrix-vector kernel, flavour chosen by the device */
+  AR_MATMUL_MATVEC_REDUCE,       /* one workgroup per output, subgroup reduction if available */
+  AR_MATMUL_MATVEC_REDUCE_SHARED,/* one workgroup per output, shared-memory reduction */
+} ArMatmulPath;
+
+/* A batched, strided product, for b < batch, m < M, n < N:
+ *   out[o_off + b*o_bs + m*o_ld + n] =
+ *     act(alpha * sum_k A[a_off + b*a_bs + m*a_ld + k] * W(b,n,k) + bias[n])
+ * where W(b,n,k) = w[w_off + b*w_bs + n*w_ld + k]  (w_kn FALSE: nn.Linear layout [N,K])
+ *              or  w[w_off + b*w_bs + k*w_ld + n]  (w_kn TRUE: plain A @ B with B [K,N]).
+ * All offsets and strides count elements. Bias (optional) is [N], shared by all batches.
+ * Fill with ar_matmul_params_init() and change what differs. */
+typedef struct {
+  guint M, N, K;
+  guint batch;
+  gboolean w_kn;
+  guint a_off, a_ld, a_bs;
+  guint w_off, w_ld, w_bs;
+  guint o_off, o_ld, o_bs;
+  float alpha;
+  ArActivation act;
+  ArMatmulPath path;
+} ArMatmulParams;
+
+/* Dense defaults: batch 1, W as [N,K], rows packed (a_ld = K, w_ld = K, o_ld = N), batch
+ * strides of packed matrices, alpha 1, no activation, automatic kernel choice. */
+void ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K);
+
+/* nn.Linear: out[M,N] = act(A[M,K] @ W[N,K]^T + bias[N]); @bias may be NULL. Uses the
+ * matrix-vector kernel when M == 1. */
+void ar_op_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K, ArActivation act);
+
+/* The general form (see ArMatmulParams). @out must not overlap @a, @w or @bias. */
+void ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p);
+
+G_END_DECLS

@@ -1,0 +1,100 @@
+#include "ar-ops.h"
+
+/* Mirrors the push constants of shaders/conv2d.comp. */
+typedef struct {
+  guint32 Cin, H, W;
+  guint32 Cout, Ho, Wo;
+  gint32 pad_top, pad_left;
+  guint32 tiles_x, n_tiles;
+  guint32 has_bias;
+} Conv2dPush;
+G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
+
+/* Register tile: CONV_TC output channels x CONV_TP pixels of a row per invocation. */
+#define CONV_TC 4
+#define CONV_TP 4
+#define CONV_LOCAL 64
+
+void
+ar_conv2d_params_init (ArConv2dParams *p, guint in_channels, guint in_h, guint in_w,
+    guint out_channels, guint kernel, guint stride, guint padding)
+{
+  *p = (ArConv2dParams) {
+    .batch = 1,
+    .in_channels = in_channels, .in_h = in_h, .in_w = in_w,
+    .out_channels = out_channels,
+    .kernel_h = kernel, .kernel_w = kernel,
+    .stride = stride,
+    .pad_top = padding, .pad_left = padding, .pad_bottom = padding, .pad_right = padding,
+  };
+}
+
+gboolean
+ar_conv2d_out_size (const ArConv2dParams *p, guint *out_h, guint *out_w)
+{
+  guint64 ph = (guint64) p->in_h + p->pad_top + p->pad_bottom;
+  guint64 pw = (guint64) p->in_w + p->pad_left + p->pad_right;
+  *out_h = *out_w = 0;
+  if (p->stride == 0 || p->kernel_h == 0 || p->kernel_w == 0 || ph < p->kernel_h
+      || pw < p->kernel_w)
+    return FALSE;
+  *out_h = (guint) ((ph - p->kernel_h) / p->stride + 1);
+  *out_w = (guint) ((pw - p->kernel_w) / p->stride + 1);
+  return TRUE;
+}
+
+void
+ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
+    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p)
+{
+  if (!ar_op_check_dtype (cmd, "conv2d", dt))
+    return;
+  if (p->kernel_h < 1 || p->kernel_h > 7 || p->kernel_w < 1 || p->kernel_w > 7
+      || p->stride < 1 || p->stride > 4) {
+    ar_cmd_fail_invalid (cmd, "conv2d: kernel %ux%u stride %u unsupported (kernel 1..7, stride 1..4)",
+        p->kernel_h, p->kernel_w, p->stride);
+    return;
+  }
+  guint Ho, Wo;
+  if (!ar_conv2d_out_size (p, &Ho, &Wo) || p->in_h == 0 || p->in_w == 0) {
+    ar_cmd_fail_invalid (cmd, "conv2d: input %ux%u with padding is smaller than the kernel %ux%u",
+        p->in_h, p->in_w, p->kernel_h, p->kernel_w);
+    return;
+  }
+  if (p->batch == 0 || p->in_channels == 0 || p->out_channels == 0)
+    return;
+  gsize es = ar_dtype_size (dt);
+  guint64 n_in = (guint64) p->batch * p->in_channels * p->in_h * p->in_w;
+  guint64 n_w = (guint64) p->out_channels * p->in_channels * p->kernel_h * p->kernel_w;
+  guint64 n_out = (guint64) p->batch * p->out_channels * Ho * Wo;
+  if (n_in > G_MAXUINT32 || n_w > G_MAXUINT32 || n_out > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "conv2d: tensors beyond 32-bit indexing");
+    return;
+  }
+  if (!ar_op_check_size (cmd, "conv2d", "in", in, n_in, es)
+      || !ar_op_check_size (cmd, "conv2d", "weight", weight, n_w, es)
+      || !ar_op_check_size (cmd, "conv2d", "out", out, n_out, es)
+      || (bias && !ar_op_check_size (cmd, "conv2d", "bias", bias, p->out_channels, es)))
+    return;
+
+  guint32 tiles_x = ar_div_up (Wo, CONV_TP);
+  Conv2dPush pc = {
+    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
+    .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
+    .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
+    .tiles_x = tiles_x, .n_tiles = tiles_x * Ho,
+    .has_bias = bias != NULL,
+  };
+  const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  guint32 gx = ar_div_up (pc.n_tiles, CONV_LOCAL);
+  guint32 gy = ar_div_up (p->out_channels, CONV_TC);
+  if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "conv2d: output %ux%ux%u x batch %u exceeds the grid limits",
+        p->out_channels, Ho, Wo, p->batch);
+    return;
+  }
+  guint32 spec[] = { CONV_LOCAL, CONV_TC, CONV_TP, p->kernel_h, p->kernel_w, p->stride };
+  ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (conv2d, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
+      sizeof pc, gx, gy, p->batch);
+}

@@ -1,0 +1,199 @@
+#include "ar-ops.h"
+
+/* Mirrors the push constants of shaders/matmul.comp and shaders/matvec.comp. */
+typedef struct {
+  guint32 M, N, K;
+  guint32 a_off, a_ld, a_bs;
+  guint32 w_off, w_sn, w_sk, w_bs;
+  guint32 o_off, o_ld, o_bs;
+  guint32 has_bias;
+  float alpha;
+} MatmulPush;
+G_STATIC_ASSERT (sizeof (MatmulPush) == 60);
+
+/* Register tile of the general kernel: TILE_M rows x TILE_N columns per invocation.
+ * Measured on lavapipe (CPU time, M=256 N=K=512, vec4 loads): 4x8 and 8x8 ~21 ms,
+ * 8x4 ~28 ms, 8x2 ~35 ms, 2x16 ~65 ms (spills); with scalar loads 4x8 ~36 ms, 4x4 ~55 ms. */
+#define TILE_M 4
+#define TILE_N 8
+#define LOCAL_MAX 64
+/* Outputs per invocation of the matrix-vector kernel on CPU devices. Lavapipe, N=2048 K=512,
+ * CPU time: 1 row ~3.0 ms, 4 ~1.7-2.0 ms, 8 ~1.2-1.5 ms (noisy, shared cores). */
+#define MATVEC_ROWS 8
+
+void
+ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K)
+{
+  *p = (ArMatmulParams) {
+    .M = M, .N = N, .K = K, .batch = 1,
+    .a_ld = K, .a_bs = M * K,
+    .w_ld = K, .w_bs = N * K,
+    .o_ld = N, .o_bs = M * N,
+    .alpha = 1.0f,
+  };
+}
+
+/* One past the last element touched by a [batch][rows][cols] view; 0 when empty. */
+static guint64
+view_extent (guint off, guint batch, guint bs, guint rows, guint ld, guint cols)
+{
+  return off + (guint64) (batch - 1) * bs + (guint64) (rows - 1) * ld + cols;
+}
+
+static gboolean
+check_view (ArCmd *cmd, const char *what, const ArBuffer *buf, guint64 extent, gsize es)
+{
+  if (extent > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "matmul: %s spans %" G_GUINT64_FORMAT " elements, beyond 32-bit indexing",
+        what, extent);
+    return FALSE;
+  }
+  return ar_op_check_size (cmd, "matmul", what, buf, extent, es);
+}
+
+static const ArShader *
+matmul_shader (ArDType dt, ArActivation act)
+{
+  switch (act) {
+    case AR_ACT_GELU_TANH: return AR_SHADER (matmul_gelu, dt);
+    case AR_ACT_SILU: return AR_SHADER (matmul_silu, dt);
+    default: return AR_SHADER (matmul, dt);
+  }
+}
+
+static const ArShader *
+matvec_shader (ArDType dt, ArActivation act, gboolean subgroup)
+{
+  if (subgroup) {
+    switch (act) {
+      case AR_ACT_GELU_TANH: return AR_SHADER (matvec_sg_gelu, dt);
+      case AR_ACT_SILU: return AR_SHADER (matvec_sg_silu, dt);
+      default: return AR_SHADER (matvec_sg, dt);
+    }
+  }
+  switch (act) {
+    case AR_ACT_GELU_TANH: return AR_SHADER (matvec_gelu, dt);
+    case AR_ACT_SILU: return AR_SHADER (matvec_silu, dt);
+    default: return AR_SHADER (matvec, dt);
+  }
+}
+
+static void
+dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
+    ArActivation act)
+{
+  const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  /* Narrow products get a smaller workgroup so that lanes do not idle (8 = lavapipe's SIMD
+   * width; never below it). */
+  guint32 local = 8;
+  while (local < LOCAL_MAX && local * TILE_N < pc->N)
+    local *= 2;
+  /* vec4 loads along K need W K-contiguous and every A and W row 4-aligned. */
+  gboolean k_vec4 = pc->w_sk == 1 && pc->K >= 4
+      && (pc->a_off | pc->a_ld | pc->a_bs | pc->w_off | pc->w_sn | pc->w_bs) % 4 == 0;
+  guint32 spec[] = { local, TILE_M, TILE_N, k_vec4 };
+  guint32 gx = ar_div_up (pc->N, (guint64) local * TILE_N);
+  /* The shader strides over row tiles beyond the grid. */
+  guint32 gy = MIN (ar_div_up (pc->M, TILE_M), MIN (max[1], 65535u));
+  if (gx > max[0] || batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "matmul: N = %u or batch = %u exceeds the grid limits", pc->N, batch);
+    return;
+  }
+  ar_cmd_dispatch (cmd, matmul_shader (dt, act), spec, G_N_ELEMENTS (spec), bind, 4, pc,
+      sizeof *pc, gx, gy, batch);
+}
+
+static void
+dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
+    ArActivation act, ArMatmulPath path, gboolean w_kn)
+{
+  ArDevice *dev = ar_cmd_device (cmd);
+  gboolean reduce = path == AR_MATMUL_MATVEC_REDUCE || path == AR_MATMUL_MATVEC_REDUCE_SHARED
+      || (path == AR_MATMUL_MATVEC && !dev->caps.is_cpu && !w_kn);
+  gboolean subgroup = reduce && path != AR_MATMUL_MATVEC_REDUCE_SHARED && dev->caps.subgroup_arith;
+  guint32 gx, gy;
+  guint32 spec[4] = { 0, 0, 0, 1 };
+  if (reduce) {
+    /* One workgroup per output row: its invocations read W's row contiguously (coalesced
+     * on GPUs). A power of two for the shared-memory tree. */
+    guint32 local = pc->K >= 1024 ? 256 : pc->K >= 256 ? 128 : 64;
+    local = MAX (local, dev->caps.subgroup_size);
+    spec[0] = spec[1] = local;
+    ar_cmd_groups_1d (cmd, pc->N, &gx, &gy);
+  } else {
+    /* One output per invocation: on CPU devices each lane streams its own row. */
+    /* MATVEC_ROWS outputs per invocation; narrow workgroups for small N. */
+    guint32 local = 8;
+    while (local < LOCAL_MAX && local * MATVEC_ROWS < pc->N)
+      local *= 2;
+    spec[0] = local;
+    spec[1] = 1;
+    spec[3] = MATVEC_ROWS;
+    spec[2] = pc->w_sk == 1 && pc->K >= 4 && (pc->a_off | pc->a_bs | pc->w_off | pc->w_sn | pc->w_bs) % 4 == 0;
+    ar_cmd_groups_1d (cmd, ar_div_up (pc->N, spec[0] * spec[3]), &gx, &gy);
+  }
+  if (batch > dev->props.limits.maxComputeWorkGroupCount[2]) {
+    ar_cmd_fail_invalid (cmd, "matmul: batch = %u exceeds the grid limit", batch);
+    return;
+  }
+  ar_cmd_dispatch (cmd, matvec_shader (dt, act, subgroup), spec, 4, bind, 4, pc, sizeof *pc,
+      gx, gy, batch);
+}
+
+void
+ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p)
+{
+  if (!ar_op_check_dtype (cmd, "matmul", dt))
+    return;
+  if ((guint) p->act > AR_ACT_SILU || (guint) p->path > AR_MATMUL_MATVEC_REDUCE_SHARED) {
+    ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
+    return;
+  }
+  if (p->path >= AR_MATMUL_MATVEC && p->M != 1) {
+    ar_cmd_fail_invalid (cmd, "matmul: the matrix-vector kernel needs M = 1, not %u", p->M);
+    return;
+  }
+  if (p->M > 1 && p->o_ld < p->N) {
+    ar_cmd_fail_invalid (cmd, "matmul: output row stride %u is less than N = %u", p->o_ld, p->N);
+    return;
+  }
+  if (p->M == 0 || p->N == 0 || p->batch == 0)
+    return;
+  gsize es = ar_dtype_size (dt);
+  guint64 a_ext = p->K ? view_extent (p->a_off, p->batch, p->a_bs, p->M, p->a_ld, p->K) : 0;
+  guint64 w_ext = p->K == 0 ? 0 : p->w_kn
+      ? view_extent (p->w_off, p->batch, p->w_bs, p->K, p->w_ld, p->N)
+      : view_extent (p->w_off, p->batch, p->w_bs, p->N, p->w_ld, p->K);
+  guint64 o_ext = view_extent (p->o_off, p->batch, p->o_bs, p->M, p->o_ld, p->N);
+  if (!check_view (cmd, "a", a, a_ext, es) || !check_view (cmd, "w", w, w_ext, es)
+      || !check_view (cmd, "out", out, o_ext, es)
+      || (bias && !ar_op_check_size (cmd, "matmul", "bias", bias, p->N, es)))
+    return;
+
+  MatmulPush pc = {
+    .M = p->M, .N = p->N, .K = p->K,
+    .a_off = p->a_off, .a_ld = p->a_ld, .a_bs = p->a_bs,
+    .w_off = p->w_off, .w_sn = p->w_kn ? 1 : p->w_ld, .w_sk = p->w_kn ? p->w_ld : 1,
+    .w_bs = p->w_bs,
+    .o_off = p->o_off, .o_ld = p->o_ld, .o_bs = p->o_bs,
+    .has_bias = bias != NULL,
+    .alpha = p->alpha,
+  };
+  ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out) };
+  if (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1))
+    dispatch_tiled (cmd, dt, bind, &pc, p->batch, p->act);
+  else
+    dispatch_matvec (cmd, dt, bind, &pc, p->batch, p->act,
+        p->path == AR_MATMUL_AUTO ? AR_MATMUL_MATVEC : p->path, p->w_kn);
+}
+
+void
+ar_op_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K, ArActivation act)
+{
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.act = act;
+  ar_op_matmul_ex (cmd, dt, a, w, bias, out, &p);
+}

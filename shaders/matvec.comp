@@ -1,0 +1,118 @@
+#version 450
+// Matrix-vector product for M == 1 (token-by-token decoding):
+// out[b,n] = act(alpha * sum_k a[b,k] * W[b,n,k] + bias[n]), same push constants and W
+// addressing as matmul.comp.
+//
+// ROW_THREADS == 1: NR outputs per invocation, a loop over K each (best on CPU devices, and
+// for W stored [K,N], where neighbouring invocations read neighbouring elements).
+// ROW_THREADS == local size: one workgroup per output; its invocations stride over K and
+// reduce once at the end (subgroupAdd with -DUSE_SUBGROUP, else a shared-memory tree).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "activation.glsl"
+#if defined(USE_SUBGROUP)
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint ROW_THREADS = 1;
+// W is K-contiguous and a's and W's rows are 4-aligned: vec4 loads along K (one output per
+// invocation only).
+layout(constant_id = 2) const bool K_VEC4 = false;
+layout(constant_id = 3) const uint NR = 1;
+
+layout(std430, binding = 0) readonly buffer A { STYPE a[]; };
+layout(std430, binding = 1) readonly buffer W { STYPE w[]; };
+layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
+layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+layout(std430, binding = 0) readonly buffer A4 { STYPE4 a4[]; };
+layout(std430, binding = 1) readonly buffer W4 { STYPE4 w4[]; };
+
+layout(push_constant) uniform Push {
+    uint M, N, K;
+    uint a_off, a_ld, a_bs;
+    uint w_off, w_sn, w_sk, w_bs;
+    uint o_off, o_ld, o_bs;
+    uint has_bias;
+    float alpha;
+} pc;
+
+shared float partial[ROW_THREADS];
+
+void store(uint n, float sum)
+{
+    float bv = pc.has_bias != 0 ? float(bias[n]) : 0.0;
+    o[pc.o_off + gl_WorkGroupID.z * pc.o_bs + n] = STYPE(ar_activate(pc.alpha * sum + bv));
+}
+
+void main()
+{
+    const uint b = gl_WorkGroupID.z;
+    const uint a_base = pc.a_off + b * pc.a_bs;
+
+    if (ROW_THREADS == 1) {
+        // NR outputs per invocation, interleaved across the workgroup: each load of a
+        // serves NR rows, and fewer invocations mean less loop overhead on CPU devices.
+        const uint L = gl_WorkGroupSize.x;
+        const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+        const uint n0 = wg * L * NR + gl_LocalInvocationID.x;
+        if (n0 >= pc.N)
+            return;
+        uint wrow[NR];
+        for (uint j = 0; j < NR; j++)
+            wrow[j] = pc.w_off + b * pc.w_bs + min(n0 + j * L, pc.N - 1) * pc.w_sn;
+        float acc[NR];
+        for (uint j = 0; j < NR; j++)
+            acc[j] = 0.0;
+        uint k = 0;
+        if (K_VEC4) {
+            for (; k + 4 <= pc.K; k += 4) {
+                vec4 av = vec4(a4[(a_base + k) / 4]);
+                for (uint j = 0; j < NR; j++)
+                    acc[j] += dot(av, vec4(w4[(wrow[j] + k) / 4]));
+            }
+        }
+        for (uint wk = k * pc.w_sk; k < pc.K; k++, wk += pc.w_sk) {
+            float av = float(a[a_base + k]);
+            for (uint j = 0; j < NR; j++)
+                acc[j] = fma(av, float(w[wrow[j] + wk]), acc[j]);
+        }
+        for (uint j = 0; j < NR; j++)
+            if (n0 + j * L < pc.N)
+                store(n0 + j * L, acc[j]);
+        return;
+    }
+
+    // One workgroup per output; the row index is uniform, so every invocation reaches the
+    // barriers.
+    uint n = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint lane = gl_LocalInvocationID.x;
+    float s = 0.0;
+    if (n < pc.N) {
+        uint wrow = pc.w_off + b * pc.w_bs + n * pc.w_sn;
+        for (uint k = lane; k < pc.K; k += ROW_THREADS)
+            s = fma(float(a[a_base + k]), float(w[wrow + k * pc.w_sk]), s);
+    }
+#if defined(USE_SUBGROUP)
+    s = subgroupAdd(s);
+    if (subgroupElect())
+        partial[gl_SubgroupID] = s;
+    barrier();
+    if (lane == 0 && n < pc.N) {
+        float sum = 0.0;
+        for (uint i = 0; i < gl_NumSubgroups; i++)
+            sum += partial[i];
+        store(n, sum);
+    }
+#else
+    partial[lane] = s;
+    barrier();
+    for (uint half_ = ROW_THREADS / 2; half_ > 0; half_ /= 2) {
+        if (lane < half_)
+            partial[lane] += partial[lane + half_];
+        barrier();
+    }
+    if (lane == 0 && n < pc.N)
+        store(n, partial[0]);
+#endif
+}
