@@ -10,7 +10,9 @@ typedef struct {
 } Conv2dPush;
 G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
 
-/* Register tile: CONV_TC output channels x CONV_TP pixels of a row per invocation. */
+/* Register tile: CONV_TC output channels x CONV_TP pixels of a row per invocation. On
+ * lavapipe (64->64, 64x64, 3x3) 4x4 measured best; 8x4, 4x8, 8x2 were no faster and
+ * compile slower, 16x4 and 8x8 spill (3-8x slower). */
 #define CONV_TC 4
 #define CONV_TP 4
 #define CONV_LOCAL 64

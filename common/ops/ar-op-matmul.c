@@ -90,7 +90,8 @@ dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
     local *= 2;
   /* vec4 loads along K need W K-contiguous and every A and W row 4-aligned. */
   gboolean k_vec4 = pc->w_sk == 1 && pc->K >= 4
-      && (pc->a_off | pc->a_ld | pc->a_bs | pc->w_off | pc->w_sn | pc->w_bs) % 4 == 0;
+      && (pc->a_off | pc->a_ld | pc->w_off | pc->w_sn) % 4 == 0
+      && (batch == 1 || (pc->a_bs | pc->w_bs) % 4 == 0);
   guint32 spec[] = { local, TILE_M, TILE_N, k_vec4 };
   guint32 gx = ar_div_up (pc->N, (guint64) local * TILE_N);
   /* The shader strides over row tiles beyond the grid. */
@@ -129,7 +130,8 @@ dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, 
     spec[0] = local;
     spec[1] = 1;
     spec[3] = MATVEC_ROWS;
-    spec[2] = pc->w_sk == 1 && pc->K >= 4 && (pc->a_off | pc->a_bs | pc->w_off | pc->w_sn | pc->w_bs) % 4 == 0;
+    spec[2] = pc->w_sk == 1 && pc->K >= 4 && (pc->a_off | pc->w_off | pc->w_sn) % 4 == 0
+        && (batch == 1 || (pc->a_bs | pc->w_bs) % 4 == 0);
     ar_cmd_groups_1d (cmd, ar_div_up (pc->N, spec[0] * spec[3]), &gx, &gy);
   }
   if (batch > dev->props.limits.maxComputeWorkGroupCount[2]) {

@@ -1,8 +1,113 @@
 #include "test-ops.h"
 
-/* Placeholder until the conv ops land: reports a failure so that it cannot pass unnoticed. */
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  guint batch, cin, h, w, cout, k, stride;
+  guint pad_top, pad_left, pad_bottom, pad_right;
+  gboolean bias, timed;
+} ConvCase;
+
+static void
+check_conv (ArTest *t, ArDType dt, const ConvCase *c)
+{
+  ArConv2dParams p;
+  ar_conv2d_params_init (&p, c->cin, c->h, c->w, c->cout, c->k, c->stride, 0);
+  p.batch = c->batch;
+  p.pad_top = c->pad_top, p.pad_left = c->pad_left;
+  p.pad_bottom = c->pad_bottom, p.pad_right = c->pad_right;
+  guint Ho, Wo;
+  ar_conv2d_out_size (&p, &Ho, &Wo);
+  gsize n_in = (gsize) c->batch * c->cin * c->h * c->w;
+  gsize n_w = (gsize) c->cout * c->cin * c->k * c->k;
+  gsize n_out = (gsize) c->batch * c->cout * Ho * Wo;
+  g_autofree float *in = art_random (t, n_in, -1, 1, dt);
+  g_autofree float *w = art_random (t, n_w, -1, 1, dt);
+  g_autofree float *bias = c->bias ? art_random (t, c->cout, -1, 1, dt) : NULL;
+  g_autofree float *ref = g_new (float, MAX (n_out, 1));
+  ref_conv2d (in, w, bias, ref, c->batch, c->cin, c->h, c->w, c->cout, c->k, c->k, c->stride,
+      c->pad_top, c->pad_left, Ho, Wo);
+  art_round (ref, n_out, dt);
+
+  g_autoptr (ArBuffer) bi = art_upload (t, dt, in, n_in);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, n_w);
+  g_autoptr (ArBuffer) bb = c->bias ? art_upload (t, dt, bias, c->cout) : NULL;
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
+  ar_cmd_set_timing (t->cmd, c->timed);
+  art_begin (t);
+  ar_op_conv2d (t->cmd, dt, bi, bw, bb, bo, &p);
+  double best = -1;
+  for (int r = 0; r < (c->timed ? 3 : 1); r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    if (!art_run (t)) {
+      ar_cmd_set_timing (t->cmd, FALSE);
+      return;
+    }
+    double us = ar_cmd_gpu_time_us (t->cmd);
+    if (us <= 0)
+      us = (double) (g_get_monotonic_time () - t0);
+    if (best < 0 || us < best)
+      best = us;
+  }
+  ar_cmd_set_timing (t->cmd, FALSE);
+  g_autofree float *out = art_download (t, dt, bo, n_out);
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s",
+      c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
+      c->pad_bottom, c->pad_right, c->bias ? "+bias" : "");
+  art_report (t, "conv2d", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
+  if (c->timed)
+    printf ("# conv2d %s %s: %.1f us, %.2f GFLOP/s\n", shape, ar_dtype_name (dt), best,
+        2.0 * n_out * c->cin * c->k * c->k / (best * 1e3));
+}
+
+/* A too-small output buffer must fail the recording with a message naming the op. */
+static void
+check_too_small (ArTest *t, ArDType dt)
+{
+  ArConv2dParams p;
+  ar_conv2d_params_init (&p, 3, 16, 16, 8, 3, 1, 1);
+  g_autoptr (ArBuffer) bi = art_alloc (t, dt, 3 * 16 * 16);
+  g_autoptr (ArBuffer) bw = art_alloc (t, dt, 8 * 3 * 9);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 8 * 16 * 16 / 2);
+  GError *err = NULL;
+  art_begin (t);
+  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
+  gboolean ran = ar_cmd_run (t->cmd, &err);
+  gboolean ok = !ran && err && strstr (err->message, "conv2d") && strstr (err->message, "out");
+  art_report_cond (t, "conv2d", "[1,3,16,16]->[8,16,16]k3/out-too-small", dt, ok,
+      "error=\"%s\"", err ? err->message : "none");
+  g_clear_error (&err);
+}
+
 void
 test_conv (ArTest *t)
 {
-  art_report_cond (t, "conv", "-", AR_F32, FALSE, "not implemented");
+  ArDType dts[2];
+  guint ndt = art_dtypes (t, dts);
+  static const ConvCase cases[] = {
+    /* batch cin h w cout k stride  pads t l b r  bias timed */
+    { 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
+    { 1, 1, 1, 1, 1, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 3, 7, 13, 5, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 3, 7, 13, 5, 3, 1, 1, 1, 1, 1, FALSE, FALSE },
+    { 1, 7, 13, 7, 13, 3, 2, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 5, 11, 9, 7, 3, 2, 0, 0, 1, 1, TRUE, FALSE },   /* taming downsample pad */
+    { 1, 4, 12, 12, 6, 3, 2, 0, 0, 1, 1, FALSE, FALSE },
+    { 1, 13, 8, 8, 31, 1, 1, 0, 0, 0, 0, TRUE, FALSE },
+    { 1, 31, 5, 17, 7, 1, 2, 0, 0, 0, 0, FALSE, FALSE },
+    { 1, 2, 5, 6, 3, 2, 1, 0, 0, 0, 0, TRUE, FALSE },
+    { 2, 3, 9, 10, 6, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 4, 6, 6, 3, 3, 1, 2, 2, 2, 2, TRUE, FALSE },
+    { 1, 3, 31, 29, 9, 3, 2, 1, 1, 1, 1, TRUE, FALSE },
+    /* Realistic VQGAN sizes, timed. */
+    { 1, 64, 64, 64, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
+    { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
+    { 1, 128, 32, 32, 64, 1, 1, 0, 0, 0, 0, TRUE, TRUE },
+  };
+  for (guint d = 0; d < ndt; d++) {
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      check_conv (t, dts[d], &cases[i]);
+    check_too_small (t, dts[d]);
+  }
 }
