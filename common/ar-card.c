@@ -16,6 +16,7 @@
 #define MAX_BIG ((guint) 1 << 20)      /* vocab, codebook size, hidden sizes, counts */
 #define MAX_RES_BLOCKS 64
 #define MAX_SEQ ((guint) 1 << 24)      /* context_frames * (tokens_per_frame + 1) */
+#define MAX_CARD_BYTES (1u << 20)      /* libyaml holds the whole document in memory */
 
 typedef struct {
   const char *path;
@@ -233,23 +234,24 @@ check_coder (Ctx *c, yaml_node_t *at, const char *section, const ArTokenizerConf
 {
   guint down = 1u << (cfg->n_levels - 1);
   if (tk->height % down || tk->width % down)
-    return fail (c, at, section, "resolution %ux%u is not divisible by 2^(len(channel_mult)-1) = %u",
-        tk->height, tk->width, down);
+    return fail (c, at, "tokenizer.resolution", "%ux%u is not divisible by 2^(len(%s.channel_mult)-1) = %u",
+        tk->height, tk->width, section, down);
+  g_autofree gchar *attn_key = g_strconcat (section, ".attn_resolutions", NULL);
   for (guint a = 0; a < cfg->n_attn; a++) {
     gboolean used = FALSE;
     for (guint i = 0; i < cfg->n_levels; i++)
       used |= (tk->height >> i) == cfg->attn_resolutions[a];
     if (!used)
-      return fail (c, at, section, "attn_resolutions entry %u matches no level (levels run from %u down to %u)",
+      return fail (c, at, attn_key, "entry %u matches no level (levels run from %u down to %u)",
           cfg->attn_resolutions[a], tk->height, tk->height / down);
   }
   guint g = tk->norm_groups;
   if (cfg->channels % g)
-    return fail (c, at, section, "norm_groups %u does not divide channels %u", g, cfg->channels);
+    return fail (c, at, "tokenizer.norm_groups", "%u does not divide %s.channels %u", g, section, cfg->channels);
   for (guint i = 0; i < cfg->n_levels; i++)
     if ((cfg->channels * cfg->channel_mult[i]) % g)
-      return fail (c, at, section, "norm_groups %u does not divide channels %u x channel_mult %u", g,
-          cfg->channels, cfg->channel_mult[i]);
+      return fail (c, at, "tokenizer.norm_groups", "%u does not divide %s.channels %u x channel_mult %u", g,
+          section, cfg->channels, cfg->channel_mult[i]);
   return TRUE;
 }
 
@@ -467,8 +469,11 @@ parse_root (Ctx *c, yaml_node_t *root, ArCard *card)
     return FALSE;
   if (s[0] == '\0')
     return fail (c, v[WEIGHTS], "weights", "empty path");
+  /* Relative to the card's directory; g_canonicalize_filename anchors relative results at the
+   * current directory itself (it refuses a relative base). */
   g_autofree gchar *dir = g_path_get_dirname (c->path);
-  card->weights = g_canonicalize_filename (s, dir);
+  g_autofree gchar *joined = g_path_is_absolute (s) ? g_strdup (s) : g_build_filename (dir, s, NULL);
+  card->weights = g_canonicalize_filename (joined, NULL);
 
   if (!v[TOKENIZER] && !v[PREDICTOR])
     return fail (c, root, NULL, "the card has neither a tokenizer nor a predictor section");
@@ -486,6 +491,11 @@ ar_card_parse (const char *text, gsize len, const char *path, GError **error)
   g_return_val_if_fail (text != NULL || len == 0, NULL);
   if (!path)
     path = "(card)";
+  if (len > MAX_CARD_BYTES) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: %" G_GSIZE_FORMAT " bytes is absurdly large for a card "
+        "(at most %u)", path, len, MAX_CARD_BYTES);
+    return NULL;
+  }
   yaml_parser_t parser;
   yaml_document_t doc;
   if (!yaml_parser_initialize (&parser)) {

@@ -105,13 +105,26 @@ ar_safetensors_close (ArSafetensors *st)
   g_free (st);
 }
 
-/* Checks JSON nesting depth without parsing, skipping string contents. */
 static gboolean
-json_depth_ok (const char *text, gsize len, guint max_depth)
+is_json_space (char c)
 {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Checks the header's outline before json-glib sees it: one object, nested at most
+ * MAX_JSON_DEPTH deep, then whitespace only. json-glib recurses per nesting level, and (1.6.6)
+ * leaks the value it parsed when another value follows the first. NULL when fine. */
+static const char *
+json_outline_problem (const char *text, gsize len)
+{
+  gsize i = 0;
+  while (i < len && is_json_space (text[i]))
+    i++;
+  if (i == len || text[i] != '{')
+    return "it does not start with '{'";
   guint depth = 0;
   gboolean in_string = FALSE;
-  for (gsize i = 0; i < len; i++) {
+  for (; i < len; i++) {
     char c = text[i];
     if (in_string) {
       if (c == '\\')
@@ -121,13 +134,17 @@ json_depth_ok (const char *text, gsize len, guint max_depth)
     } else if (c == '"') {
       in_string = TRUE;
     } else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        return FALSE;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      depth--;
+      if (++depth > MAX_JSON_DEPTH)
+        return "nested too deeply";
+    } else if (c == ']' || c == '}') {
+      if (depth == 0 || --depth == 0)
+        break;
     }
   }
-  return TRUE;
+  for (i++; i < len; i++)
+    if (!is_json_space (text[i]))
+      return "data follows the object";
+  return NULL;
 }
 
 /* A JSON integer (not a float, not a string); FALSE otherwise. */
@@ -228,8 +245,9 @@ parse_entry (ArSafetensors *st, const char *name, JsonNode *node, guint64 data_s
   }
   if (begin < 0 || end < begin || (guint64) end > data_size) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: tensor '%s': data_offsets [%" G_GINT64_FORMAT
-        ", %" G_GINT64_FORMAT "] lie outside the data section (%" G_GUINT64_FORMAT " bytes)",
-        label, name, begin, end, data_size);
+        ", %" G_GINT64_FORMAT "] lie outside the data section (%" G_GUINT64_FORMAT " bytes)%s",
+        label, name, begin, end, data_size,
+        begin >= 0 && end >= begin ? " (truncated file or bad offsets)" : "");
     return FALSE;
   }
   if ((guint64) (end - begin) != expect_bytes) {
@@ -316,10 +334,15 @@ ar_safetensors_open_bytes (GBytes *bytes, const char *label, GError **error)
   guint64 data_size = size - 8 - header_len;
   const guint8 *data = base + 8 + header_len;
 
-  if (header_len == 0 || !g_utf8_validate (header, (gssize) header_len, NULL)
-      || !json_depth_ok (header, header_len, MAX_JSON_DEPTH)) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: header is not JSON (%s)", st->label,
-        header_len == 0 ? "empty" : "not UTF-8, contains NUL, or nested too deeply");
+  if (!g_utf8_validate (header, (gssize) header_len, NULL)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: header is not JSON (not UTF-8, or contains NUL)",
+        st->label);
+    return NULL;
+  }
+  const char *outline = json_outline_problem (header, header_len);
+  if (outline) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: header is not JSON or not a JSON object: %s",
+        st->label, outline);
     return NULL;
   }
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
@@ -497,6 +520,14 @@ ar_safetensors_serialize (const ArStTensor *tensors, guint n, const char *const 
   g_autofree gchar *header = build_header (tensors, n, metadata, &header_len, error);
   if (!header)
     return NULL;
+  guint64 total = 8 + header_len;
+  for (guint i = 0; i < n; i++)
+    total += tensors[i].nbytes;
+  if (total > G_MAXUINT) {   /* GByteArray lengths are guint */
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "safetensors writer: %" G_GUINT64_FORMAT
+        " bytes are too many to serialize in memory; write a file instead", total);
+    return NULL;
+  }
   GByteArray *out = g_byte_array_new ();
   guint8 len_le[8];
   put_u64_le (len_le, header_len);

@@ -1,6 +1,7 @@
 /* armodel: validate and describe model cards.
  *   armodel info CARD    card + weights checked on the host, summary printed
  *   armodel check CARD   the same, then loaded onto the Vulkan device
+ *   armodel random CARD [SEED]  writes random F32 weights for CARD (tests, benchmarks)
  * Exit status: 0 ok, 1 invalid model or device failure (one-line message), 2 usage. */
 #include "ar-model.h"
 
@@ -11,7 +12,8 @@ static void
 usage (FILE *out)
 {
   fprintf (out, "usage: armodel info CARD     validate card and weights, print a summary\n"
-                "       armodel check CARD    the same, and load the weights onto the device\n");
+                "       armodel check CARD    the same, and load the weights onto the device\n"
+                "       armodel random CARD [SEED]  write random F32 weights where the card says\n");
 }
 
 static gchar *
@@ -90,6 +92,40 @@ cmd_check (const char *card_path)
   return 0;
 }
 
+/* Uniform in [-0.05, 0.05]: small enough that random models run without overflow. */
+static int
+cmd_random (const char *card_path, guint32 seed)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArCard) card = ar_card_load (card_path, &error);
+  if (!card)
+    return fail (error);
+  g_autoptr (GArray) specs = ar_card_expected_tensors (card);
+  g_autoptr (GArray) tensors = g_array_sized_new (FALSE, TRUE, sizeof (ArStTensor), specs->len);
+  g_autoptr (GPtrArray) data = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
+  for (guint i = 0; i < specs->len; i++) {
+    const ArTensorSpec *s = &g_array_index (specs, ArTensorSpec, i);
+    guint64 n = ar_tensor_spec_elements (s);
+    float *v = g_try_new (float, n);
+    if (!v) {
+      fprintf (stderr, "armodel: out of memory for %s\n", s->name);
+      return 1;
+    }
+    for (guint64 e = 0; e < n; e++)
+      v[e] = (float) g_rand_double_range (rand, -0.05, 0.05);
+    g_ptr_array_add (data, v);
+    ArStTensor t = { .name = s->name, .dtype = AR_ST_F32, .ndim = s->ndim, .data = v, .nbytes = n * 4 };
+    memcpy (t.shape, s->shape, sizeof s->shape);
+    g_array_append_val (tensors, t);
+  }
+  const char *meta[] = { "generator", "armodel random", NULL };
+  if (!ar_safetensors_write (card->weights, (ArStTensor *) tensors->data, tensors->len, meta, &error))
+    return fail (error);
+  printf ("wrote %u random tensors to %s\n", tensors->len, card->weights);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -97,7 +133,10 @@ main (int argc, char **argv)
     usage (stdout);
     return 0;
   }
-  if (argc != 3) {
+  if (argc == 3 || (argc == 4 && strcmp (argv[1], "random") == 0)) {
+    if (strcmp (argv[1], "random") == 0)
+      return cmd_random (argv[2], argc == 4 ? (guint32) g_ascii_strtoull (argv[3], NULL, 10) : 1);
+  } else {
     usage (stderr);
     return 2;
   }

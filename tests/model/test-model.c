@@ -322,8 +322,11 @@ test_safetensors (void)
       && ar_safetensors_lookup (st, "missing") == NULL;
   report ("safetensors: round trip", ok, error ? error->message : NULL);
 
-  expect_st_header_error ("safetensors: header not JSON", "this is not json", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: header not JSON", "{this is not json}", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: header not JSON, no brace", "this is not json", 0, "header is not JSON");
+  expect_st_header_error ("safetensors: trailing value", "{} {}", 0, "data follows the object");
   expect_st_header_error ("safetensors: header not an object", "[1, 2, 3]", 0, "not a JSON object");
+  expect_st_header_error ("safetensors: header a string", "\"{\"", 0, "not a JSON object");
   expect_st_header_error ("safetensors: unknown dtype",
       "{\"w\": {\"dtype\": \"F33\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "unknown dtype 'F33'");
   expect_st_header_error ("safetensors: missing data_offsets",
@@ -348,6 +351,12 @@ test_safetensors (void)
   expect_st_error ("safetensors: absurd header length", absurd, sizeof absurd, "absurd");
 }
 
+static gpointer
+share_thread (gpointer dev)
+{
+  return ar_model_get_shared (dev, card_path, NULL);
+}
+
 static void
 test_sharing (ArDevice *dev)
 {
@@ -367,6 +376,17 @@ test_sharing (ArDevice *dev)
   ar_model_unref (c);
   ar_model_unref (b);
   ar_model_unref (a);
+  /* Threads racing for the same model all get the one copy. */
+  ArModel *got[4] = { NULL };
+  GThread *threads[4];
+  for (guint i = 0; i < 4; i++)
+    threads[i] = g_thread_new ("loader", share_thread, dev);
+  for (guint i = 0; i < 4; i++)
+    got[i] = g_thread_join (threads[i]);
+  ok = got[0] && got[0] == got[1] && got[1] == got[2] && got[2] == got[3];
+  report ("sharing: 4 threads, one model", ok, NULL);
+  for (guint i = 0; i < 4; i++)
+    ar_model_unref (got[i]);
   /* After the last reference the entry is gone; an edited file is a new model. */
   g_usleep (10000);
   write_model (llama_card, NULL);
