@@ -21,7 +21,8 @@ typedef struct {
 
 typedef struct _ArPredictor ArPredictor;
 
-/* Builds the graph for @model's predictor. @context_frames = 0 takes the card's. */
+/* Builds the graph for @model's predictor. @context_frames = 0 takes the card's; otherwise
+ * 2 .. the card's (learned positions exist for the card's window only). */
 ArPredictor *ar_predictor_new (ArModel *model, guint context_frames, GError **error);
 void ar_predictor_free (ArPredictor *pred);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArPredictor, ar_predictor_free)
@@ -38,8 +39,10 @@ void ar_predictor_reset (ArPredictor *pred);
 /* Frames committed and currently in the context window. */
 guint ar_predictor_frames_in_context (const ArPredictor *pred);
 
-/* Commits a real frame (tokens_per_frame tokens) followed by the action taken at it. When the
- * window is full the oldest frames slide out. Fails on an action of the wrong kind or size,
+/* Commits a real frame (tokens_per_frame tokens) followed by the action taken at it. The
+ * history keeps context_frames frames; when it is full the oldest frame slides out. Nothing
+ * runs on the device here: the next generate or context_logits call runs what the KV cache
+ * lacks (the cache is reused for the longest prefix of positions whose ids are unchanged). Fails on an action of the wrong kind or size,
  * naming the size expected and given. */
 gboolean ar_predictor_commit (ArPredictor *pred, const guint32 *tokens, const ArAction *action,
     GError **error);
@@ -47,7 +50,13 @@ gboolean ar_predictor_commit (ArPredictor *pred, const guint32 *tokens, const Ar
 /* Generates the next frame's tokens after the committed context, sampling on the device with
  * @params (ops/ar-op-sample.h). With @horizon > 1 it rolls out: each predicted frame is fed back
  * with actions[k] (actions has horizon - 1 entries; NULL repeats the last committed action).
- * @tokens receives horizon * tokens_per_frame tokens. The committed context is unchanged. */
+ * @tokens receives horizon * tokens_per_frame tokens. The committed context is unchanged.
+ * Window (as models/arvideo/reference.py's Rollout): a frame is generated after the last
+ * context_frames - 1 frames at positions from 0, so once more frames are available the kept
+ * frames are re-based and re-prefilled: (context_frames - 1) * (tokens_per_frame + 1)
+ * positions per generated frame instead of tokens_per_frame + 1.
+ * One command buffer per generated frame; token i of frame k is drawn with counter
+ * params->counter + k * tokens_per_frame + i (advance it by horizon * tokens_per_frame). */
 gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params, guint horizon,
     const ArAction *actions, guint32 *tokens, GError **error);
 

@@ -35,13 +35,17 @@ guint ar_tokenizer_codebook_size (const ArTokenizer *tok);
 const char *ar_tokenizer_fingerprint (const ArTokenizer *tok);
 
 /* Encodes one frame of width x height pixels (@stride bytes per row) into n_tokens token
- * indices in raster order. @latents, when not NULL, receives the pre-quantization latents
+ * indices in raster order (one command buffer; pixels are converted on the host). A gray
+ * model takes the BT.601 luma of colour frames; a colour model replicates GRAY8. @latents, when not NULL, receives the pre-quantization latents
  * [codebook.dim, grid_h, grid_w] as floats (for tests). */
 gboolean ar_tokenizer_encode (ArTokenizer *tok, const guint8 *pixels, gsize stride,
     ArPixelFormat format, guint32 *tokens, float *latents, GError **error);
 
 /* Decodes n_tokens tokens into one frame (clamped, rounded to 8 bits). @out_float, when not
- * NULL, receives the decoder output [channels, height, width] in [-1, 1] before rounding. */
+ * NULL, receives the raw decoder output [channels, height, width] (not clamped). @pixels may
+ * be NULL when only @out_float is wanted. Tokens >= codebook_size decode as the last code.
+ * Pixels: a gray model's output fills R, G and B; a colour model's output to GRAY8 is BT.601
+ * luma; X and A bytes are set to 255. */
 gboolean ar_tokenizer_decode (ArTokenizer *tok, const guint32 *tokens, guint8 *pixels,
     gsize stride, ArPixelFormat format, float *out_float, GError **error);
 

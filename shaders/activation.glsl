@@ -110,6 +110,14 @@ float ar_gelu_erf(float x)
     return z > 0.0 ? x - 0.5 * x * e : 0.5 * x * e;
 }
 
+// Fused epilogue activations, chosen at build time by -DACT_GELU_TANH or -DACT_SILU.
+
+// tanh written so that large |x| saturates to +-1 instead of inf/inf = NaN.
+float ar_tanh(float x)
+{
+    return 1.0 - 2.0 / (exp(2.0 * x) + 1.0);
+}
+
 // Fused epilogue of matmul/matvec, chosen at build time by -DACT_GELU_TANH, -DACT_GELU_ERF,
 // -DACT_SILU or -DACT_RELU (see shaders/meson.build).
 float ar_activate(float x)

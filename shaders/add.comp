@@ -1,5 +1,5 @@
 #version 450
-// Elementwise residual add: out[i] = a[i] + b[i].
+// Elementwise residual add: out[i] = a[i] + b[i]; with -DOP_MUL the product (SwiGLU's gate).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -16,5 +16,9 @@ void main()
     uint i = ar_flat_index();
     if (i >= pc.n)
         return;
+#ifdef OP_MUL
+    o[i] = STYPE(float(a[i]) * float(b[i]));
+#else
     o[i] = STYPE(float(a[i]) + float(b[i]));
+#endif
 }

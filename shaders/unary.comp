@@ -1,6 +1,6 @@
 #version 450
 // Elementwise activation: out[i] = act(x[i]), act chosen by specialization constant 1
-// (0 SiLU, 1 GELU tanh form, 2 GELU erf form). In place is allowed (x and out may alias).
+// (0 SiLU, 1 GELU tanh form, 2 GELU erf form, 3 ReLU). In place is allowed (x and out may alias).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "activation.glsl"
@@ -24,7 +24,9 @@ void main()
         y = ar_silu(v);
     else if (ACT == 1)
         y = ar_gelu_tanh(v);
-    else
+    else if (ACT == 2)
         y = ar_gelu_erf(v);
+    else
+        y = max(v, 0.0);
     o[i] = STYPE(y);
 }

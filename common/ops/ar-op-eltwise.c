@@ -20,18 +20,32 @@ check_count (ArCmd *cmd, const char *op, guint64 n)
   return TRUE;
 }
 
-void
-ar_op_add (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out, guint64 n)
+static void
+binary (ArCmd *cmd, ArDType dt, const char *op, const ArShader *shader, const ArBuffer *a,
+    const ArBuffer *b, ArBuffer *out, guint64 n)
 {
   gsize es = ar_dtype_size (dt);
-  if (!ar_op_check_dtype (cmd, "add", dt) || !ar_op_check_size (cmd, "add", "a", a, n, es)
-      || !ar_op_check_size (cmd, "add", "b", b, n, es) || !ar_op_check_size (cmd, "add", "out", out, n, es))
+  if (!ar_op_check_dtype (cmd, op, dt) || !check_count (cmd, op, n)
+      || !ar_op_check_size (cmd, op, "a", a, n, es)
+      || !ar_op_check_size (cmd, op, "b", b, n, es) || !ar_op_check_size (cmd, op, "out", out, n, es))
     return;
   AddPush pc = { (guint32) n };
   guint32 spec[] = { ELTWISE_LOCAL }, gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (n, ELTWISE_LOCAL), &gx, &gy);
   ArBinding bind[] = { AR_READ (a), AR_READ (b), AR_WRITE (out) };
-  ar_cmd_dispatch (cmd, AR_SHADER (add, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+  ar_cmd_dispatch (cmd, shader, spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+ar_op_add (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out, guint64 n)
+{
+  binary (cmd, dt, "add", AR_SHADER (add, dt), a, b, out, n);
+}
+
+void
+ar_op_mul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out, guint64 n)
+{
+  binary (cmd, dt, "mul", AR_SHADER (mul, dt), a, b, out, n);
 }
 
 /* Mirrors the push constants of shaders/unary.comp. */
@@ -44,7 +58,7 @@ void
 ar_op_unary (ArCmd *cmd, ArDType dt, ArUnaryOp op, const ArBuffer *x, ArBuffer *out, guint64 n)
 {
   gsize es = ar_dtype_size (dt);
-  if (op > AR_UNARY_GELU_ERF) {
+  if (op > AR_UNARY_RELU) {
     ar_cmd_fail_invalid (cmd, "unary: unknown op %d", (int) op);
     return;
   }

@@ -11,7 +11,12 @@ typedef enum {
   AR_UNARY_SILU = 0,       /* x * sigmoid(x) */
   AR_UNARY_GELU_TANH = 1,  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
   AR_UNARY_GELU_ERF = 2,   /* 0.5 x (1 + erf(x / sqrt(2))), erf accurate to ~1e-7 relative */
+  AR_UNARY_RELU = 3,       /* max(x, 0) (IRIS's Linear-ReLU-Linear head) */
 } ArUnaryOp;
+
+/* out[i] = a[i] * b[i], i < n (SwiGLU). @out may alias @a. */
+void ar_op_mul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *b, ArBuffer *out,
+    guint64 n);
 
 /* out[i] = op(x[i]), i < n. @out may alias @x (in place). */
 void ar_op_unary (ArCmd *cmd, ArDType dt, ArUnaryOp op, const ArBuffer *x, ArBuffer *out,

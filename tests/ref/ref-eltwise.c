@@ -7,6 +7,20 @@ ref_add (const float *a, const float *b, float *out, size_t n)
     out[i] = (float) ((double) a[i] + (double) b[i]);
 }
 
+void
+ref_mul (const float *a, const float *b, float *out, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = (float) ((double) a[i] * (double) b[i]);
+}
+
+void
+ref_relu (const float *x, float *out, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
 #include <math.h>
 
 void

@@ -4,6 +4,8 @@
 #include <stdint.h>
 
 void ref_add (const float *a, const float *b, float *out, size_t n);
+void ref_mul (const float *a, const float *b, float *out, size_t n);
+void ref_relu (const float *x, float *out, size_t n);
 
 void ref_silu (const float *x, float *out, size_t n);
 void ref_gelu_tanh (const float *x, float *out, size_t n);

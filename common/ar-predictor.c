@@ -1,0 +1,632 @@
+/* The predictor graph (gpt and llama, as models/arvideo/reference.py).
+ *
+ * Embeddings come from one combined table [vocab + action rows, dim]: frame tokens are ids
+ * < vocab, an action is id vocab + a (discrete) or vocab + frame slot (continuous: the slot
+ * row is act_proj(a) (+ sep_emb), computed on the device at the start of each run). So a
+ * whole sequence is one embedding lookup, reading ids from a device buffer that the sampler
+ * also writes: generating a frame is one command buffer with no host round trip.
+ *
+ * The KV cache is reused by longest common prefix: the host keeps the ids (and continuous
+ * action values) whose keys/values the cache holds; with absolute positions from 0 and causal
+ * attention, equal ids at equal positions give equal keys/values, so only the positions after
+ * the common prefix are recomputed. Window (as reference.Rollout): a frame is generated after
+ * at most context_frames - 1 frames; when more are available the oldest are dropped and the
+ * kept frames are re-based at position 0, which re-prefills them all (every generated frame
+ * costs a prefill of (context_frames - 1) * (tokens_per_frame + 1) positions once the window
+ * is full, instead of tokens_per_frame + 1). */
+#include "ar-predictor.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ar-half.h"
+
+typedef struct {
+  const ArBuffer *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b;
+  const ArBuffer *fc1w, *fc1b, *fc2w, *fc2b;   /* llama: gate, (none), down, (none) */
+  const ArBuffer *upw;                           /* llama */
+  ArBuffer *kc, *vc;
+} Layer;
+
+struct _ArPredictor {
+  ArModel *model;
+  ArDevice *dev;
+  const ArPredictorConfig *cfg;
+  gboolean llama;
+  ArDType dt;
+  guint C, T, L, dim, H, hd, hidden, vocab, act_size, n_act_rows;
+  float eps;
+  Layer *layers;
+  const ArBuffer *pos_emb, *nfw, *nfb, *headw, *headb, *head2w, *head2b, *act_w;
+  const ArBuffer *act_b; /* continuous: act_proj.bias (gpt) or act_bias (llama) */
+  ArBuffer *act_bias;   /* llama continuous: act_proj.bias + sep_emb */
+  ArBuffer *table;      /* [vocab + n_act_rows, dim] */
+  ArBuffer *posids;     /* guint32 0..L-1 */
+  ArBuffer *ids;        /* guint32 [L]: the sequence, sampled tokens included */
+  ArBuffer *actvals;    /* continuous: [C, act_size] */
+  ArBuffer *one;        /* 1.0: weight of strided copies done as products */
+  ArBuffer *x, *h, *qkv, *qk, *att, *tmp, *mlp, *mlp2, *logits;
+  ArCmd *cmd;
+  /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
+  guint n_hist;
+  guint32 *hist_tok;
+  guint *hist_act;
+  float *hist_actv;
+  /* what the KV cache holds: ids of positions < cache_len, continuous action values per slot */
+  guint cache_len;
+  guint32 *cache_ids;
+  float *cache_actv;
+  /* scratch for one run */
+  guint32 *seq_ids;
+  float *seq_actv;
+  guint16 *half;
+};
+
+static const ArBuffer *
+tensor (ArPredictor *p, GError **error, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+static const ArBuffer *
+tensor (ArPredictor *p, GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree gchar *name = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  const ArModelTensor *t = ar_model_lookup (p->model, name);
+  if (!t && error && !*error)
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "predictor: missing tensor '%s'", name);
+  return t ? t->buf : NULL;
+}
+
+static ArBuffer *
+alloc (ArPredictor *p, guint64 n, gsize es, GError **error)
+{
+  if (error && *error)
+    return NULL;
+  return ar_buffer_new (p->dev, MAX (n, 1) * es, AR_MEM_DEVICE, error);
+}
+
+/* Host floats -> storage type (rounded to fp16 where the model stores fp16). */
+static gboolean
+write_floats (ArPredictor *p, ArBuffer *dst, gsize off_elems, const float *src, gsize n,
+    GError **error)
+{
+  if (p->dt == AR_F32)
+    return ar_buffer_write (dst, off_elems * 4, src, n * 4, error);
+  g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
+  for (gsize i = 0; i < n; i++)
+    h[i] = ar_float_to_half (src[i]);
+  return ar_buffer_write (dst, off_elems * 2, h, n * 2, error);
+}
+
+static gboolean
+read_floats (ArPredictor *p, ArBuffer *src, gsize off_elems, float *dst, gsize n, GError **error)
+{
+  if (p->dt == AR_F32)
+    return ar_buffer_read (src, off_elems * 4, dst, n * 4, error);
+  g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
+  if (!ar_buffer_read (src, off_elems * 2, h, n * 2, error))
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    dst[i] = ar_half_to_float (h[i]);
+  return TRUE;
+}
+
+/* The combined embedding table, built once. Llama's discrete action rows are
+ * act_emb[a] + sep_emb, added on the host (count x dim, once). */
+static gboolean
+build_table (ArPredictor *p, GError **error)
+{
+  gsize es = ar_dtype_size (p->dt);
+  const ArBuffer *tok = tensor (p, error, "predictor.tok_emb.weight");
+  if (!tok)
+    return FALSE;
+  g_autoptr (ArCmd) cmd = ar_cmd_new (p->dev, error);
+  if (!cmd)
+    return FALSE;
+  ar_cmd_begin (cmd);
+  ar_cmd_copy (cmd, tok, 0, p->table, 0, (gsize) p->vocab * p->dim * es);
+  if (p->cfg->action_kind == AR_ACTION_DISCRETE) {
+    const ArBuffer *ae = tensor (p, error, "predictor.act_emb.weight");
+    if (!ae)
+      return FALSE;
+    ar_cmd_copy (cmd, ae, 0, p->table, (gsize) p->vocab * p->dim * es,
+        (gsize) p->n_act_rows * p->dim * es);
+  }
+  if (!ar_cmd_run (cmd, error))
+    return FALSE;
+  if (p->llama && p->cfg->action_kind == AR_ACTION_DISCRETE) {
+    const ArBuffer *sep = tensor (p, error, "predictor.sep_emb");
+    if (!sep)
+      return FALSE;
+    gsize n = (gsize) p->n_act_rows * p->dim;
+    g_autofree float *rows = g_new (float, n);
+    g_autofree float *s = g_new (float, p->dim);
+    if (!read_floats (p, p->table, (gsize) p->vocab * p->dim, rows, n, error)
+        || !read_floats (p, (ArBuffer *) sep, 0, s, p->dim, error))
+      return FALSE;
+    for (gsize i = 0; i < n; i++)
+      rows[i] += s[i % p->dim];
+    if (!write_floats (p, p->table, (gsize) p->vocab * p->dim, rows, n, error))
+      return FALSE;
+  }
+  if (p->cfg->action_kind == AR_ACTION_CONTINUOUS) {
+    const ArBuffer *b = tensor (p, error, "predictor.act_proj.bias");
+    if (!b)
+      return FALSE;
+    p->act_b = b;
+    if (!p->llama)
+      return TRUE;
+    /* llama: the separator embedding folds into the projection's bias. */
+    const ArBuffer *sep = tensor (p, error, "predictor.sep_emb");
+    if (!sep || !(p->act_bias = alloc (p, p->dim, es, error)))
+      return FALSE;
+    p->act_b = p->act_bias;
+    ar_cmd_begin (cmd);
+    ar_op_add (cmd, p->dt, b, sep, p->act_bias, p->dim);
+    return ar_cmd_run (cmd, error);
+  }
+  return TRUE;
+}
+
+ArPredictor *
+ar_predictor_new (ArModel *model, guint context_frames, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  const ArCard *card = ar_model_card (model);
+  const ArPredictorConfig *cfg = &card->predictor;
+  if (cfg->kind == AR_PREDICTOR_NONE) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: the model has no predictor section",
+        card->path);
+    return NULL;
+  }
+  if (context_frames > cfg->context_frames || context_frames == 1
+      || (context_frames == 0 && cfg->context_frames < 2)) {
+    /* gpt positions are learned for the card's window only; one frame leaves no room. */
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "predictor: context of %u frames: must be 2..%u (the card's context_frames)",
+        context_frames ? context_frames : cfg->context_frames, cfg->context_frames);
+    return NULL;
+  }
+  g_autoptr (ArPredictor) p = g_new0 (ArPredictor, 1);
+  p->model = ar_model_ref (model);
+  p->dev = ar_model_device (model);
+  p->cfg = cfg;
+  p->llama = cfg->kind == AR_PREDICTOR_LLAMA;
+  p->dt = ar_model_dtype (model);
+  p->C = context_frames ? context_frames : cfg->context_frames;
+  p->T = cfg->tokens_per_frame;
+  p->L = p->C * (p->T + 1);
+  p->dim = cfg->dim;
+  p->H = cfg->heads;
+  p->hd = cfg->dim / cfg->heads;
+  p->hidden = cfg->mlp_hidden;
+  p->vocab = cfg->vocab;
+  p->eps = (float) cfg->norm_eps;
+  gboolean discrete = cfg->action_kind == AR_ACTION_DISCRETE;
+  p->act_size = discrete ? cfg->action_count : cfg->action_dim;
+  p->n_act_rows = discrete ? cfg->action_count : p->C;
+
+  GError *err = NULL;
+  p->layers = g_new0 (Layer, cfg->layers);
+  for (guint i = 0; i < cfg->layers; i++) {
+    Layer *l = &p->layers[i];
+    const char *b = "predictor.blocks";
+    if (p->llama) {
+      l->n1w = tensor (p, &err, "%s.%u.norm1.weight", b, i);
+      l->n2w = tensor (p, &err, "%s.%u.norm2.weight", b, i);
+      l->qkvw = tensor (p, &err, "%s.%u.attn.qkv.weight", b, i);
+      l->projw = tensor (p, &err, "%s.%u.attn.proj.weight", b, i);
+      l->fc1w = tensor (p, &err, "%s.%u.mlp.gate.weight", b, i);
+      l->upw = tensor (p, &err, "%s.%u.mlp.up.weight", b, i);
+      l->fc2w = tensor (p, &err, "%s.%u.mlp.down.weight", b, i);
+    } else {
+      l->n1w = tensor (p, &err, "%s.%u.ln1.weight", b, i);
+      l->n1b = tensor (p, &err, "%s.%u.ln1.bias", b, i);
+      l->n2w = tensor (p, &err, "%s.%u.ln2.weight", b, i);
+      l->n2b = tensor (p, &err, "%s.%u.ln2.bias", b, i);
+      l->qkvw = tensor (p, &err, "%s.%u.attn.qkv.weight", b, i);
+      l->qkvb = tensor (p, &err, "%s.%u.attn.qkv.bias", b, i);
+      l->projw = tensor (p, &err, "%s.%u.attn.proj.weight", b, i);
+      l->projb = tensor (p, &err, "%s.%u.attn.proj.bias", b, i);
+      l->fc1w = tensor (p, &err, "%s.%u.mlp.fc1.weight", b, i);
+      l->fc1b = tensor (p, &err, "%s.%u.mlp.fc1.bias", b, i);
+      l->fc2w = tensor (p, &err, "%s.%u.mlp.fc2.weight", b, i);
+      l->fc2b = tensor (p, &err, "%s.%u.mlp.fc2.bias", b, i);
+    }
+  }
+  if (p->llama) {
+    p->nfw = tensor (p, &err, "predictor.norm_f.weight");
+    p->headw = tensor (p, &err, "predictor.head.weight");
+  } else {
+    p->pos_emb = tensor (p, &err, "predictor.pos_emb.weight");
+    p->nfw = tensor (p, &err, "predictor.ln_f.weight");
+    p->nfb = tensor (p, &err, "predictor.ln_f.bias");
+    if (cfg->head_hidden > 0) {
+      p->headw = tensor (p, &err, "predictor.head.fc1.weight");
+      p->headb = tensor (p, &err, "predictor.head.fc1.bias");
+      p->head2w = tensor (p, &err, "predictor.head.fc2.weight");
+      p->head2b = tensor (p, &err, "predictor.head.fc2.bias");
+    } else {
+      p->headw = tensor (p, &err, "predictor.head.weight");
+      p->headb = tensor (p, &err, "predictor.head.bias");
+    }
+  }
+  if (!discrete)
+    p->act_w = tensor (p, &err, "predictor.act_proj.weight");
+
+  gsize es = ar_dtype_size (p->dt);
+  guint64 L = p->L, dim = p->dim;
+  guint64 wide = MAX (p->hidden, cfg->head_hidden);
+  for (guint i = 0; i < cfg->layers && !err; i++) {
+    p->layers[i].kc = alloc (p, L * dim, es, &err);
+    p->layers[i].vc = alloc (p, L * dim, es, &err);
+  }
+  p->table = alloc (p, (guint64) (p->vocab + p->n_act_rows) * dim, es, &err);
+  p->posids = alloc (p, L, 4, &err);
+  p->ids = alloc (p, L, 4, &err);
+  p->actvals = alloc (p, (guint64) p->C * p->act_size, es, &err);
+  p->one = alloc (p, 1, es, &err);
+  p->x = alloc (p, L * dim, es, &err);
+  p->h = alloc (p, L * dim, es, &err);
+  p->qkv = alloc (p, L * 3 * dim, es, &err);
+  p->qk = p->llama ? alloc (p, L * 2 * dim, es, &err) : NULL;
+  p->att = alloc (p, L * dim, es, &err);
+  p->tmp = alloc (p, L * dim, es, &err);
+  p->mlp = alloc (p, L * wide, es, &err);
+  p->mlp2 = p->llama ? alloc (p, L * wide, es, &err) : NULL;
+  p->logits = alloc (p, L * p->vocab, es, &err);
+  if (err) {
+    g_propagate_error (error, err);
+    return NULL;
+  }
+  if (!build_table (p, error))
+    return NULL;
+  g_autofree guint32 *pos = g_new (guint32, L);
+  for (guint i = 0; i < L; i++)
+    pos[i] = i;
+  float one = 1.0f;
+  if (!ar_buffer_write (p->posids, 0, pos, L * 4, error) || !write_floats (p, p->one, 0, &one, 1, error))
+    return NULL;
+  if (!(p->cmd = ar_cmd_new (p->dev, error)))
+    return NULL;
+  p->hist_tok = g_new0 (guint32, (gsize) p->C * p->T);
+  p->hist_act = g_new0 (guint, p->C);
+  p->hist_actv = g_new0 (float, (gsize) p->C * p->act_size);
+  p->cache_ids = g_new0 (guint32, L);
+  p->cache_actv = g_new0 (float, (gsize) p->C * p->act_size);
+  p->seq_ids = g_new0 (guint32, L);
+  p->seq_actv = g_new0 (float, (gsize) p->C * p->act_size);
+  return g_steal_pointer (&p);
+}
+
+void
+ar_predictor_free (ArPredictor *p)
+{
+  if (!p)
+    return;
+  g_clear_pointer (&p->cmd, ar_cmd_free);
+  if (p->layers) {
+    for (guint i = 0; i < p->cfg->layers; i++) {
+      g_clear_pointer (&p->layers[i].kc, ar_buffer_free);
+      g_clear_pointer (&p->layers[i].vc, ar_buffer_free);
+    }
+    g_free (p->layers);
+  }
+  ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->actvals, &p->one, &p->x,
+    &p->h, &p->qkv, &p->qk, &p->att, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    g_clear_pointer (bufs[i], ar_buffer_free);
+  g_free (p->hist_tok);
+  g_free (p->hist_act);
+  g_free (p->hist_actv);
+  g_free (p->cache_ids);
+  g_free (p->cache_actv);
+  g_free (p->seq_ids);
+  g_free (p->seq_actv);
+  if (p->model)
+    ar_model_unref (p->model);
+  g_free (p);
+}
+
+guint ar_predictor_tokens_per_frame (const ArPredictor *p) { return p->T; }
+guint ar_predictor_vocab (const ArPredictor *p) { return p->vocab; }
+guint ar_predictor_context_frames (const ArPredictor *p) { return p->C; }
+gboolean ar_predictor_action_discrete (const ArPredictor *p)
+{
+  return p->cfg->action_kind == AR_ACTION_DISCRETE;
+}
+guint ar_predictor_action_size (const ArPredictor *p) { return p->act_size; }
+guint ar_predictor_frames_in_context (const ArPredictor *p) { return p->n_hist; }
+
+void
+ar_predictor_reset (ArPredictor *p)
+{
+  p->n_hist = 0;
+}
+
+static gboolean
+check_action (ArPredictor *p, const ArAction *a, GError **error)
+{
+  gboolean discrete = ar_predictor_action_discrete (p);
+  if (!a || a->discrete != discrete) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: expected a %s action, got %s",
+        discrete ? "discrete" : "continuous", !a ? "none" : a->discrete ? "a discrete one"
+        : "a continuous one");
+    return FALSE;
+  }
+  if (discrete && a->index >= p->act_size) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "predictor: action %u out of range: expected < %u", a->index, p->act_size);
+    return FALSE;
+  }
+  if (!discrete && (a->dim != p->act_size || !a->values)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "predictor: continuous action of size %u, expected %u", a->dim, p->act_size);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Frame slot @i of a host sequence. */
+static void
+set_action (ArPredictor *p, guint *act, float *actv, guint i, const ArAction *a)
+{
+  if (a->discrete)
+    act[i] = a->index;
+  else
+    memcpy (actv + (gsize) i * p->act_size, a->values, p->act_size * sizeof (float));
+}
+
+gboolean
+ar_predictor_commit (ArPredictor *p, const guint32 *tokens, const ArAction *action, GError **error)
+{
+  if (!check_action (p, action, error))
+    return FALSE;
+  for (guint t = 0; t < p->T; t++)
+    if (tokens[t] >= p->vocab) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: token %u at %u: expected < %u",
+          tokens[t], t, p->vocab);
+      return FALSE;
+    }
+  if (p->n_hist == p->C) {   /* slide the window */
+    memmove (p->hist_tok, p->hist_tok + p->T, (gsize) (p->C - 1) * p->T * 4);
+    memmove (p->hist_act, p->hist_act + 1, (p->C - 1) * sizeof (guint));
+    memmove (p->hist_actv, p->hist_actv + p->act_size, (gsize) (p->C - 1) * p->act_size * 4);
+    p->n_hist--;
+  }
+  memcpy (p->hist_tok + (gsize) p->n_hist * p->T, tokens, p->T * 4);
+  set_action (p, p->hist_act, p->hist_actv, p->n_hist, action);
+  p->n_hist++;
+  return TRUE;
+}
+
+/* Records the model over positions start..start+n-1 (ids already in p->ids). Logits: all n
+ * rows into p->logits when @all_logits, else the last row into row 0. */
+static void
+record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
+{
+  ArCmd *cmd = p->cmd;
+  ArDType dt = p->dt;
+  guint dim = p->dim, vocab_rows = p->vocab + p->n_act_rows;
+  guint64 nd = (guint64) n * dim;
+  ar_op_embed (cmd, dt, p->table, p->ids, start, p->x, n, vocab_rows, dim);
+  if (!p->llama) {
+    ar_op_embed (cmd, dt, p->pos_emb, p->posids, start, p->tmp, n, p->L, dim);
+    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+  }
+  ArAttnLayout lay = ar_attn_layout_fused (p->H, p->H, p->hd, p->L);
+  for (guint i = 0; i < p->cfg->layers; i++) {
+    Layer *l = &p->layers[i];
+    if (p->llama) {
+      ar_op_rms_norm (cmd, dt, p->x, l->n1w, p->h, n, dim, p->eps);
+      /* q|k densely for the rotary op, then copied into the fused rows next to v (strided
+       * copy as a product by 1, exact). */
+      ar_op_matmul (cmd, dt, p->h, l->qkvw, NULL, p->qk, n, 2 * dim, dim, AR_ACT_NONE);
+      ar_op_rope (cmd, dt, p->qk, p->qk, n, 2 * p->H, p->hd, start, (float) p->cfg->rope_theta);
+      ArMatmulParams c;
+      ar_matmul_params_init (&c, 2 * dim, 1, 1);
+      c.batch = n;
+      c.a_ld = 1;
+      c.a_bs = 2 * dim;
+      c.w_bs = 0;
+      c.o_ld = 1;
+      c.o_bs = 3 * dim;
+      ar_op_matmul_ex (cmd, dt, p->qk, p->one, NULL, p->qkv, &c);
+      ArMatmulParams v;
+      ar_matmul_params_init (&v, n, dim, dim);
+      v.w_off = 2 * dim * dim;
+      v.o_off = 2 * dim;
+      v.o_ld = 3 * dim;
+      ar_op_matmul_ex (cmd, dt, p->h, l->qkvw, NULL, p->qkv, &v);
+    } else {
+      ar_op_layer_norm (cmd, dt, p->x, l->n1w, l->n1b, p->h, n, dim, p->eps);
+      ar_op_matmul (cmd, dt, p->h, l->qkvw, l->qkvb, p->qkv, n, 3 * dim, dim, AR_ACT_NONE);
+    }
+    ar_op_kv_append (cmd, dt, p->qkv, &lay, l->kc, l->vc, start, n);
+    ar_op_attention (cmd, dt, p->qkv, &lay, l->kc, l->vc, p->att, start, n, 0);
+    ar_op_matmul (cmd, dt, p->att, l->projw, l->projb, p->tmp, n, dim, dim, AR_ACT_NONE);
+    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+    guint64 nh = (guint64) n * p->hidden;
+    if (p->llama) {
+      ar_op_rms_norm (cmd, dt, p->x, l->n2w, p->h, n, dim, p->eps);
+      ar_op_matmul (cmd, dt, p->h, l->fc1w, NULL, p->mlp, n, p->hidden, dim, AR_ACT_SILU);
+      ar_op_matmul (cmd, dt, p->h, l->upw, NULL, p->mlp2, n, p->hidden, dim, AR_ACT_NONE);
+      ar_op_mul (cmd, dt, p->mlp, p->mlp2, p->mlp, nh);
+    } else {
+      ar_op_layer_norm (cmd, dt, p->x, l->n2w, l->n2b, p->h, n, dim, p->eps);
+      gboolean tanh_form = p->cfg->gelu == AR_GELU_TANH;
+      ar_op_matmul (cmd, dt, p->h, l->fc1w, l->fc1b, p->mlp, n, p->hidden, dim,
+          tanh_form ? AR_ACT_GELU_TANH : AR_ACT_NONE);
+      if (!tanh_form)   /* the fused epilogue has the tanh form only */
+        ar_op_unary (cmd, dt, AR_UNARY_GELU_ERF, p->mlp, p->mlp, nh);
+    }
+    ar_op_matmul (cmd, dt, p->mlp, l->fc2w, l->fc2b, p->tmp, n, dim, p->hidden, AR_ACT_NONE);
+    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+  }
+  if (p->llama)
+    ar_op_rms_norm (cmd, dt, p->x, p->nfw, p->h, n, dim, p->eps);
+  else
+    ar_op_layer_norm (cmd, dt, p->x, p->nfw, p->nfb, p->h, n, dim, p->eps);
+  guint rows = all_logits ? n : 1;
+  ArMatmulParams hp;
+  if (p->head2w) {   /* IRIS head: Linear -> ReLU -> Linear */
+    guint hh = p->cfg->head_hidden;
+    ar_matmul_params_init (&hp, rows, hh, dim);
+    hp.a_off = all_logits ? 0 : (n - 1) * dim;
+    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, p->mlp, &hp);
+    ar_op_unary (cmd, dt, AR_UNARY_RELU, p->mlp, p->mlp, (guint64) rows * hh);
+    ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, rows, p->vocab, hh,
+        AR_ACT_NONE);
+  } else {
+    ar_matmul_params_init (&hp, rows, p->vocab, dim);
+    hp.a_off = all_logits ? 0 : (n - 1) * dim;
+    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, p->logits, &hp);
+  }
+}
+
+/* Host sequence of @n frames (tokens [n][T], actions): ids into seq_ids, continuous action
+ * values into seq_actv. Returns the number of positions, n * (T + 1). */
+static guint
+build_seq (ArPredictor *p, const guint32 *tokens, const guint *act, const float *actv, guint n)
+{
+  gboolean discrete = ar_predictor_action_discrete (p);
+  guint k = 0;
+  for (guint f = 0; f < n; f++) {
+    memcpy (p->seq_ids + k, tokens + (gsize) f * p->T, p->T * 4);
+    k += p->T;
+    p->seq_ids[k++] = p->vocab + (discrete ? act[f] : f);
+  }
+  if (!discrete)
+    memcpy (p->seq_actv, actv, (gsize) n * p->act_size * 4);
+  return k;
+}
+
+/* Length of the cache prefix still valid for the sequence in seq_ids (P positions). */
+static guint
+common_prefix (ArPredictor *p, guint P)
+{
+  gboolean discrete = ar_predictor_action_discrete (p);
+  guint k = 0, lim = MIN (P, p->cache_len);
+  for (; k < lim; k++) {
+    if (p->seq_ids[k] != p->cache_ids[k])
+      break;
+    if (!discrete && p->seq_ids[k] >= p->vocab) {
+      gsize s = (gsize) (p->seq_ids[k] - p->vocab) * p->act_size;
+      if (memcmp (p->seq_actv + s, p->cache_actv + s, p->act_size * 4) != 0)
+        break;
+    }
+  }
+  return k;
+}
+
+/* Uploads ids of positions from..P-1 and, for continuous actions, the action values of the
+ * sequence's frames, recording their projection into the table's slot rows. */
+static gboolean
+prepare_run (ArPredictor *p, guint from, guint P, GError **error)
+{
+  if (P > from && !ar_buffer_write (p->ids, (gsize) from * 4, p->seq_ids + from, (gsize) (P - from) * 4, error))
+    return FALSE;
+  ar_cmd_begin (p->cmd);
+  if (!ar_predictor_action_discrete (p)) {
+    guint frames = P / (p->T + 1);
+    if (!write_floats (p, p->actvals, 0, p->seq_actv, (gsize) frames * p->act_size, error))
+      return FALSE;
+    ArMatmulParams m;
+    ar_matmul_params_init (&m, frames, p->dim, p->act_size);
+    m.o_off = p->vocab * p->dim;
+    ar_op_matmul_ex (p->cmd, p->dt, p->actvals, p->act_w, p->act_b, p->table, &m);
+  }
+  return TRUE;
+}
+
+static void
+remember_cache (ArPredictor *p, guint len)
+{
+  memcpy (p->cache_ids, p->seq_ids, (gsize) len * 4);
+  memcpy (p->cache_actv, p->seq_actv, (gsize) p->C * p->act_size * 4);
+  p->cache_len = len;
+}
+
+gboolean
+ar_predictor_context_logits (ArPredictor *p, float *logits, GError **error)
+{
+  if (p->n_hist == 0)
+    return TRUE;
+  guint P = build_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist);
+  /* Every row is wanted, so no reuse: run from 0. */
+  if (!prepare_run (p, 0, P, error))
+    return FALSE;
+  record_forward (p, 0, P, TRUE);
+  if (!ar_cmd_run (p->cmd, error))
+    return FALSE;
+  remember_cache (p, P);
+  return read_floats (p, p->logits, 0, logits, (gsize) P * p->vocab, error);
+}
+
+/* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
+ * frame): one command buffer holding the prefill of what the cache lacks and T sampling
+ * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
+static gboolean
+generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
+    const guint *act, const float *actv, guint n, guint32 *out, GError **error)
+{
+  guint P = build_seq (p, tokens, act, actv, n);
+  /* Reuse the cache's prefix; at least the last position runs, for its logits. */
+  guint start = MIN (common_prefix (p, P), P - 1);
+  if (!prepare_run (p, start, P, error))
+    return FALSE;
+  ArSampleParams sp = *params;
+  record_forward (p, start, P - start, FALSE);
+  for (guint k = 0; k < p->T; k++) {
+    sp.counter = counter + k;
+    ar_op_sample (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k);
+    if (k + 1 < p->T)
+      record_forward (p, P + k, 1, FALSE);
+  }
+  if (!ar_cmd_run (p->cmd, error)
+      || !ar_buffer_read (p->ids, (gsize) P * 4, out, (gsize) p->T * 4, error))
+    return FALSE;
+  memcpy (p->seq_ids + P, out, (gsize) (p->T - 1) * 4);
+  remember_cache (p, P + p->T - 1);
+  return TRUE;
+}
+
+gboolean
+ar_predictor_generate (ArPredictor *p, const ArSampleParams *params, guint horizon,
+    const ArAction *actions, guint32 *tokens, GError **error)
+{
+  if (p->n_hist == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: no committed frame to predict from");
+    return FALSE;
+  }
+  for (guint k = 0; actions && k + 1 < horizon; k++)
+    if (!check_action (p, &actions[k], error))
+      return FALSE;
+  /* A working copy of the window: predicted frames are appended to it, never to the
+   * committed history. */
+  guint n = p->n_hist, cap = p->C + horizon;
+  g_autofree guint32 *tok = g_new (guint32, (gsize) cap * p->T);
+  g_autofree guint *act = g_new (guint, cap);
+  g_autofree float *actv = g_new0 (float, (gsize) cap * p->act_size + 1);
+  memcpy (tok, p->hist_tok, (gsize) n * p->T * 4);
+  memcpy (act, p->hist_act, n * sizeof (guint));
+  memcpy (actv, p->hist_actv, (gsize) n * p->act_size * 4);
+  for (guint k = 0; k < horizon; k++) {
+    /* As reference.Rollout: at most context_frames - 1 frames before the generated one. */
+    guint use = MIN (n, p->C - 1), first = n - use;
+    guint32 *dst = tokens + (gsize) k * p->T;
+    if (!generate_one (p, params, params->counter + (guint64) k * p->T, tok + (gsize) first * p->T,
+            act + first, actv + (gsize) first * p->act_size, use, dst, error))
+      return FALSE;
+    memcpy (tok + (gsize) n * p->T, dst, p->T * 4);
+    if (actions && k + 1 < horizon)
+      set_action (p, act, actv, n, &actions[k]);
+    else {   /* repeat the last action */
+      act[n] = act[n - 1];
+      memcpy (actv + (gsize) n * p->act_size, actv + (gsize) (n - 1) * p->act_size, p->act_size * 4);
+    }
+    n++;
+  }
+  return TRUE;
+}

@@ -1,0 +1,302 @@
+/* Golden parity: the tokenizer and predictor graphs against the PyTorch reference's outputs in
+ * tests/fixtures/tiny (see manifest.yaml), with fp32 and fp16 weight storage.
+ * Usage: test-golden FIXTURE_DIR. A missing device is a failure. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ar-predictor.h"
+#include "ar-tokenizer.h"
+
+static guint n_passed, n_failed;
+
+static void
+check (gboolean ok, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+check (gboolean ok, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  printf (" %s\n", ok ? "ok" : "FAIL");
+  if (ok)
+    n_passed++;
+  else
+    n_failed++;
+}
+
+static double
+nmse (const float *a, const float *ref, gsize n)
+{
+  double num = 0, den = 0;
+  for (gsize i = 0; i < n; i++) {
+    double d = (double) a[i] - ref[i];
+    num += d * d;
+    den += (double) ref[i] * ref[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+/* A fixture tensor, checked for dtype and element count. */
+static const void *
+io (ArSafetensors *st, const char *name, ArStDType dt, gsize n)
+{
+  const ArStTensor *t = ar_safetensors_lookup (st, name);
+  if (!t || t->dtype != dt || t->nbytes != n * ar_st_dtype_size (dt)) {
+    check (FALSE, "fixture %s: missing or not %s x %" G_GSIZE_FORMAT, name, ar_st_dtype_name (dt), n);
+    return NULL;
+  }
+  return t->data;
+}
+
+/* Fixture data may be unaligned: copies. */
+static gpointer
+io_copy (ArSafetensors *st, const char *name, ArStDType dt, gsize n)
+{
+  const void *d = io (st, name, dt, n);
+  return d ? g_memdup2 (d, n * ar_st_dtype_size (dt)) : NULL;
+}
+
+static double
+now_ms (void)
+{
+  return g_get_monotonic_time () / 1000.0;
+}
+
+static void
+run_gpt (ArDevice *dev, const char *dir, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  double lim = want == AR_F16 ? 5e-3 : 1e-4;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_DEFAULT, &error) : NULL;
+  g_autoptr (ArTokenizer) tok = model ? ar_tokenizer_new (model, &error) : NULL;
+  g_autoptr (ArPredictor) pred = tok ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!pred) {
+    check (FALSE, "model tiny-gpt load %s: %s", dn, error->message);
+    return;
+  }
+  if (ar_model_dtype (model) != want) {
+    check (FALSE, "model tiny-gpt load %s: got %s storage", dn, ar_dtype_name (ar_model_dtype (model)));
+    return;
+  }
+  const guint N = 3, H = ar_tokenizer_height (tok), W = ar_tokenizer_width (tok), C = 3;
+  const guint n = ar_tokenizer_n_tokens (tok), dim = 8, T = ar_predictor_tokens_per_frame (pred);
+  const guint V = ar_predictor_vocab (pred);
+  const guint8 *frames = io (st, "frames", AR_ST_U8, (gsize) N * H * W * C);
+  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
+  g_autofree float *ref_lat = io_copy (st, "latents", AR_ST_F32, (gsize) N * dim * n);
+  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * n);
+  g_autofree float *margin = io_copy (st, "token_margin", AR_ST_F32, (gsize) N * n);
+  g_autofree float *ref_logits = io_copy (st, "logits", AR_ST_F32, (gsize) 2 * (T + 1) * V);
+  g_autofree float *ref_dec = io_copy (st, "decoded_float", AR_ST_F32, (gsize) N * C * H * W);
+  const guint8 *ref_u8 = io (st, "decoded", AR_ST_U8, (gsize) N * H * W * C);
+  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
+  if (!frames || !actions || !ref_lat || !ref_tok || !margin || !ref_logits || !ref_dec || !ref_u8
+      || !ref_next)
+    return;
+
+  /* encode */
+  g_autofree guint32 *tokens = g_new (guint32, (gsize) N * n);
+  g_autofree float *lat = g_new (float, (gsize) N * dim * n);
+  double t0 = now_ms ();
+  for (guint f = 0; f < N; f++)
+    if (!ar_tokenizer_encode (tok, frames + (gsize) f * H * W * C, W * C, AR_PIXEL_RGB,
+            tokens + (gsize) f * n, lat + (gsize) f * dim * n, &error)) {
+      check (FALSE, "model tiny-gpt encode %s: %s", dn, error->message);
+      return;
+    }
+  double t_enc = (now_ms () - t0) / N;
+  guint same = 0, hard_diff = 0;
+  float min_margin_diff = G_MAXFLOAT;
+  for (guint i = 0; i < N * n; i++) {
+    if (tokens[i] == ref_tok[i])
+      same++;
+    else {
+      min_margin_diff = MIN (min_margin_diff, margin[i]);
+      hard_diff += margin[i] > 1e-3f;   /* a flip where the reference is not near a tie */
+    }
+  }
+  check (same >= 0.99 * N * n, "model tiny-gpt tokens %s equal=%u/%u (%u not near a tie)", dn,
+      same, N * n, hard_diff);
+  check (nmse (lat, ref_lat, (gsize) N * dim * n) <= lim, "model tiny-gpt latents %s nmse=%.3g",
+      dn, nmse (lat, ref_lat, (gsize) N * dim * n));
+
+  /* decode the reference tokens */
+  g_autofree float *dec = g_new (float, (gsize) N * C * H * W);
+  g_autofree guint8 *u8 = g_new (guint8, (gsize) N * H * W * C);
+  t0 = now_ms ();
+  for (guint f = 0; f < N; f++)
+    if (!ar_tokenizer_decode (tok, ref_tok + (gsize) f * n, u8 + (gsize) f * H * W * C, W * C,
+            AR_PIXEL_RGB, dec + (gsize) f * C * H * W, &error)) {
+      check (FALSE, "model tiny-gpt decode %s: %s", dn, error->message);
+      return;
+    }
+  double t_dec = (now_ms () - t0) / N;
+  double e = nmse (dec, ref_dec, (gsize) N * C * H * W);
+  check (e <= lim, "model tiny-gpt decoded_float %s nmse=%.3g", dn, e);
+  double se = 0;
+  gsize np = (gsize) N * H * W * C;
+  for (gsize i = 0; i < np; i++)
+    se += ((double) u8[i] - ref_u8[i]) * ((double) u8[i] - ref_u8[i]);
+  double psnr = se > 0 ? 10 * log10 (255.0 * 255.0 / (se / np)) : INFINITY;
+  check (psnr >= 40, "model tiny-gpt decoded_u8 %s psnr=%.1fdB", dn, psnr);
+
+  /* predictor: teacher-forced logits over frames 0, 1 and actions 0, 1 */
+  for (guint f = 0; f < 2; f++) {
+    ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
+    if (!ar_predictor_commit (pred, ref_tok + (gsize) f * n, &a, &error)) {
+      check (FALSE, "model tiny-gpt commit %s: %s", dn, error->message);
+      return;
+    }
+  }
+  g_autofree float *logits = g_new (float, (gsize) 2 * (T + 1) * V);
+  if (!ar_predictor_context_logits (pred, logits, &error)) {
+    check (FALSE, "model tiny-gpt logits %s: %s", dn, error->message);
+    return;
+  }
+  e = nmse (logits, ref_logits, (gsize) 2 * (T + 1) * V);
+  check (e <= lim, "model tiny-gpt logits %s nmse=%.3g", dn, e);
+
+  ArSampleParams greedy = { .greedy = TRUE };
+  g_autofree guint32 *next = g_new (guint32, T);
+  t0 = now_ms ();
+  if (!ar_predictor_generate (pred, &greedy, 1, NULL, next, &error)) {
+    check (FALSE, "model tiny-gpt generate %s: %s", dn, error->message);
+    return;
+  }
+  double t_gen_cached = now_ms () - t0;
+  guint eq = 0;
+  for (guint i = 0; i < T; i++)
+    eq += next[i] == ref_next[i];
+  check (eq == T, "model tiny-gpt greedy_next %s equal=%u/%u", dn, eq, T);
+  /* Again from a cold cache (full prefill), and a rollout past the window (re-prefill). */
+  g_autoptr (ArPredictor) cold = ar_predictor_new (model, 0, &error);
+  for (guint f = 0; cold && f < 2; f++) {
+    ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
+    ar_predictor_commit (cold, ref_tok + (gsize) f * n, &a, NULL);
+  }
+  g_autofree guint32 *next2 = g_new (guint32, 3 * T);
+  t0 = now_ms ();
+  gboolean ok = cold && ar_predictor_generate (cold, &greedy, 1, NULL, next2, &error);
+  double t_gen_cold = now_ms () - t0;
+  check (ok && memcmp (next2, next, T * 4) == 0, "model tiny-gpt greedy_next_cold %s", dn);
+  ArAction roll[2] = { { .discrete = TRUE, .index = 1 }, { .discrete = TRUE, .index = 2 } };
+  t0 = now_ms ();
+  ok = cold && ar_predictor_generate (cold, &greedy, 3, roll, next2, &error);
+  double t_roll = (now_ms () - t0) / 3;
+  check (ok && memcmp (next2, next, T * 4) == 0, "model tiny-gpt rollout3 %s (first frame equal)", dn);
+  (void) t_enc, (void) t_dec, (void) t_gen_cached, (void) t_gen_cold, (void) t_roll;
+  /* Steady-state timings (pipelines built, buffers warm), wall clock incl. transfers. */
+  const guint reps = 5;
+  t0 = now_ms ();
+  for (guint r = 0; r < reps; r++)
+    ar_tokenizer_encode (tok, frames, W * C, AR_PIXEL_RGB, tokens, NULL, NULL);
+  t_enc = (now_ms () - t0) / reps;
+  t0 = now_ms ();
+  for (guint r = 0; r < reps; r++)
+    ar_tokenizer_decode (tok, ref_tok, u8, W * C, AR_PIXEL_RGB, NULL, NULL);
+  t_dec = (now_ms () - t0) / reps;
+  t0 = now_ms ();
+  for (guint r = 0; r < reps; r++)
+    ar_predictor_generate (pred, &greedy, 1, NULL, next, NULL);
+  t_gen_cached = (now_ms () - t0) / reps;
+  /* Sliding window: commit a real frame, then generate (window full: re-prefill each time). */
+  t0 = now_ms ();
+  for (guint r = 0; r < reps; r++) {
+    ArAction a = { .discrete = TRUE, .index = r % 4 };
+    ar_predictor_commit (pred, ref_tok + (gsize) (r % N) * n, &a, NULL);
+    ar_predictor_generate (pred, &greedy, 1, NULL, next, NULL);
+  }
+  t_roll = (now_ms () - t0) / reps;
+  printf ("time tiny-gpt %s: encode %.2f ms/frame, decode %.2f ms/frame, generate %.2f ms/frame "
+      "(cache holds the context), %.2f ms/frame (commit + generate, window full: re-prefill)\n",
+      dn, t_enc, t_dec, t_gen_cached, t_roll);
+}
+
+static void
+run_llama (ArDevice *dev, const char *dir, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  double lim = want == AR_F16 ? 5e-3 : 1e-4;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-llama.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-llama-io.safetensors", NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_DEFAULT, &error) : NULL;
+  g_autoptr (ArPredictor) pred = model ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!pred) {
+    check (FALSE, "model tiny-llama load %s: %s", dn, error->message);
+    return;
+  }
+  const guint T = ar_predictor_tokens_per_frame (pred), V = ar_predictor_vocab (pred);
+  const guint A = ar_predictor_action_size (pred);
+  g_autofree guint32 *tokens = io_copy (st, "tokens", AR_ST_U32, 3 * T);
+  g_autofree float *actions = io_copy (st, "actions", AR_ST_F32, 3 * A);
+  g_autofree float *ref_logits = io_copy (st, "logits", AR_ST_F32, (gsize) 2 * (T + 1) * V);
+  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
+  if (!tokens || !actions || !ref_logits || !ref_next)
+    return;
+  for (guint f = 0; f < 2; f++) {
+    ArAction a = { .discrete = FALSE, .dim = A, .values = actions + f * A };
+    if (!ar_predictor_commit (pred, tokens + f * T, &a, &error)) {
+      check (FALSE, "model tiny-llama commit %s: %s", dn, error->message);
+      return;
+    }
+  }
+  g_autofree float *logits = g_new (float, (gsize) 2 * (T + 1) * V);
+  if (!ar_predictor_context_logits (pred, logits, &error)) {
+    check (FALSE, "model tiny-llama logits %s: %s", dn, error->message);
+    return;
+  }
+  double e = nmse (logits, ref_logits, (gsize) 2 * (T + 1) * V);
+  check (e <= lim, "model tiny-llama logits %s nmse=%.3g", dn, e);
+  ArSampleParams greedy = { .greedy = TRUE };
+  g_autofree guint32 *next = g_new (guint32, T);
+  double t0 = now_ms ();
+  if (!ar_predictor_generate (pred, &greedy, 1, NULL, next, &error)) {
+    check (FALSE, "model tiny-llama generate %s: %s", dn, error->message);
+    return;
+  }
+  double t_gen = now_ms () - t0;
+  guint eq = 0;
+  for (guint i = 0; i < T; i++)
+    eq += next[i] == ref_next[i];
+  check (eq == T, "model tiny-llama greedy_next %s equal=%u/%u", dn, eq, T);
+  printf ("time tiny-llama %s: generate %.2f ms/frame (cache warm)\n", dn, t_gen);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf (stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
+    return 2;
+  }
+  g_autoptr (GError) error = NULL;
+  ArDevice *dev = ar_device_new (&error);
+  if (!dev) {
+    check (FALSE, "device: %s", error->message);
+  } else {
+    ArDType dts[2] = { AR_F32, AR_F16 };
+    guint ndt = dev->caps.fp16_storage ? 2 : 1;
+    if (!dev->caps.fp16_storage)
+      check (FALSE, "device: no fp16 storage, the f16 cases cannot run");
+    for (guint d = 0; d < ndt; d++) {
+      run_gpt (dev, argv[1], dts[d]);
+      run_llama (dev, argv[1], dts[d]);
+    }
+    guint msgs = ar_device_validation_messages (dev);
+    check (msgs == 0, "vulkan validation messages=%u", msgs);
+    ar_device_unref (dev);
+  }
+  printf ("%u passed, %u failed\n", n_passed, n_failed);
+  return n_failed ? 1 : 0;
+}
