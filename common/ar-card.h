@@ -1,4 +1,4 @@
-/* Model cards: the YAML description of a model (schema in BRIEF-MODEL / models/README.md),
+/* Model cards: the YAML description of a model (schema in models/README.md),
  * parsed strictly, with defaults applied and derived sizes computed. */
 #pragma once
 #include <glib.h>
@@ -98,7 +98,7 @@ ArCard *ar_card_parse (const char *text, gsize len, const char *path, GError **e
 void ar_card_free (ArCard *card);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArCard, ar_card_free)
 
-/* Every tensor the weights file must hold, exactly named per BRIEF-MODEL, tokenizer first.
+/* Every tensor the weights file must hold, exactly named per models/README.md, tokenizer first.
  * An array of ArTensorSpec that frees the names itself. */
 GArray *ar_card_expected_tensors (const ArCard *card);
 

@@ -1,6 +1,6 @@
 """Model cards: YAML files describing a model, next to a safetensors weights file.
 
-Schema (see models/README.md and BRIEF-MODEL.md).  `load_card` parses and validates a card
+Schema: see models/README.md.  `load_card` parses and validates a card
 and returns a plain dict with every default filled in ("normalized" card).  `save_card` writes
 a card dict back (only meaningful keys, in schema order).  Validation is strict inside the
 `tokenizer` and `predictor` sections: unknown keys, unknown kinds, non-positive or absurd

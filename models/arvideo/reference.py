@@ -1,6 +1,6 @@
 """Plain PyTorch reference of the arvideo models (the ground truth for the Vulkan/C implementation).
 
-Module tree == tensor names of BRIEF-MODEL.md: `WorldModel` has submodules `tokenizer`
+Module tree == tensor names of models/README.md: `WorldModel` has submodules `tokenizer`
 (VQTokenizer, taming-transformers VQGAN layout) and `predictor` (GPTPredictor or LlamaPredictor),
 so `WorldModel.state_dict()` keys are exactly the safetensors keys.
 
