@@ -8,6 +8,11 @@
 #define ATTN_KEYS_PER_THREAD 4
 #define ATTN_MAX_DIMS_PER_THREAD 4   /* MAX_DIMS_PER_THREAD in shaders/attention.comp */
 #define ATTN_MAX_HEAD_DIM 1024
+#define DECODE_KEYS_PER_BLOCK 8      /* KB in shaders/attention_decode.comp */
+#define DECODE_MAX_SLOTS 32          /* register slots per lane (R) */
+#define DECODE_MIN_SUBGROUP 8        /* R is sized for subgroups this small */
+#define DECODE_MAX_SPLITS 64
+#define COMBINE_LOCAL 64
 
 /* Mirrors the push constants of shaders/kv_append.comp. */
 typedef struct {
@@ -21,6 +26,20 @@ typedef struct {
   float scale;
 } AttentionPush;
 G_STATIC_ASSERT (sizeof (AttentionPush) == 40);
+
+/* Mirrors the push constants of shaders/attention_decode.comp. */
+typedef struct {
+  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  float scale;
+  guint32 n_splits, split_keys;
+} DecodePush;
+G_STATIC_ASSERT (sizeof (DecodePush) == 48);
+
+/* Mirrors the push constants of shaders/attention_combine.comp. */
+typedef struct {
+  guint32 head_dim, n_splits;
+} CombinePush;
+G_STATIC_ASSERT (sizeof (CombinePush) == 8);
 
 /* Checks what both ops share; fills the kv head count. */
 static gboolean
@@ -87,19 +106,19 @@ ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
   ar_cmd_dispatch (cmd, AR_SHADER (kv_append, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
 }
 
-void
-ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
-    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
-    guint first)
+/* Checks the arguments of an attention call; fills the kv head count. */
+static gboolean
+check_attention (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache,
+    const ArBuffer *out, guint pos, guint n, guint first, guint *n_kv_heads)
 {
-  const char *op = "attention";
   guint hkv;
   if (!check_layout (cmd, op, dt, layout, pos, n, &hkv) || n == 0)
-    return;
+    return FALSE;
   if (first > pos) {
     ar_cmd_fail_invalid (cmd, "%s: first position %u is after the first query at %u", op,
         first, pos);
-    return;
+    return FALSE;
   }
   gsize es = ar_dtype_size (dt);
   guint D = layout->head_dim;
@@ -108,7 +127,117 @@ ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
       || !ar_op_check_size (cmd, op, "k_cache", k_cache, cache, es)
       || !ar_op_check_size (cmd, op, "v_cache", v_cache, cache, es)
       || !ar_op_check_size (cmd, op, "out", out, (guint64) n * layout->n_heads * D, es))
+    return FALSE;
+  *n_kv_heads = hkv;
+  return TRUE;
+}
+
+static float
+attn_scale (const ArAttnLayout *layout)
+{
+  return layout->scale != 0.0f ? layout->scale : (float) (1.0 / sqrt ((double) layout->head_dim));
+}
+
+/* The lane-across-D decode kernel needs subgroup arithmetic and few enough register slots. */
+static gboolean
+decode_supported (ArCmd *cmd, const ArAttnLayout *layout)
+{
+  const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
+  return caps->subgroup_arith && caps->subgroup_size >= DECODE_MIN_SUBGROUP
+      && caps->subgroup_size <= 128
+      && ar_div_up (layout->head_dim, DECODE_MIN_SUBGROUP) <= DECODE_MAX_SLOTS;
+}
+
+gsize
+ar_op_attention_scratch_size (const ArAttnLayout *layout)
+{
+  if (!layout)
+    return 0;
+  return (gsize) layout->n_heads * DECODE_MAX_SPLITS * (layout->head_dim + 2) * sizeof (float);
+}
+
+/* The decode kernel (one query token); @scratch NULL means one workgroup per head. */
+static void
+record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
+    guint first, ArBuffer *scratch)
+{
+  ArDevice *dev = ar_cmd_device (cmd);
+  guint H = layout->n_heads, D = layout->head_dim;
+  guint lo = first;
+  if (layout->window > 0 && pos + 1 > layout->window)
+    lo = MAX (lo, pos + 1 - layout->window);
+  guint keys = pos + 1 - lo;
+  /* Splits: enough workgroups to fill the device, each with enough keys to amortise its
+   * partial-state write and the combine dispatch. */
+  guint splits = 1;
+  if (scratch) {
+    guint target = dev->caps.is_cpu ? 2 * g_get_num_processors () : 512;
+    guint min_keys = dev->caps.is_cpu ? 256 : 64;
+    splits = ar_div_up (target, H);
+    splits = MIN (splits, ar_div_up (keys, min_keys));
+    splits = CLAMP (splits, 1, DECODE_MAX_SPLITS);
+  }
+  guint split_keys = ar_div_up (ar_div_up (keys, splits), DECODE_KEYS_PER_BLOCK)
+      * DECODE_KEYS_PER_BLOCK;
+  splits = ar_div_up (keys, split_keys);
+  if (splits > 1
+      && !ar_op_check_size (cmd, "attention_decode", "scratch", scratch,
+          (guint64) H * splits * (D + 2), sizeof (float)))
     return;
+  if (H > dev->props.limits.maxComputeWorkGroupCount[0]) {
+    ar_cmd_fail_invalid (cmd, "attention_decode: %u heads exceed the grid limits", H);
+    return;
+  }
+  /* vec4 loads where every row of Q, K and V starts 4-aligned. */
+  gboolean vec4 = D % 4 == 0 && layout->q_offset % 4 == 0;
+  guint32 spec[] = { dev->caps.subgroup_size,
+    ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK };
+  DecodePush pc = { H, H / hkv, D, layout->max_tokens, layout->row_stride, layout->q_offset,
+    pos, first, layout->window, attn_scale (layout), splits, split_keys };
+  ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
+    AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
+  ar_cmd_dispatch (cmd, vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt), spec, G_N_ELEMENTS (spec), bind,
+      G_N_ELEMENTS (bind), &pc, sizeof pc, H, splits, 1);
+  if (splits == 1)
+    return;
+  guint32 cspec[] = { MIN (COMBINE_LOCAL, ar_div_up (D, 8) * 8) };
+  CombinePush cpc = { D, splits };
+  ArBinding cbind[] = { AR_READ (scratch), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (attention_combine, dt), cspec, 1, cbind, 2, &cpc,
+      sizeof cpc, H, 1, 1);
+}
+
+void
+ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint first,
+    ArBuffer *scratch)
+{
+  guint hkv;
+  if (!check_attention (cmd, "attention_decode", dt, qkv, layout, k_cache, v_cache, out, pos, 1,
+          first, &hkv))
+    return;
+  if (decode_supported (cmd, layout))
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, first, scratch);
+  else
+    ar_op_attention (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, 1, first);
+}
+
+void
+ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
+    guint first)
+{
+  guint hkv;
+  if (!check_attention (cmd, "attention", dt, qkv, layout, k_cache, v_cache, out, pos, n, first,
+          &hkv))
+    return;
+  if (n == 1 && decode_supported (cmd, layout)) {
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, first, NULL);
+    return;
+  }
+  const char *op = "attention";
+  guint D = layout->head_dim;
   const guint32 *max_groups = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
   if (layout->n_heads > max_groups[0] || n > max_groups[1]) {
     ar_cmd_fail_invalid (cmd, "%s: %u heads x %u queries exceed the grid limits", op,
@@ -123,7 +252,7 @@ ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
     local * ATTN_KEYS_PER_THREAD };
   AttentionPush pc = { layout->n_heads, layout->n_heads / hkv, D, layout->max_tokens,
     layout->row_stride, layout->q_offset, pos, first, layout->window,
-    layout->scale != 0.0f ? layout->scale : (float) (1.0 / sqrt ((double) D)) };
+    attn_scale (layout) };
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, AR_SHADER (attention, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
       sizeof pc, layout->n_heads, n, 1);

@@ -46,9 +46,21 @@ void ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnL
  * out [n, H*D] (dense; must not alias @qkv or the caches). The caches must already hold
  * positions first..pos+n-1 (ar_op_kv_append first, in the same recording if wished);
  * positions beyond are never read. Needs first <= pos and pos + n <= max_tokens.
- * One dispatch, one workgroup per (query, head), keys in chunks with an online softmax. */
+ * One dispatch. For n == 1 this is ar_op_attention_decode() without scratch. */
 void ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
     guint first);
+
+/* Bytes of the f32 scratch buffer that ar_op_attention_decode() may use for @layout (any
+ * position); it depends on the layout's heads and head_dim only. */
+gsize ar_op_attention_scratch_size (const ArAttnLayout *layout);
+
+/* ar_op_attention() for one query token (row 0 of @qkv) at position @pos. With @scratch (at
+ * least ar_op_attention_scratch_size() bytes, no contents needed, not aliasing anything
+ * else) long caches are split across several workgroups per head and their partial results
+ * combined by a second dispatch; with NULL, one workgroup per head and one dispatch. */
+void ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
+    guint pos, guint first, ArBuffer *scratch);
 
 G_END_DECLS

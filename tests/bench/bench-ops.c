@@ -138,9 +138,10 @@ run_ref_attention (void *data)
       j->l.head_dim, j->l.max_tokens, j->pos, 1, 0, 0, 1.0 / sqrt (j->l.head_dim));
 }
 
-/* One query token attending over @n_ctx cached positions (the newest one included). */
+/* One query token attending over @n_ctx cached positions (the newest one included), with
+ * the decode op's split-K scratch (@split) or without (one workgroup per head). */
 static void
-bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx)
+bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx, gboolean split)
 {
   ArAttnLayout l = ar_attn_layout_fused (heads, 0, d, n_ctx);
   gsize n_cache = (gsize) heads * n_ctx * d;
@@ -152,12 +153,15 @@ bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx)
   g_autoptr (ArBuffer) bk = art_upload (t, dt, k, n_cache);
   g_autoptr (ArBuffer) bv = art_upload (t, dt, v, n_cache);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) heads * d);
+  g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32,
+      ar_op_attention_scratch_size (&l) / sizeof (float)) : NULL;
   art_begin (t);
-  ar_op_attention (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 1, 0);
+  ar_op_attention_decode (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 0, scratch);
   double us = median_gpu_us (t);
   AttnJob job = { qkv, k, v, ref, l, n_ctx - 1 };
   double ref_us = time_cpu_us (run_ref_attention, &job);
-  g_autofree gchar *shape = g_strdup_printf ("decode H=%u D=%u ctx=%u", heads, d, n_ctx);
+  g_autofree gchar *shape = g_strdup_printf ("decode%s H=%u D=%u ctx=%u", split ? "" : "-1wg",
+      heads, d, n_ctx);
   /* Bytes of K and V read dominate. */
   print_row ("attention", shape, dt, us, 2.0 * n_cache * ar_dtype_size (dt), "GB/s", ref_us);
 }
@@ -201,8 +205,10 @@ main (int argc, char **argv)
     bench_matmul (&t, dt, 256, 512, 512);
     bench_matmul (&t, dt, 256, 1024, 1024);
     bench_conv (&t, dt, 64, 64, 64, 64);
-    bench_attention (&t, dt, 8, 64, 340);
-    bench_attention (&t, dt, 8, 64, 2056);
+    for (int split = 1; split >= 0; split--) {
+      bench_attention (&t, dt, 8, 64, 340, split);
+      bench_attention (&t, dt, 8, 64, 2056, split);
+    }
   }
   ar_cmd_free (t.cmd);
   ar_device_unref (t.dev);

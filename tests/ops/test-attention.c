@@ -70,6 +70,52 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
   art_report (t, "attention", shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
+/* ar_op_attention_decode with a split-K scratch buffer (NaN-filled: its contents must not
+ * matter) for one query token at @pos; rows beyond pos hold NaN. */
+static void
+check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint window,
+    gboolean split)
+{
+  guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
+  guint T = pos + 4;
+  ArAttnLayout lay = ar_attn_layout_fused (H, Hkv, D, T);
+  lay.window = window;
+  gsize cache_n = (gsize) Hkv * T * D;
+  g_autofree float *qkv = art_random (t, lay.row_stride, -2, 2, dt);
+  g_autofree float *kc = art_random (t, cache_n, -1, 1, dt);
+  g_autofree float *vc = art_random (t, cache_n, -1, 1, dt);
+  g_autofree float *nan_kc = g_memdup2 (kc, cache_n * sizeof (float));
+  g_autofree float *nan_vc = g_memdup2 (vc, cache_n * sizeof (float));
+  for (guint h = 0; h < Hkv; h++)
+    for (guint p = pos + 1; p < T; p++)
+      for (guint d = 0; d < D; d++)
+        nan_kc[((gsize) h * T + p) * D + d] = nan_vc[((gsize) h * T + p) * D + d] = NAN;
+  gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
+  g_autofree float *nans = g_new (float, scratch_n);
+  for (gsize i = 0; i < scratch_n; i++)
+    nans[i] = NAN;
+  g_autoptr (ArBuffer) bqkv = art_upload (t, dt, qkv, lay.row_stride);
+  g_autoptr (ArBuffer) bk = art_upload (t, dt, nan_kc, cache_n);
+  g_autoptr (ArBuffer) bv = art_upload (t, dt, nan_vc, cache_n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) H * D);
+  g_autoptr (ArBuffer) scratch = split ? art_upload (t, AR_F32, nans, scratch_n) : NULL;
+
+  art_begin (t);
+  ar_op_attention_decode (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch);
+  if (!art_run (t))
+    return;
+  guint dispatches = ar_cmd_dispatch_count (t->cmd);
+  g_autofree float *ref = g_new (float, (gsize) H * D);
+  ref_attention (qkv + lay.q_offset, lay.row_stride, kc, vc, ref, H, Hkv, D, T, pos, 1, first,
+      window, 1.0 / sqrt ((double) D));
+  art_round (ref, (gsize) H * D, dt);
+  g_autofree float *out = art_download (t, dt, bo, (gsize) H * D);
+  g_autofree gchar *shape = g_strdup_printf ("[H=%u Hkv=%u D=%u pos=%u first=%u win=%u %s"
+      " dispatches=%u]", H, Hkv, D, pos, first, window, split ? "split" : "1wg", dispatches);
+  art_report (t, "attention_decode", shape, dt, art_nmse (out, ref, (gsize) H * D),
+      ART_NMSE_LOOSE);
+}
+
 /* Decode of one token over @ctx cached positions; prints the best GPU time of a few runs. */
 static void
 time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx)
@@ -117,6 +163,18 @@ test_attention (ArTest *t)
     check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0);
     check_attention (t, dts[d], (HeadShape) { 4, 2, 64 }, 600, 17, 0, 300);
     check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4);
+    /* The decode op, split over workgroups (a split count that depends on the CPU count:
+     * one head over 2056 keys always splits) and not. */
+    const HeadShape dshapes[] = {
+      { 1, 1, 8 }, { 4, 4, 33 }, { 8, 8, 64 }, { 8, 2, 64 }, { 4, 1, 128 }, { 1, 1, 300 },
+    };
+    const guint dpos[] = { 0, 16, 340, 2056 };
+    for (guint s = 0; s < G_N_ELEMENTS (dshapes); s++)
+      for (guint p = 0; p < G_N_ELEMENTS (dpos); p++)
+        for (int split = 0; split < 2; split++)
+          check_decode (t, dts[d], dshapes[s], dpos[p], 0, 0, split);
+    check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE);
+    check_decode (t, dts[d], (HeadShape) { 2, 1, 33 }, 2056, 0, 900, TRUE);
   }
   for (guint d = 0; d < ndt; d++)
     for (guint c = 0; c < 2; c++)
