@@ -3,7 +3,16 @@
 GST_DEBUG_CATEGORY_STATIC (ar_context_debug);
 #define GST_CAT_DEFAULT ar_context_debug
 
-G_DEFINE_BOXED_TYPE (ArDevice, ar_device_boxed, ar_device_ref, ar_device_unref)
+/* Lets gst-launch -v and debug logs print contexts holding a device. */
+static void
+device_to_string (const GValue *src, GValue *dest)
+{
+  ArDevice *device = g_value_get_boxed (src);
+  g_value_take_string (dest, device ? ar_device_describe (device) : g_strdup ("(none)"));
+}
+
+G_DEFINE_BOXED_TYPE_WITH_CODE (ArDevice, ar_device_boxed, ar_device_ref, ar_device_unref,
+    g_value_register_transform_func (g_define_type_id, G_TYPE_STRING, device_to_string))
 
 static void
 ensure_debug_category (void)
@@ -177,6 +186,7 @@ ArModel *
 ar_element_open_model (GstElement *element, ArDevice *device, const gchar *card_path)
 {
   GError *error = NULL;
+  gchar *absolute;
   ArModel *model;
 
   if (card_path == NULL || *card_path == '\0') {
@@ -189,7 +199,11 @@ ar_element_open_model (GstElement *element, ArDevice *device, const gchar *card_
         ("Model card \"%s\" not found", card_path), (NULL));
     return NULL;
   }
-  model = ar_model_get_shared (device, card_path, &error);
+  /* Absolute, because the loader resolves the weights relative to the card's directory and
+   * (as of wip-loader 3decb14) mishandles a relative one. */
+  absolute = g_canonicalize_filename (card_path, NULL);
+  model = ar_model_get_shared (device, absolute, &error);
+  g_free (absolute);
   if (!model) {
     GST_ELEMENT_ERROR (element, RESOURCE, READ,
         ("Could not load model \"%s\": %s", card_path, error->message), (NULL));

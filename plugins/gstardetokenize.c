@@ -28,7 +28,7 @@ enum {
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY ", fingerprint = (string) ANY"));
+    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,

@@ -34,7 +34,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY ", fingerprint = (string) ANY"));
+    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
 
 #define gst_ar_tokenize_parent_class parent_class
 G_DEFINE_TYPE (GstArTokenize, gst_ar_tokenize, GST_TYPE_BASE_TRANSFORM);
