@@ -1,0 +1,1252 @@
+/**
+ * SECTION:element-arpredict
+ * @title: arpredict
+ * @see_also: artokenize, ardetokenize, #ArActionMeta
+ *
+ * Runs the predictor (a transformer world model) of a model card over a stream of token
+ * frames. Each incoming frame is committed to the model's context together with the action
+ * in force at it; then the element predicts the next @horizon frames and pushes them, one
+ * buffer per step, each with an #ArPredictionMeta naming the frame it followed and the step.
+ *
+ * The action for a frame comes from, in order of precedence:
+ *
+ * 1. the "action" request pad (caps application/x-ar-action, format=F32 or S32, dim=N): the
+ *    latest action whose running time is at or before the frame's (actions are not waited
+ *    for: one arriving after its frame applies to the next frames);
+ * 2. an #ArActionMeta on the frame;
+ * 3. the #GstArPredict:action property;
+ * 4. navigation key events from downstream (e.g. a video sink's window). Default key map:
+ *    discrete models: Left = 0, Right = 1, Up = 2, Down = 3 (keys beyond the action count
+ *    are ignored); continuous models (dim >= 2): Left = (-1, 0), Right = (1, 0),
+ *    Up = (0, 1), Down = (0, -1), other values 0. An action holds while its key is down;
+ * 5. otherwise action 0 (discrete) or the zero vector (continuous).
+ *
+ * With #GstArPredict:dream, once the context is primed with real frames (context-frames - 1
+ * of them), the element feeds its own predictions back instead of the input frames: one
+ * predicted frame per input frame, which only paces it (and still supplies actions).
+ *
+ * When downstream is late (QoS events), predictions for late frames are dropped (the frames
+ * are still committed, so the context stays current) and a QoS message is posted.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc ! video/x-raw,framerate=10/1 ! videoconvert ! videoscale ! \
+ *     artokenize model=m.yaml ! arpredict model=m.yaml horizon=1 action=2 ! \
+ *     ardetokenize model=m.yaml ! videoconvert ! autovideosink
+ * ]| Predicts the next frame for action 2.
+ */
+#include "gstarpredict.h"
+#include "ar-context.h"
+#include "ar-tokenizer.h"
+#include <gst/video/navigation.h>
+#include <math.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_ar_predict_debug);
+#define GST_CAT_DEFAULT gst_ar_predict_debug
+
+#define DEFAULT_HORIZON 1
+#define MAX_HORIZON 64
+#define DEFAULT_TEMPERATURE 1.0f
+#define DEFAULT_TOP_K 0
+#define DEFAULT_TOP_P 1.0f
+#define DEFAULT_SEED 0
+#define DEFAULT_TIMESTAMP_MODE GST_AR_PREDICT_TIMESTAMP_INPUT
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_CONTEXT_FRAMES,
+  PROP_HORIZON,
+  PROP_TEMPERATURE,
+  PROP_TOP_K,
+  PROP_TOP_P,
+  PROP_SEED,
+  PROP_GREEDY,
+  PROP_ACTION,
+  PROP_TIMESTAMP_MODE,
+  PROP_DREAM,
+  PROP_POST_METRICS,
+};
+
+#define ACTION_CAPS "application/x-ar-action, format = (string) { F32, S32 }, " \
+  "dim = (int) [ 1, " G_STRINGIFY (AR_ACTION_META_MAX_DIM) " ]"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
+static GstStaticPadTemplate action_template = GST_STATIC_PAD_TEMPLATE ("action",
+    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS (ACTION_CAPS));
+
+typedef struct {
+  GstClockTime running_time;
+  GstArPredictAction action;
+} GstArPredictTimedAction;
+
+/* Default navigation keys, in action order for discrete models. */
+static const struct {
+  const gchar *key;
+  gfloat x, y;
+} default_key_map[] = {
+  { "Left", -1.0f, 0.0f },
+  { "Right", 1.0f, 0.0f },
+  { "Up", 0.0f, 1.0f },
+  { "Down", 0.0f, -1.0f },
+};
+
+#define gst_ar_predict_parent_class parent_class
+G_DEFINE_TYPE (GstArPredict, gst_ar_predict, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (arpredict, "arpredict", GST_RANK_NONE,
+    GST_TYPE_AR_PREDICT,
+    GST_DEBUG_CATEGORY_INIT (gst_ar_predict_debug, "arpredict", 0, "arvideo predictor"));
+
+GType
+gst_ar_predict_timestamp_mode_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    { GST_AR_PREDICT_TIMESTAMP_INPUT, "Predictions carry the PTS of the input frame", "input" },
+    { GST_AR_PREDICT_TIMESTAMP_TARGET,
+        "Prediction k carries input PTS + k * duration (the time it predicts)", "target" },
+    { 0, NULL, NULL },
+  };
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstArPredictTimestampMode", values));
+  return type;
+}
+
+/* ---- actions ---------------------------------------------------------------------------- */
+
+/* Parses "0.5,-0.2" or "3"; NULL for an empty or malformed string. */
+static GArray *
+parse_action_string (const gchar *text)
+{
+  gchar **parts;
+  GArray *values;
+  guint i;
+
+  if (text == NULL)
+    return NULL;
+  parts = g_strsplit (text, ",", -1);
+  if (parts[0] && !parts[1] && *g_strstrip (parts[0]) == '\0') {
+    g_strfreev (parts);
+    return NULL;
+  }
+  values = g_array_new (FALSE, FALSE, sizeof (gfloat));
+  for (i = 0; parts[i]; i++) {
+    gchar *end;
+    gchar *item = g_strstrip (parts[i]);
+    gdouble v = g_ascii_strtod (item, &end);
+    if (*item == '\0' || *end != '\0' || !isfinite (v) || i >= AR_ACTION_META_MAX_DIM) {
+      g_array_unref (values);
+      values = NULL;
+      break;
+    }
+    g_array_append_vals (values, &(gfloat) { (gfloat) v }, 1);
+  }
+  g_strfreev (parts);
+  return values;
+}
+
+/* Turns @n values into an action for the model, or explains why they do not fit. */
+static gboolean
+gst_ar_predict_action_from_values (GstArPredict *self, const gfloat *values, guint n,
+    const gchar *source, GstArPredictAction *action, GError **error)
+{
+  gboolean discrete = ar_predictor_action_discrete (self->predictor);
+  guint size = ar_predictor_action_size (self->predictor);
+
+  memset (action, 0, sizeof (*action));
+  action->discrete = discrete;
+  if (discrete) {
+    if (n != 1 || values[0] != floorf (values[0]) || values[0] < 0 || values[0] >= size) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "action from %s has %u value(s) (first %g): the model takes 1 action index in "
+          "[0, %u)", source, n, n ? values[0] : 0.0, size);
+      return FALSE;
+    }
+    action->index = (guint) values[0];
+    return TRUE;
+  }
+  if (n != size) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "action from %s has %u value(s): the model takes %u", source, n, size);
+    return FALSE;
+  }
+  action->dim = n;
+  memcpy (action->values, values, n * sizeof (gfloat));
+  return TRUE;
+}
+
+static gboolean
+gst_ar_predict_action_from_meta (GstArPredict *self, const ArActionMeta *meta,
+    GstArPredictAction *action, GError **error)
+{
+  if (meta->discrete) {
+    gfloat index = (gfloat) meta->index;
+    if (!ar_predictor_action_discrete (self->predictor)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "action meta holds a discrete action (%u) but the model takes %u continuous values",
+          meta->index, ar_predictor_action_size (self->predictor));
+      return FALSE;
+    }
+    return gst_ar_predict_action_from_values (self, &index, 1, "the buffer's action meta",
+        action, error);
+  }
+  return gst_ar_predict_action_from_values (self, meta->values, MIN (meta->dim,
+          AR_ACTION_META_MAX_DIM), "the buffer's action meta", action, error);
+}
+
+/* The action in force at a frame, by precedence; see the element documentation. */
+static gboolean
+gst_ar_predict_choose_action (GstArPredict *self, GstBuffer *frame, GstClockTime running_time,
+    GstArPredictAction *action, const gchar **source, GError **error)
+{
+  ArActionMeta *meta;
+  GArray *property_values = NULL;
+  gint held_key;
+  gboolean from_pad = FALSE;
+
+  g_mutex_lock (&self->action_lock);
+  if (running_time != GST_CLOCK_TIME_NONE)
+    self->last_frame_running_time = running_time;
+  if (self->actionpad) {
+    /* The latest action at or before the frame; older ones are no longer needed. */
+    GList *l;
+    GstArPredictTimedAction *found = NULL;
+    for (l = self->timed_actions.head; l; l = l->next) {
+      GstArPredictTimedAction *timed = l->data;
+      if (running_time != GST_CLOCK_TIME_NONE && timed->running_time > running_time)
+        break;
+      found = timed;
+    }
+    while (found && self->timed_actions.head->data != found)
+      g_free (g_queue_pop_head (&self->timed_actions));
+    if (found) {
+      *action = found->action;
+      from_pad = TRUE;
+    }
+  }
+  g_mutex_unlock (&self->action_lock);
+  if (from_pad) {
+    *source = "action pad";
+    return TRUE;
+  }
+
+  meta = ar_buffer_get_action_meta (frame);
+  if (meta) {
+    *source = "meta";
+    return gst_ar_predict_action_from_meta (self, meta, action, error);
+  }
+
+  GST_OBJECT_LOCK (self);
+  if (self->property_action)
+    property_values = g_array_ref (self->property_action);
+  held_key = self->held_key;
+  GST_OBJECT_UNLOCK (self);
+  if (property_values) {
+    gboolean ok = gst_ar_predict_action_from_values (self, (gfloat *) property_values->data,
+        property_values->len, "the \"action\" property", action, error);
+    g_array_unref (property_values);
+    *source = "property";
+    return ok;
+  }
+
+  memset (action, 0, sizeof (*action));
+  action->discrete = ar_predictor_action_discrete (self->predictor);
+  *source = "default";
+  if (held_key >= 0) {
+    if (action->discrete) {
+      if ((guint) held_key < ar_predictor_action_size (self->predictor)) {
+        action->index = held_key;
+        *source = "keyboard";
+      }
+    } else {
+      action->dim = ar_predictor_action_size (self->predictor);
+      if (action->dim >= 2) {
+        action->values[0] = default_key_map[held_key].x;
+        action->values[1] = default_key_map[held_key].y;
+        *source = "keyboard";
+      }
+    }
+  } else if (!action->discrete) {
+    action->dim = ar_predictor_action_size (self->predictor);
+  }
+  return TRUE;
+}
+
+static void
+gst_ar_predict_to_ar_action (const GstArPredictAction *action, ArAction *out)
+{
+  out->discrete = action->discrete;
+  out->index = action->index;
+  out->dim = action->dim;
+  out->values = action->values;
+}
+
+/* ---- model lifetime --------------------------------------------------------------------- */
+
+static gboolean
+gst_ar_predict_open (GstArPredict *self)
+{
+  GError *error = NULL;
+  gchar *path;
+  guint context_frames;
+  ArModel *model;
+  ArPredictor *predictor = NULL;
+  ArTokenizer *tokenizer = NULL;
+
+  if (!ar_device_ensure (GST_ELEMENT (self), &self->device))
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->model_path);
+  context_frames = self->context_frames;
+  GST_OBJECT_UNLOCK (self);
+
+  model = ar_element_open_model (GST_ELEMENT (self), self->device, path);
+  if (!model)
+    goto failed;
+  predictor = ar_predictor_new (model, context_frames, &error);
+  if (!predictor) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Model \"%s\" has no usable predictor: %s", path, error->message), (NULL));
+    goto failed;
+  }
+  /* Tokens must come from this card's tokenizer when it has one: its fingerprint and grid
+   * are what the sink caps must carry. */
+  if (ar_model_card (model)->tokenizer.kind != AR_TOKENIZER_NONE) {
+    tokenizer = ar_tokenizer_new (model, &error);
+    if (!tokenizer) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Model \"%s\": its tokenizer is unusable: %s", path, error->message), (NULL));
+      goto failed;
+    }
+  }
+
+  self->model = model;
+  self->predictor = predictor;
+  self->n_tokens = ar_predictor_tokens_per_frame (predictor);
+  memset (&self->token_format, 0, sizeof (self->token_format));
+  self->token_format.codebook_size = ar_predictor_vocab (predictor);
+  if (tokenizer) {
+    self->fingerprint = g_strdup (ar_tokenizer_fingerprint (tokenizer));
+    self->token_format.grid_width = ar_tokenizer_grid_width (tokenizer);
+    self->token_format.grid_height = ar_tokenizer_grid_height (tokenizer);
+    self->token_format.fingerprint = self->fingerprint;
+    ar_tokenizer_free (tokenizer);
+  }
+  GST_INFO_OBJECT (self, "predictor of %s: %u tokens per frame, %u context frames, %s actions "
+      "of size %u", path, self->n_tokens, ar_predictor_context_frames (predictor),
+      ar_predictor_action_discrete (predictor) ? "discrete" : "continuous",
+      ar_predictor_action_size (predictor));
+  g_free (path);
+  return TRUE;
+
+failed:
+  g_clear_error (&error);
+  g_clear_pointer (&predictor, ar_predictor_free);
+  g_clear_pointer (&model, ar_model_unref);
+  g_free (path);
+  return FALSE;
+}
+
+static void
+gst_ar_predict_clear_actions (GstArPredict *self)
+{
+  g_mutex_lock (&self->action_lock);
+  g_queue_clear_full (&self->timed_actions, g_free);
+  self->last_frame_running_time = 0;
+  g_mutex_unlock (&self->action_lock);
+}
+
+/* Forgets everything that depends on the stream position. */
+static void
+gst_ar_predict_reset_stream (GstArPredict *self)
+{
+  if (self->predictor)
+    ar_predictor_reset (self->predictor);
+  self->have_prediction = FALSE;
+  self->sample_counter = 0;
+  self->discont = TRUE;
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  GST_OBJECT_LOCK (self);
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+  self->processed = self->dropped = 0;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_ar_predict_close (GstArPredict *self)
+{
+  gst_ar_predict_clear_actions (self);
+  g_clear_pointer (&self->predictor, ar_predictor_free);
+  g_clear_pointer (&self->model, ar_model_unref);
+  g_clear_pointer (&self->fingerprint, g_free);
+  g_clear_pointer (&self->prediction, g_free);
+  self->prediction_capacity = 0;
+  gst_clear_caps (&self->token_caps);
+  memset (&self->token_format, 0, sizeof (self->token_format));
+}
+
+/* ---- caps ------------------------------------------------------------------------------- */
+
+/* The model's token caps first, then the template: caps that do not match still reach the
+ * caps event, which fails with a message naming both sides. */
+static GstCaps *
+gst_ar_predict_token_caps (GstArPredict *self, GstPad *pad, GstCaps *filter)
+{
+  GstCaps *caps;
+
+  if (self->predictor) {
+    caps = ar_token_caps_new (&self->token_format);
+    if (pad == self->sinkpad)
+      caps = gst_caps_merge (caps, gst_pad_get_pad_template_caps (pad));
+  } else {
+    caps = gst_pad_get_pad_template_caps (pad);
+  }
+  if (filter) {
+    GstCaps *filtered = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = filtered;
+  }
+  return caps;
+}
+
+static gboolean
+gst_ar_predict_set_sink_caps (GstArPredict *self, GstCaps *caps)
+{
+  gchar *why = NULL;
+  const GstStructure *s;
+  gint gw = 0, gh = 0;
+
+  if (!self->predictor)
+    return FALSE;
+  if (!ar_token_caps_match (caps, &self->token_format, &why)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("arpredict's model cannot take these tokens: %s", why), ("caps %" GST_PTR_FORMAT, caps));
+    g_free (why);
+    return FALSE;
+  }
+  s = gst_caps_get_structure (caps, 0);
+  gst_structure_get_int (s, "grid-width", &gw);
+  gst_structure_get_int (s, "grid-height", &gh);
+  if ((guint) (gw * gh) != self->n_tokens) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("arpredict's model takes %u tokens per frame, the stream has %dx%d = %d",
+            self->n_tokens, gw, gh, gw * gh), ("caps %" GST_PTR_FORMAT, caps));
+    return FALSE;
+  }
+  gst_caps_replace (&self->token_caps, caps);
+  /* Predictions are frames of the same tokens. */
+  return gst_pad_set_caps (self->srcpad, caps);
+}
+
+static gboolean
+gst_ar_predict_set_action_caps (GstArPredict *self, GstCaps *caps)
+{
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  const gchar *format = gst_structure_get_string (s, "format");
+  gint dim = 0;
+  guint expected;
+
+  if (!self->predictor || !gst_structure_get_int (s, "dim", &dim) || format == NULL)
+    return FALSE;
+  expected = ar_predictor_action_discrete (self->predictor)
+      ? 1 : ar_predictor_action_size (self->predictor);
+  if ((guint) dim != expected) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Action pad: actions of dim %d, but the model takes %u value(s) per action "
+            "(%s, size %u)", dim, expected,
+            ar_predictor_action_discrete (self->predictor) ? "discrete" : "continuous",
+            ar_predictor_action_size (self->predictor)), ("caps %" GST_PTR_FORMAT, caps));
+    return FALSE;
+  }
+  g_mutex_lock (&self->action_lock);
+  self->action_caps_float = g_str_equal (format, "F32");
+  self->action_caps_dim = dim;
+  g_mutex_unlock (&self->action_lock);
+  return TRUE;
+}
+
+/* ---- QoS and latency -------------------------------------------------------------------- */
+
+static gboolean
+gst_ar_predict_is_late (GstArPredict *self, GstClockTime running_time)
+{
+  gboolean late;
+
+  GST_OBJECT_LOCK (self);
+  late = running_time != GST_CLOCK_TIME_NONE && self->earliest_time != GST_CLOCK_TIME_NONE
+      && running_time < self->earliest_time;
+  GST_OBJECT_UNLOCK (self);
+  return late;
+}
+
+/* Reports worse processing times to the pipeline so that live sinks can account for them. */
+static void
+gst_ar_predict_account_processing (GstArPredict *self, GstClockTime elapsed)
+{
+  gboolean grew = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  if (elapsed > self->processing_latency)
+    self->processing_latency = elapsed;
+  if (self->processing_latency > self->reported_latency + self->reported_latency / 4) {
+    grew = TRUE;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (grew) {
+    GST_DEBUG_OBJECT (self, "processing latency now %" GST_TIME_FORMAT, GST_TIME_ARGS (elapsed));
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT_CAST (self)));
+  }
+}
+
+/* ---- streaming -------------------------------------------------------------------------- */
+
+static void
+gst_ar_predict_post_metrics (GstArPredict *self, const guint32 *tokens, GstBuffer *frame)
+{
+  guint i, equal = 0;
+
+  for (i = 0; i < self->n_tokens; i++)
+    equal += self->prediction[i] == tokens[i];
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT_CAST (self),
+          gst_structure_new ("ar-predict-metrics",
+              "token-accuracy", G_TYPE_DOUBLE, (gdouble) equal / self->n_tokens,
+              "pts", G_TYPE_UINT64, GST_BUFFER_PTS (frame),
+              "frames-in-context", G_TYPE_UINT, ar_predictor_frames_in_context (self->predictor),
+              NULL)));
+}
+
+static GstClockTime
+gst_ar_predict_output_pts (GstArPredict *self, GstBuffer *frame, guint step,
+    GstArPredictTimestampMode mode)
+{
+  GstClockTime pts = GST_BUFFER_PTS (frame), duration = GST_BUFFER_DURATION (frame);
+
+  if (mode == GST_AR_PREDICT_TIMESTAMP_INPUT || pts == GST_CLOCK_TIME_NONE)
+    return pts;
+  if (duration == GST_CLOCK_TIME_NONE && self->token_caps) {
+    gint num = 0, den = 1;
+    gst_structure_get_fraction (gst_caps_get_structure (self->token_caps, 0), "framerate",
+        &num, &den);
+    if (num > 0)
+      duration = gst_util_uint64_scale_int (GST_SECOND, den, num);
+  }
+  return duration == GST_CLOCK_TIME_NONE ? pts : pts + step * duration;
+}
+
+static GstFlowReturn
+gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstArPredictAction action;
+  ArAction ar_action;
+  ArSampleParams params;
+  GstArPredictTimestampMode mode;
+  GError *error = NULL;
+  GstMapInfo map;
+  const gchar *action_source = NULL;
+  const guint32 *committed;
+  gboolean dream, post_metrics, dreaming;
+  guint horizon, steps, k, prime_frames;
+  GstClockTime running_time, first_pts, first_running_time, started;
+  gsize expected = (gsize) self->n_tokens * sizeof (guint32);
+
+  if (!self->predictor || !self->token_caps) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Token frames arrived before caps"), (NULL));
+    gst_buffer_unref (frame);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (!gst_buffer_map (frame, &map, GST_MAP_READ)) {
+    gst_buffer_unref (frame);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map a token frame"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  if (map.size != expected) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Token frame of %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT " (%u tokens)",
+            map.size, expected, self->n_tokens), (NULL));
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+
+  GST_OBJECT_LOCK (self);
+  horizon = self->horizon;
+  dream = self->dream;
+  post_metrics = self->post_metrics;
+  mode = self->timestamp_mode;
+  params = (ArSampleParams) {
+    .temperature = self->temperature, .top_k = self->top_k, .top_p = self->top_p,
+    .greedy = self->greedy, .seed = self->seed,
+  };
+  GST_OBJECT_UNLOCK (self);
+  params.counter = self->sample_counter;
+
+  running_time = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS (frame));
+  if (post_metrics && self->have_prediction)
+    gst_ar_predict_post_metrics (self, (const guint32 *) map.data, frame);
+
+  if (!gst_ar_predict_choose_action (self, frame, running_time, &action, &action_source,
+          &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  gst_ar_predict_to_ar_action (&action, &ar_action);
+
+  /* Dreaming starts once the context holds enough real frames to go on from. */
+  prime_frames = MAX (1, ar_predictor_context_frames (self->predictor)) - 1;
+  dreaming = dream && self->have_prediction
+      && ar_predictor_frames_in_context (self->predictor) >= MAX (prime_frames, 1);
+  committed = dreaming ? self->prediction : (const guint32 *) map.data;
+  GST_LOG_OBJECT (self, "frame %" GST_TIME_FORMAT ": committing %s with the %s action",
+      GST_TIME_ARGS (GST_BUFFER_PTS (frame)), dreaming ? "the last prediction" : "the frame",
+      action_source);
+  if (!ar_predictor_commit (self->predictor, committed, &ar_action, &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not commit the frame: %s",
+            error->message), ("action from %s", action_source));
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  self->have_prediction = FALSE;
+
+  steps = dreaming ? 1 : horizon;
+  first_pts = gst_ar_predict_output_pts (self, frame, 1, mode);
+  first_running_time = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, first_pts);
+  if (gst_ar_predict_is_late (self, first_running_time)) {
+    guint64 processed, dropped;
+    GST_OBJECT_LOCK (self);
+    processed = self->processed;
+    dropped = ++self->dropped;
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (self, "late: dropping the prediction at %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (first_running_time));
+    {
+      GstMessage *qos = gst_message_new_qos (GST_OBJECT_CAST (self), FALSE,
+          first_running_time, gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME,
+              first_pts), first_pts, GST_BUFFER_DURATION (frame));
+      gst_message_set_qos_stats (qos, GST_FORMAT_BUFFERS, processed, dropped);
+      gst_element_post_message (GST_ELEMENT (self), qos);
+    }
+    self->discont = TRUE;
+    goto done;
+  }
+
+  if (self->prediction_capacity < steps) {
+    self->prediction = g_renew (guint32, self->prediction, (gsize) steps * self->n_tokens);
+    self->prediction_capacity = steps;
+  }
+  started = gst_util_get_timestamp ();
+  if (!ar_predictor_generate (self->predictor, &params, steps, NULL, self->prediction,
+          &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Prediction failed: %s", error->message), (NULL));
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  gst_ar_predict_account_processing (self, gst_util_get_timestamp () - started);
+  self->have_prediction = TRUE;
+  self->sample_counter += (guint64) steps * self->n_tokens;
+  GST_OBJECT_LOCK (self);
+  self->processed++;
+  GST_OBJECT_UNLOCK (self);
+
+  for (k = 1; k <= steps && ret == GST_FLOW_OK; k++) {
+    GstBuffer *out = gst_buffer_new_memdup (self->prediction + (gsize) (k - 1) * self->n_tokens,
+        expected);
+    GST_BUFFER_PTS (out) = gst_ar_predict_output_pts (self, frame, k, mode);
+    GST_BUFFER_DTS (out) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION (out) = GST_BUFFER_DURATION (frame);
+    if (self->discont) {
+      GST_BUFFER_FLAG_SET (out, GST_BUFFER_FLAG_DISCONT);
+      self->discont = FALSE;
+    }
+    ar_buffer_add_prediction_meta (out, GST_BUFFER_PTS (frame), GST_BUFFER_OFFSET (frame), k,
+        dreaming);
+    ret = gst_pad_push (self->srcpad, out);
+  }
+
+done:
+  g_clear_error (&error);
+  gst_buffer_unmap (frame, &map);
+  gst_buffer_unref (frame);
+  return ret;
+}
+
+static gboolean
+gst_ar_predict_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps *caps;
+      gboolean ok;
+      gst_event_parse_caps (event, &caps);
+      ok = gst_ar_predict_set_sink_caps (self, caps);
+      gst_event_unref (event);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &self->segment);
+      if (self->segment.format != GST_FORMAT_TIME) {
+        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("arpredict needs a TIME segment, got %s",
+                gst_format_get_name (self->segment.format)), (NULL));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      /* A flushing seek jumps elsewhere in time: the old context would mislead the model. */
+      gst_ar_predict_reset_stream (self);
+      break;
+    case GST_EVENT_STREAM_START:
+      self->discont = TRUE;
+      break;
+    default:
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+gst_ar_predict_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS: {
+      GstCaps *filter, *caps;
+      gst_query_parse_caps (query, &filter);
+      caps = gst_ar_predict_token_caps (self, pad, filter);
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_CONTEXT: {
+      gboolean answered;
+      GST_OBJECT_LOCK (self);
+      answered = ar_device_handle_context_query (GST_ELEMENT (self), query, self->device);
+      GST_OBJECT_UNLOCK (self);
+      if (answered)
+        return TRUE;
+      break;
+    }
+    case GST_QUERY_LATENCY:
+      if (pad == self->srcpad) {
+        gboolean live;
+        GstClockTime min, max, ours;
+        if (!gst_pad_peer_query (self->sinkpad, query))
+          return FALSE;
+        gst_query_parse_latency (query, &live, &min, &max);
+        GST_OBJECT_LOCK (self);
+        ours = self->processing_latency;
+        self->reported_latency = ours;
+        GST_OBJECT_UNLOCK (self);
+        min += ours;
+        if (max != GST_CLOCK_TIME_NONE)
+          max += ours;
+        gst_query_set_latency (query, live, min, max);
+        return TRUE;
+      }
+      break;
+    default:
+      break;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+static gboolean
+gst_ar_predict_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_QOS: {
+      GstQOSType type;
+      gdouble proportion;
+      GstClockTimeDiff diff;
+      GstClockTime timestamp;
+      gst_event_parse_qos (event, &type, &proportion, &diff, &timestamp);
+      GST_OBJECT_LOCK (self);
+      /* Late by diff: skip predictions until we are diff past the reported time. */
+      if (type != GST_QOS_TYPE_THROTTLE && diff > 0)
+        self->earliest_time = timestamp + 2 * diff;
+      else
+        self->earliest_time = timestamp + diff;
+      GST_OBJECT_UNLOCK (self);
+      break;
+    }
+    case GST_EVENT_NAVIGATION: {
+      const gchar *key = NULL;
+      GstNavigationEventType type = gst_navigation_event_get_type (event);
+      if ((type == GST_NAVIGATION_EVENT_KEY_PRESS || type == GST_NAVIGATION_EVENT_KEY_RELEASE)
+          && gst_navigation_event_parse_key_event (event, &key)) {
+        guint i;
+        for (i = 0; i < G_N_ELEMENTS (default_key_map); i++) {
+          if (g_strcmp0 (key, default_key_map[i].key) == 0) {
+            GST_OBJECT_LOCK (self);
+            if (type == GST_NAVIGATION_EVENT_KEY_PRESS)
+              self->held_key = i;
+            else if (self->held_key == (gint) i)
+              self->held_key = -1;
+            GST_OBJECT_UNLOCK (self);
+            GST_DEBUG_OBJECT (self, "key %s %s", key,
+                type == GST_NAVIGATION_EVENT_KEY_PRESS ? "pressed" : "released");
+          }
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+/* ---- action pad ------------------------------------------------------------------------- */
+
+static GstFlowReturn
+gst_ar_predict_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+  GstArPredictTimedAction *timed;
+  gfloat values[AR_ACTION_META_MAX_DIM];
+  GError *error = NULL;
+  GstMapInfo map;
+  gboolean is_float;
+  guint dim, i;
+  gsize expected;
+  GstClockTime running_time;
+
+  g_mutex_lock (&self->action_lock);
+  is_float = self->action_caps_float;
+  dim = self->action_caps_dim;
+  g_mutex_unlock (&self->action_lock);
+  if (dim == 0 || !self->predictor) {
+    gst_buffer_unref (buffer);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Action buffer arrived before caps"), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  expected = dim * 4;
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
+    gst_buffer_unref (buffer);
+    return GST_FLOW_ERROR;
+  }
+  if (map.size != expected) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Action buffer of %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
+            " (%u %s values)", map.size, expected, dim, is_float ? "F32" : "S32"), (NULL));
+    gst_buffer_unmap (buffer, &map);
+    gst_buffer_unref (buffer);
+    return GST_FLOW_ERROR;
+  }
+  for (i = 0; i < dim; i++) {
+    if (is_float) {
+      gfloat v;
+      memcpy (&v, map.data + 4 * i, 4);
+      values[i] = v;
+    } else {
+      gint32 v;
+      memcpy (&v, map.data + 4 * i, 4);
+      values[i] = (gfloat) v;
+    }
+  }
+  gst_buffer_unmap (buffer, &map);
+
+  timed = g_new0 (GstArPredictTimedAction, 1);
+  if (!gst_ar_predict_action_from_values (self, values, dim, "the action pad", &timed->action,
+          &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
+    g_clear_error (&error);
+    g_free (timed);
+    gst_buffer_unref (buffer);
+    return GST_FLOW_ERROR;
+  }
+
+  g_mutex_lock (&self->action_lock);
+  running_time = gst_segment_to_running_time (&self->action_segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS (buffer));
+  /* Untimed actions apply from the next frame on. */
+  timed->running_time = running_time != GST_CLOCK_TIME_NONE
+      ? running_time : self->last_frame_running_time;
+  g_queue_push_tail (&self->timed_actions, timed);
+  g_mutex_unlock (&self->action_lock);
+  gst_buffer_unref (buffer);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+gst_ar_predict_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstArPredict *self = GST_AR_PREDICT (parent);
+  gboolean ok = TRUE;
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps *caps;
+      gst_event_parse_caps (event, &caps);
+      ok = gst_ar_predict_set_action_caps (self, caps);
+      break;
+    }
+    case GST_EVENT_SEGMENT:
+      g_mutex_lock (&self->action_lock);
+      gst_event_copy_segment (event, &self->action_segment);
+      g_mutex_unlock (&self->action_lock);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      g_mutex_lock (&self->action_lock);
+      g_queue_clear_full (&self->timed_actions, g_free);
+      g_mutex_unlock (&self->action_lock);
+      break;
+    default:
+      break;
+  }
+  /* Actions are consumed here: nothing travels on from this pad. */
+  gst_event_unref (event);
+  return ok;
+}
+
+static GstPad *
+gst_ar_predict_request_new_pad (GstElement *element, GstPadTemplate *templ,
+    const gchar *name, const GstCaps *caps)
+{
+  GstArPredict *self = GST_AR_PREDICT (element);
+  GstPad *pad;
+
+  GST_OBJECT_LOCK (self);
+  if (self->actionpad) {
+    GST_OBJECT_UNLOCK (self);
+    GST_WARNING_OBJECT (self, "there is already an action pad");
+    return NULL;
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  pad = gst_pad_new_from_template (templ, "action");
+  gst_pad_set_chain_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_chain));
+  gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_event));
+  g_mutex_lock (&self->action_lock);
+  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
+  self->action_caps_dim = 0;
+  g_mutex_unlock (&self->action_lock);
+  GST_OBJECT_LOCK (self);
+  self->actionpad = pad;
+  GST_OBJECT_UNLOCK (self);
+  gst_pad_set_active (pad, GST_STATE (element) > GST_STATE_READY);
+  gst_element_add_pad (element, pad);
+  return pad;
+}
+
+static void
+gst_ar_predict_release_pad (GstElement *element, GstPad *pad)
+{
+  GstArPredict *self = GST_AR_PREDICT (element);
+
+  GST_OBJECT_LOCK (self);
+  if (self->actionpad == pad)
+    self->actionpad = NULL;
+  GST_OBJECT_UNLOCK (self);
+  gst_ar_predict_clear_actions (self);
+  gst_pad_set_active (pad, FALSE);
+  gst_element_remove_pad (element, pad);
+}
+
+/* ---- element ---------------------------------------------------------------------------- */
+
+static void
+gst_ar_predict_set_context (GstElement *element, GstContext *context)
+{
+  GstArPredict *self = GST_AR_PREDICT (element);
+
+  GST_OBJECT_LOCK (self);
+  ar_device_handle_set_context (element, context, &self->device);
+  GST_OBJECT_UNLOCK (self);
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
+}
+
+static GstStateChangeReturn
+gst_ar_predict_change_state (GstElement *element, GstStateChange transition)
+{
+  GstArPredict *self = GST_AR_PREDICT (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    if (!gst_ar_predict_open (self))
+      return GST_STATE_CHANGE_FAILURE;
+    gst_ar_predict_reset_stream (self);
+    gst_ar_predict_clear_actions (self);
+    GST_OBJECT_LOCK (self);
+    self->processing_latency = self->reported_latency = 0;
+    self->held_key = -1;
+    GST_OBJECT_UNLOCK (self);
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+      gst_ar_predict_close (self);
+    return ret;
+  }
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* The pads are deactivated: no streaming thread uses the predictor any more. */
+      gst_ar_predict_close (self);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      GST_OBJECT_LOCK (self);
+      g_clear_pointer (&self->device, ar_device_unref);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void
+gst_ar_predict_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  GstArPredict *self = GST_AR_PREDICT (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_CONTEXT_FRAMES:
+      self->context_frames = g_value_get_uint (value);
+      break;
+    case PROP_HORIZON:
+      self->horizon = g_value_get_uint (value);
+      break;
+    case PROP_TEMPERATURE:
+      self->temperature = g_value_get_float (value);
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_uint (value);
+      break;
+    case PROP_TOP_P:
+      self->top_p = g_value_get_float (value);
+      break;
+    case PROP_SEED:
+      self->seed = g_value_get_uint64 (value);
+      break;
+    case PROP_GREEDY:
+      self->greedy = g_value_get_boolean (value);
+      break;
+    case PROP_ACTION: {
+      const gchar *text = g_value_get_string (value);
+      GArray *parsed = parse_action_string (text);
+      if (text && *text && !parsed) {
+        GST_OBJECT_UNLOCK (self);
+        g_warning ("arpredict: cannot parse action \"%s\": expected comma-separated numbers "
+            "such as \"3\" or \"0.5,-0.2\"", text);
+        return;
+      }
+      g_free (self->action_string);
+      self->action_string = g_strdup (text);
+      g_clear_pointer (&self->property_action, g_array_unref);
+      self->property_action = parsed;
+      break;
+    }
+    case PROP_TIMESTAMP_MODE:
+      self->timestamp_mode = g_value_get_enum (value);
+      break;
+    case PROP_DREAM:
+      self->dream = g_value_get_boolean (value);
+      break;
+    case PROP_POST_METRICS:
+      self->post_metrics = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_ar_predict_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstArPredict *self = GST_AR_PREDICT (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_CONTEXT_FRAMES:
+      g_value_set_uint (value, self->context_frames);
+      break;
+    case PROP_HORIZON:
+      g_value_set_uint (value, self->horizon);
+      break;
+    case PROP_TEMPERATURE:
+      g_value_set_float (value, self->temperature);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_TOP_P:
+      g_value_set_float (value, self->top_p);
+      break;
+    case PROP_SEED:
+      g_value_set_uint64 (value, self->seed);
+      break;
+    case PROP_GREEDY:
+      g_value_set_boolean (value, self->greedy);
+      break;
+    case PROP_ACTION:
+      g_value_set_string (value, self->action_string);
+      break;
+    case PROP_TIMESTAMP_MODE:
+      g_value_set_enum (value, self->timestamp_mode);
+      break;
+    case PROP_DREAM:
+      g_value_set_boolean (value, self->dream);
+      break;
+    case PROP_POST_METRICS:
+      g_value_set_boolean (value, self->post_metrics);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_ar_predict_finalize (GObject *object)
+{
+  GstArPredict *self = GST_AR_PREDICT (object);
+
+  gst_ar_predict_close (self);
+  g_clear_pointer (&self->device, ar_device_unref);
+  g_clear_pointer (&self->property_action, g_array_unref);
+  g_free (self->action_string);
+  g_free (self->model_path);
+  g_mutex_clear (&self->action_lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_ar_predict_class_init (GstArPredictClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  gobject_class->set_property = gst_ar_predict_set_property;
+  gobject_class->get_property = gst_ar_predict_get_property;
+  gobject_class->finalize = gst_ar_predict_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model card",
+          "Path of the model card (.yaml) whose predictor runs; loaded when the element starts "
+          "and shared with other elements naming the same card", NULL,
+          flags | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CONTEXT_FRAMES,
+      g_param_spec_uint ("context-frames", "Context frames",
+          "Frames of context the model attends to (0 = the card's context_frames)",
+          0, G_MAXUINT16, 0, flags | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_HORIZON,
+      g_param_spec_uint ("horizon", "Horizon",
+          "Frames predicted after each input frame (pushed as one buffer each, step 1 first; "
+          "later steps repeat the frame's action)", 1, MAX_HORIZON, DEFAULT_HORIZON,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
+      g_param_spec_float ("temperature", "Temperature",
+          "Sampling temperature (0 = greedy argmax)", 0.0f, 100.0f, DEFAULT_TEMPERATURE,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k",
+          "Sample among the k most likely tokens (0 = all, 1 = greedy)", 0, G_MAXINT,
+          DEFAULT_TOP_K, flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_P,
+      g_param_spec_float ("top-p", "Top p",
+          "Sample among the most likely tokens whose probabilities reach p (1 = off)",
+          0.0f, 1.0f, DEFAULT_TOP_P, flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SEED,
+      g_param_spec_uint64 ("seed", "Seed",
+          "Random seed of the sampler: equal seeds, inputs and actions give equal predictions "
+          "(the draw counter restarts at each start and flush)", 0, G_MAXUINT64, DEFAULT_SEED,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_GREEDY,
+      g_param_spec_boolean ("greedy", "Greedy",
+          "Take the most likely token instead of sampling", FALSE,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ACTION,
+      g_param_spec_string ("action", "Action",
+          "Action taken at every frame unless the action pad or an action meta gives one: an "
+          "index for discrete models (\"3\"), comma-separated values for continuous ones "
+          "(\"0.5,-0.2\"); empty = none (keyboard or the zero action)", NULL,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TIMESTAMP_MODE,
+      g_param_spec_enum ("timestamp-mode", "Timestamp mode",
+          "Timestamps of predictions: the input frame's PTS, or the time they predict",
+          GST_TYPE_AR_PREDICT_TIMESTAMP_MODE, DEFAULT_TIMESTAMP_MODE,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_DREAM,
+      g_param_spec_boolean ("dream", "Dream",
+          "Once context-frames - 1 real frames are in context, roll out on the model's own "
+          "predictions (one per input frame) instead of the input", FALSE,
+          flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_POST_METRICS,
+      g_param_spec_boolean ("post-metrics", "Post metrics",
+          "Post an element message \"ar-predict-metrics\" per frame with the token accuracy "
+          "(token-accuracy, double) of the previous prediction against the frame that came",
+          FALSE, flags | GST_PARAM_MUTABLE_PLAYING));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_add_static_pad_template (element_class, &action_template);
+  gst_element_class_set_static_metadata (element_class, "Video world model predictor",
+      "Filter/Video", "Predicts the next token frames of a video from its past frames and "
+      "actions with a transformer world model on the GPU (Vulkan)", "arvideo developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_ar_predict_change_state);
+  element_class->set_context = GST_DEBUG_FUNCPTR (gst_ar_predict_set_context);
+  element_class->request_new_pad = GST_DEBUG_FUNCPTR (gst_ar_predict_request_new_pad);
+  element_class->release_pad = GST_DEBUG_FUNCPTR (gst_ar_predict_release_pad);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_AR_PREDICT_TIMESTAMP_MODE, 0);
+}
+
+static void
+gst_ar_predict_init (GstArPredict *self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_ar_predict_sink_chain));
+  gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_ar_predict_sink_event));
+  gst_pad_set_query_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_ar_predict_query));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_event_function (self->srcpad, GST_DEBUG_FUNCPTR (gst_ar_predict_src_event));
+  gst_pad_set_query_function (self->srcpad, GST_DEBUG_FUNCPTR (gst_ar_predict_query));
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->horizon = DEFAULT_HORIZON;
+  self->temperature = DEFAULT_TEMPERATURE;
+  self->top_k = DEFAULT_TOP_K;
+  self->top_p = DEFAULT_TOP_P;
+  self->seed = DEFAULT_SEED;
+  self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
+  self->held_key = -1;
+  g_mutex_init (&self->action_lock);
+  g_queue_init (&self->timed_actions);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+}

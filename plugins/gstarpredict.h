@@ -1,0 +1,86 @@
+#pragma once
+#include <gst/gst.h>
+#include "ar-predictor.h"
+#include "ar-token-caps.h"
+#include "ar-action-meta.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  GST_AR_PREDICT_TIMESTAMP_INPUT,    /* predictions carry the PTS of the frame they followed */
+  GST_AR_PREDICT_TIMESTAMP_TARGET,   /* PTS + k * duration: the time they predict */
+} GstArPredictTimestampMode;
+
+#define GST_TYPE_AR_PREDICT_TIMESTAMP_MODE (gst_ar_predict_timestamp_mode_get_type ())
+GType gst_ar_predict_timestamp_mode_get_type (void);
+
+/* An action in the element's own form, whichever source it came from. */
+typedef struct {
+  gboolean discrete;
+  guint index;
+  guint dim;
+  gfloat values[AR_ACTION_META_MAX_DIM];
+} GstArPredictAction;
+
+#define GST_TYPE_AR_PREDICT (gst_ar_predict_get_type ())
+G_DECLARE_FINAL_TYPE (GstArPredict, gst_ar_predict, GST, AR_PREDICT, GstElement)
+
+struct _GstArPredict {
+  GstElement parent;
+
+  GstPad *sinkpad, *srcpad;
+  GstPad *actionpad;                  /* request pad, or NULL; object lock */
+
+  /* Properties; object lock. */
+  gchar *model_path;
+  guint context_frames;
+  guint horizon;
+  gfloat temperature;
+  guint top_k;
+  gfloat top_p;
+  guint64 seed;
+  gboolean greedy;
+  gchar *action_string;
+  GArray *property_action;            /* floats parsed from action_string, or NULL */
+  GstArPredictTimestampMode timestamp_mode;
+  gboolean dream;
+  gboolean post_metrics;
+
+  /* The model, from READY to PAUSED until PAUSED to READY. */
+  ArDevice *device;                   /* object lock */
+  ArModel *model;
+  ArPredictor *predictor;
+  gchar *fingerprint;                 /* of the card's tokenizer; NULL for predictor-only cards */
+  ArTokenFormat token_format;
+  guint n_tokens;
+
+  /* Streaming state; stream lock of the sink pad. */
+  GstSegment segment;
+  GstCaps *token_caps;
+  guint64 sample_counter;
+  guint32 *prediction;                /* horizon * n_tokens of the latest generation */
+  guint prediction_capacity;          /* frames it can hold */
+  gboolean have_prediction;           /* prediction[0..n_tokens) is the next frame's guess */
+  gboolean discont;
+  GstClockTime processing_latency;    /* worst generation time seen; object lock */
+  GstClockTime reported_latency;      /* object lock */
+
+  /* Action pad state; action_lock. */
+  GMutex action_lock;
+  GQueue timed_actions;               /* GstArPredictTimedAction, oldest first */
+  GstSegment action_segment;
+  gboolean action_caps_float;
+  guint action_caps_dim;
+  GstClockTime last_frame_running_time;
+
+  /* Keyboard; object lock. */
+  gint held_key;                      /* index in the default key map, or -1 */
+
+  /* QoS; object lock. */
+  GstClockTime earliest_time;
+  guint64 processed, dropped;
+};
+
+GST_ELEMENT_REGISTER_DECLARE (arpredict);
+
+G_END_DECLS

@@ -1,0 +1,23 @@
+/* The arvideo plugin: live autoregressive video world models on a Vulkan compute runtime. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include <gst/gst.h>
+#include "gstartokenize.h"
+#include "gstardetokenize.h"
+#include "gstarpredict.h"
+
+static gboolean
+plugin_init (GstPlugin *plugin)
+{
+  gboolean registered = FALSE;
+
+  registered |= GST_ELEMENT_REGISTER (artokenize, plugin);
+  registered |= GST_ELEMENT_REGISTER (ardetokenize, plugin);
+  registered |= GST_ELEMENT_REGISTER (arpredict, plugin);
+  return registered;
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, arvideo,
+    "Autoregressive video world models (tokenize, predict, detokenize) on Vulkan",
+    plugin_init, PACKAGE_VERSION, "LGPL", PACKAGE_NAME, PACKAGE_ORIGIN)

@@ -1,0 +1,720 @@
+/* GstHarness tests of artokenize, arpredict and ardetokenize on the tiny fixture model
+ * (16x16 RGB frames, 8x8 tokens, gpt predictor with 4 discrete actions).
+ *
+ * Run with CK_FORK=no and GST_TRACERS=leaks (meson does): all tests share one process, and
+ * at exit the leaks tracer reports any object a test left alive, which fails the program. */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include "ar-action-meta.h"
+
+#define TINY_GPT FIXTURES_DIR "/tiny-gpt.yaml"
+#define TINY_LLAMA FIXTURES_DIR "/tiny-llama.yaml"
+#define N_TOKENS 64
+#define FRAME_DURATION (GST_SECOND / 10)
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static GstElement *
+make_element (const gchar *factory, const gchar *first_property, ...)
+{
+  GstElement *element = gst_element_factory_make (factory, NULL);
+  va_list args;
+
+  fail_unless (element != NULL, "no element %s: is GST_PLUGIN_PATH set?", factory);
+  gst_object_ref_sink (element);
+  if (first_property) {
+    va_start (args, first_property);
+    g_object_set_valist (G_OBJECT (element), first_property, args);
+    va_end (args);
+  }
+  return element;
+}
+
+/* A harness around @element that owns it: the caller's reference passes to the harness. */
+static GstHarness *
+harness_take (GstElement *element, const gchar *sink, const gchar *src)
+{
+  GstHarness *h = gst_harness_new_with_element (element, sink, src);
+  gst_object_unref (element);
+  return h;
+}
+
+/* Gives the element a bus so that its error messages can be checked. */
+static GstBus *
+attach_bus (GstElement *element)
+{
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (element, bus);
+  return bus;
+}
+
+/* Drops pending messages (they reference the element, which references the bus). */
+static void
+release_bus (GstBus *bus)
+{
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+/* The text of the first ERROR on @bus, or NULL. */
+static gchar *
+pop_error_text (GstBus *bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *error = NULL;
+  gchar *text;
+
+  if (!msg)
+    return NULL;
+  gst_message_parse_error (msg, &error, NULL);
+  text = g_strdup (error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+  return text;
+}
+
+/* Consumes every pending ERROR on @bus; one of them must contain @needle. */
+static void
+assert_error_contains (GstBus *bus, const gchar *needle)
+{
+  GString *seen = g_string_new (NULL);
+  gboolean found = FALSE;
+  gchar *text;
+
+  while ((text = pop_error_text (bus))) {
+    found |= strstr (text, needle) != NULL;
+    g_string_append_printf (seen, " \"%s\"", text);
+    g_free (text);
+  }
+  if (!found) {
+    gchar *errors = g_string_free (seen, FALSE);
+    fail ("expected an error naming \"%s\", got:%s", needle, *errors ? errors : " none");
+    g_free (errors);
+  }
+  g_string_free (seen, TRUE);
+}
+
+static GstBuffer *
+make_frame (guint index, guint8 shade)
+{
+  GstBuffer *buffer = gst_buffer_new_allocate (NULL, 16 * 16 * 3, NULL);
+  guint8 *pixels;
+  GstMapInfo map;
+  guint i;
+
+  gst_buffer_map (buffer, &map, GST_MAP_WRITE);
+  pixels = map.data;
+  for (i = 0; i < map.size; i++)
+    pixels[i] = (guint8) (shade + i * 7 + index * 13);
+  gst_buffer_unmap (buffer, &map);
+  GST_BUFFER_PTS (buffer) = index * FRAME_DURATION;
+  GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
+  GST_BUFFER_OFFSET (buffer) = index;
+  return buffer;
+}
+
+static GstBuffer *
+make_token_frame (guint index)
+{
+  GstBuffer *buffer = gst_buffer_new_allocate (NULL, N_TOKENS * 4, NULL);
+  GstMapInfo map;
+  guint i;
+
+  gst_buffer_map (buffer, &map, GST_MAP_WRITE);
+  for (i = 0; i < N_TOKENS; i++)
+    ((guint32 *) map.data)[i] = (i * 5 + index * 3) % 32;
+  gst_buffer_unmap (buffer, &map);
+  GST_BUFFER_PTS (buffer) = index * FRAME_DURATION;
+  GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
+  GST_BUFFER_OFFSET (buffer) = index;
+  return buffer;
+}
+
+static const gchar *video_caps = "video/x-raw, format=RGB, width=16, height=16, framerate=10/1";
+
+/* The token caps artokenize produces for the tiny model (fingerprint included). */
+static GstCaps *
+tiny_token_caps (void)
+{
+  GstHarness *h = harness_take (make_element ("artokenize", "model", TINY_GPT,
+          NULL), "sink", "src");
+  GstCaps *caps;
+
+  gst_harness_set_src_caps_str (h, video_caps);
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_frame (0, 0)));
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  gst_harness_teardown (h);
+  return caps;
+}
+
+static GstHarness *
+predict_harness (GstElement *predict)
+{
+  GstHarness *h = harness_take (predict, "sink", "src");
+  gst_harness_set_src_caps (h, tiny_token_caps ());
+  return h;
+}
+
+static gboolean
+buffers_equal (GstBuffer *a, GstBuffer *b)
+{
+  GstMapInfo ma, mb;
+  gboolean equal;
+
+  gst_buffer_map (a, &ma, GST_MAP_READ);
+  gst_buffer_map (b, &mb, GST_MAP_READ);
+  equal = ma.size == mb.size && memcmp (ma.data, mb.data, ma.size) == 0;
+  gst_buffer_unmap (a, &ma);
+  gst_buffer_unmap (b, &mb);
+  return equal;
+}
+
+/* Pushes @n token frames through a greedy arpredict configured by @configure (may be NULL)
+ * and returns the predictions (one per frame). */
+typedef void (*ConfigurePredict) (GstElement *predict, GstHarness *h, guint frame,
+    GstBuffer *buffer);
+
+static GPtrArray *
+run_predict (guint n, const gchar *action_property, ConfigurePredict configure)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE, NULL);
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+  GstHarness *h;
+  guint i;
+
+  if (action_property)
+    g_object_set (predict, "action", action_property, NULL);
+  h = predict_harness (predict);
+  for (i = 0; i < n; i++) {
+    GstBuffer *frame = make_token_frame (i);
+    if (configure)
+      configure (predict, h, i, frame);
+    fail_unless_equals_int (gst_harness_push (h, frame), GST_FLOW_OK);
+    g_ptr_array_add (out, gst_harness_pull (h));
+  }
+  gst_harness_teardown (h);
+  return out;
+}
+
+static void
+assert_runs_equal (GPtrArray *a, GPtrArray *b)
+{
+  guint i;
+  fail_unless_equals_int (a->len, b->len);
+  for (i = 0; i < a->len; i++)
+    fail_unless (buffers_equal (a->pdata[i], b->pdata[i]), "predictions differ at %u", i);
+}
+
+/* ---- artokenize / ardetokenize ---------------------------------------------------------- */
+
+GST_START_TEST (test_tokenize_caps)
+{
+  GstHarness *h = harness_take (make_element ("artokenize", "model", TINY_GPT,
+          NULL), "sink", "src");
+  GstCaps *caps, *peer;
+  const GstStructure *s;
+  gint v;
+
+  /* Once started, the sink caps name the model's resolution. */
+  peer = gst_pad_peer_query_caps (h->srcpad, NULL);
+  s = gst_caps_get_structure (peer, 0);
+  fail_unless (gst_structure_get_int (s, "width", &v) && v == 16);
+  fail_unless (gst_structure_get_int (s, "height", &v) && v == 16);
+  gst_caps_unref (peer);
+
+  gst_harness_set_src_caps_str (h, video_caps);
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_frame (0, 0)));
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  s = gst_caps_get_structure (caps, 0);
+  fail_unless (gst_structure_has_name (s, "application/x-ar-tokens"));
+  fail_unless (gst_structure_get_int (s, "grid-width", &v) && v == 8);
+  fail_unless (gst_structure_get_int (s, "grid-height", &v) && v == 8);
+  fail_unless (gst_structure_get_int (s, "codebook-size", &v) && v == 32);
+  fail_unless (gst_structure_get_string (s, "fingerprint") != NULL);
+  fail_unless (gst_structure_has_field (s, "framerate"));
+  gst_caps_unref (caps);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_tokenize_refuses_size)
+{
+  GstElement *tokenize = make_element ("artokenize", "model", TINY_GPT, NULL);
+  GstBus *bus = attach_bus (tokenize);
+  GstHarness *h = harness_take (tokenize, "sink", "src");
+
+  gst_harness_set_src_caps_str (h, "video/x-raw, format=RGB, width=32, height=24, "
+      "framerate=10/1");
+  fail_unless_equals_int (gst_harness_push (h, make_frame (0, 0)), GST_FLOW_NOT_NEGOTIATED);
+  assert_error_contains (bus, "needs 16x16");
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_tokenize_timestamps_metas)
+{
+  GstHarness *h = harness_take (make_element ("artokenize", "model", TINY_GPT,
+          NULL), "sink", "src");
+  GstBuffer *in = make_frame (3, 40), *out;
+  ArActionMeta *meta;
+
+  ar_buffer_add_action_meta_discrete (in, 2);
+  gst_harness_set_src_caps_str (h, video_caps);
+  out = gst_harness_push_and_pull (h, in);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 3 * FRAME_DURATION);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (out), FRAME_DURATION);
+  fail_unless_equals_int (gst_buffer_get_size (out), N_TOKENS * 4);
+  meta = ar_buffer_get_action_meta (out);
+  fail_unless (meta != NULL && meta->discrete && meta->index == 2);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_detokenize_roundtrip)
+{
+  GstHarness *h = harness_take (make_element ("ardetokenize", "model",
+          TINY_GPT, NULL), "sink", "src");
+  GstBuffer *out;
+  GstCaps *caps;
+  GstVideoInfo info;
+
+  gst_harness_set_src_caps (h, tiny_token_caps ());
+  out = gst_harness_push_and_pull (h, make_token_frame (1));
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  fail_unless (gst_video_info_from_caps (&info, caps));
+  fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&info), 16);
+  fail_unless_equals_int (GST_VIDEO_INFO_HEIGHT (&info), 16);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), FRAME_DURATION);
+  fail_unless_equals_int (gst_buffer_get_size (out), GST_VIDEO_INFO_SIZE (&info));
+  gst_caps_unref (caps);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_detokenize_refuses_foreign_tokens)
+{
+  GstElement *detokenize = make_element ("ardetokenize", "model", TINY_GPT, NULL);
+  GstBus *bus = attach_bus (detokenize);
+  GstHarness *h = harness_take (detokenize, "sink", "src");
+
+  gst_harness_set_src_caps_str (h, "application/x-ar-tokens, grid-width=8, grid-height=8, "
+      "codebook-size=32, fingerprint=0123456789abcdef, framerate=10/1");
+  fail_unless_equals_int (gst_harness_push (h, make_token_frame (0)), GST_FLOW_NOT_NEGOTIATED);
+  assert_error_contains (bus, "0123456789abcdef");
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+/* ---- arpredict -------------------------------------------------------------------------- */
+
+GST_START_TEST (test_predict_basic)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, NULL);
+  GstHarness *h = predict_harness (predict);
+  GstBuffer *out;
+  ArPredictionMeta *meta;
+
+  out = gst_harness_push_and_pull (h, make_token_frame (4));
+  fail_unless_equals_int (gst_buffer_get_size (out), N_TOKENS * 4);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 4 * FRAME_DURATION);
+  meta = ar_buffer_get_prediction_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_uint64 (meta->source_pts, 4 * FRAME_DURATION);
+  fail_unless_equals_uint64 (meta->source_offset, 4);
+  fail_unless_equals_int (meta->step, 1);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_horizon_target_timestamps)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "horizon", 3,
+      "timestamp-mode", 1, NULL);
+  GstHarness *h = predict_harness (predict);
+  guint k;
+
+  fail_unless_equals_int (gst_harness_push (h, make_token_frame (2)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 3);
+  for (k = 1; k <= 3; k++) {
+    GstBuffer *out = gst_harness_pull (h);
+    ArPredictionMeta *meta = ar_buffer_get_prediction_meta (out);
+    fail_unless_equals_int (meta->step, k);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), (2 + k) * FRAME_DURATION);
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_dream)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "dream", TRUE,
+      "greedy", TRUE, NULL);
+  GstHarness *h = predict_harness (predict);
+  gboolean dreamed[5];
+  guint i;
+
+  for (i = 0; i < 5; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (h, make_token_frame (i));
+    ArPredictionMeta *meta = ar_buffer_get_prediction_meta (out);
+    dreamed[i] = meta->dreamed;
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * FRAME_DURATION);
+    gst_buffer_unref (out);
+  }
+  /* context_frames 3: two real frames prime it, then it rolls out on its own. */
+  fail_unless (!dreamed[0] && !dreamed[1]);
+  fail_unless (dreamed[2] && dreamed[3] && dreamed[4]);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_seed_determinism)
+{
+  GPtrArray *runs[2];
+  guint r, i;
+
+  for (r = 0; r < 2; r++) {
+    GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "seed",
+        G_GUINT64_CONSTANT (1234), "temperature", 1.5f, "horizon", 2, NULL);
+    GstHarness *h = predict_harness (predict);
+    runs[r] = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+    for (i = 0; i < 4; i++) {
+      gst_harness_push (h, make_token_frame (i));
+      g_ptr_array_add (runs[r], gst_harness_pull (h));
+      g_ptr_array_add (runs[r], gst_harness_pull (h));
+    }
+    gst_harness_teardown (h);
+  }
+  assert_runs_equal (runs[0], runs[1]);
+  g_ptr_array_unref (runs[0]);
+  g_ptr_array_unref (runs[1]);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_flush_resets_context)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "seed",
+      G_GUINT64_CONSTANT (7), NULL);
+  GstHarness *h = predict_harness (predict);
+  GstBuffer *first, *again;
+  GstSegment segment;
+
+  first = gst_harness_push_and_pull (h, make_token_frame (0));
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (1)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  /* After the flush the same first frame gives the same prediction: nothing remembered. */
+  again = gst_harness_push_and_pull (h, make_token_frame (0));
+  fail_unless (buffers_equal (first, again));
+  fail_unless (GST_BUFFER_FLAG_IS_SET (again, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (first);
+  gst_buffer_unref (again);
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  {
+    GstEvent *event;
+    gboolean saw_eos = FALSE;
+    while ((event = gst_harness_try_pull_event (h))) {
+      saw_eos |= GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+      gst_event_unref (event);
+    }
+    fail_unless (saw_eos);
+  }
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* Action sources: each on its own, and their precedence. */
+static void
+add_meta_action_2 (GstElement *predict, GstHarness *h, guint frame, GstBuffer *buffer)
+{
+  ar_buffer_add_action_meta_discrete (buffer, 2);
+}
+
+static void
+press_right_key (GstElement *predict, GstHarness *h, guint frame, GstBuffer *buffer)
+{
+  if (frame == 0)
+    fail_unless (gst_harness_push_upstream_event (h,
+            gst_navigation_event_new_key_press ("Right", GST_NAVIGATION_MODIFIER_NONE)));
+}
+
+static GstHarness *action_harness;
+
+static void
+push_pad_action_3_and_meta_2 (GstElement *predict, GstHarness *h, guint frame,
+    GstBuffer *buffer)
+{
+  GstBuffer *action = gst_buffer_new_allocate (NULL, 4, NULL);
+  gint32 index = 3;
+
+  if (frame == 0) {
+    action_harness = gst_harness_new_with_element (predict, "action", NULL);
+    gst_harness_set_src_caps_str (action_harness,
+        "application/x-ar-action, format=S32, dim=1");
+  }
+  gst_buffer_fill (action, 0, &index, 4);
+  GST_BUFFER_PTS (action) = frame * FRAME_DURATION;
+  fail_unless_equals_int (gst_harness_push (action_harness, action), GST_FLOW_OK);
+  ar_buffer_add_action_meta_discrete (buffer, 2);
+}
+
+GST_START_TEST (test_predict_action_sources)
+{
+  GPtrArray *property1 = run_predict (3, "1", NULL);
+  GPtrArray *property2 = run_predict (3, "2", NULL);
+  GPtrArray *property3 = run_predict (3, "3", NULL);
+  GPtrArray *run;
+
+  /* The stand-in graphs make actions visible in the tokens; the real model very likely. */
+  fail_if (buffers_equal (property1->pdata[0], property2->pdata[0]));
+
+  run = run_predict (3, NULL, add_meta_action_2);          /* meta alone */
+  assert_runs_equal (run, property2);
+  g_ptr_array_unref (run);
+  run = run_predict (3, "1", add_meta_action_2);           /* meta beats property */
+  assert_runs_equal (run, property2);
+  g_ptr_array_unref (run);
+  run = run_predict (3, NULL, press_right_key);            /* keyboard: Right = 1 */
+  assert_runs_equal (run, property1);
+  g_ptr_array_unref (run);
+  run = run_predict (3, "2", press_right_key);             /* property beats keyboard */
+  assert_runs_equal (run, property2);
+  g_ptr_array_unref (run);
+  run = run_predict (3, "1", push_pad_action_3_and_meta_2); /* pad beats meta and property */
+  gst_harness_teardown (action_harness);
+  action_harness = NULL;
+  assert_runs_equal (run, property3);
+  g_ptr_array_unref (run);
+
+  g_ptr_array_unref (property1);
+  g_ptr_array_unref (property2);
+  g_ptr_array_unref (property3);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_metrics)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "post-metrics", TRUE,
+      NULL);
+  GstBus *bus = attach_bus (predict);
+  GstHarness *h = predict_harness (predict);
+  GstMessage *msg;
+  gdouble accuracy = -1;
+
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (0)));
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (1)));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_has_name (gst_message_get_structure (msg), "ar-predict-metrics"));
+  fail_unless (gst_structure_get_double (gst_message_get_structure (msg), "token-accuracy",
+          &accuracy));
+  fail_unless (accuracy >= 0.0 && accuracy <= 1.0);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_latency_query)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, NULL);
+  GstHarness *h = predict_harness (predict);
+  GstQuery *query = gst_query_new_latency ();
+
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (0)));
+  /* The harness answers upstream latency queries itself; arpredict adds its own. */
+  gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
+  fail_unless (gst_pad_peer_query (h->sinkpad, query));
+  {
+    gboolean live;
+    GstClockTime min, max;
+    gst_query_parse_latency (query, &live, &min, &max);
+    fail_unless (min >= 10 * GST_MSECOND);
+  }
+  gst_query_unref (query);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+GST_START_TEST (test_error_missing_model)
+{
+  GstElement *predict = make_element ("arpredict", "model", "/nonexistent/card.yaml", NULL);
+  GstBus *bus = attach_bus (predict);
+
+  fail_unless_equals_int (gst_element_set_state (predict, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  assert_error_contains (bus, "/nonexistent/card.yaml");
+  gst_element_set_state (predict, GST_STATE_NULL);
+  gst_object_unref (predict);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_error_corrupt_model)
+{
+  gchar *dir = g_dir_make_tmp ("arvideo-XXXXXX", NULL);
+  gchar *card = g_build_filename (dir, "broken.yaml", NULL);
+  GstElement *tokenize;
+  GstBus *bus;
+
+  fail_unless (g_file_set_contents (card, "format: 1\nweights: missing.safetensors\n"
+          "tokenizer: {kind: vq, resolution: [16, 16], bogus_key: 3}\n", -1, NULL));
+  tokenize = make_element ("artokenize", "model", card, NULL);
+  bus = attach_bus (tokenize);
+  fail_unless_equals_int (gst_element_set_state (tokenize, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  assert_error_contains (bus, "broken.yaml");
+  gst_element_set_state (tokenize, GST_STATE_NULL);
+  gst_object_unref (tokenize);
+  release_bus (bus);
+  g_unlink (card);
+  g_rmdir (dir);
+  g_free (card);
+  g_free (dir);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_error_tokenizer_predictor_mismatch)
+{
+  /* tiny-llama takes 16 tokens per frame: tiny-gpt's 8x8 grid does not fit. */
+  GstElement *predict = make_element ("arpredict", "model", TINY_LLAMA, NULL);
+  GstBus *bus = attach_bus (predict);
+  GstHarness *h = harness_take (predict, "sink", "src");
+
+  gst_harness_set_src_caps (h, tiny_token_caps ());
+  fail_unless_equals_int (gst_harness_push (h, make_token_frame (0)), GST_FLOW_NOT_NEGOTIATED);
+  assert_error_contains (bus, "16");
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_error_wrong_action_size)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, NULL);
+  GstBus *bus = attach_bus (predict);
+  GstHarness *h = predict_harness (predict);
+  GstHarness *ah = gst_harness_new_with_element (predict, "action", NULL);
+  GstBuffer *action = gst_buffer_new_allocate (NULL, 8, NULL);
+
+  /* An action pad announcing 2 values for a model of discrete actions. */
+  gst_buffer_memset (action, 0, 0, 8);
+  gst_harness_set_src_caps_str (ah, "application/x-ar-action, format=F32, dim=2");
+  gst_harness_push (ah, action);
+  assert_error_contains (bus, "dim 2");
+
+  /* A property action that is not an index of the 4 actions. */
+  g_object_set (predict, "action", "0.5,1", NULL);
+  fail_unless_equals_int (gst_harness_push (h, make_token_frame (0)), GST_FLOW_ERROR);
+  assert_error_contains (bus, "2 value(s)");
+  gst_harness_teardown (ah);
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+/* ---- state changes ---------------------------------------------------------------------- */
+
+GST_START_TEST (test_state_cycles)
+{
+  GstElement *bin = gst_pipeline_new (NULL);
+  GstElement *tokenize = make_element ("artokenize", "model", TINY_GPT, NULL);
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, NULL);
+  GstElement *detokenize = make_element ("ardetokenize", "model", TINY_GPT, NULL);
+  guint i;
+
+  gst_bin_add_many (GST_BIN (bin), tokenize, predict, detokenize, NULL);
+  /* The bin holds them now. */
+  gst_object_unref (tokenize);
+  gst_object_unref (predict);
+  gst_object_unref (detokenize);
+  fail_unless (gst_element_link_many (tokenize, predict, detokenize, NULL));
+  for (i = 0; i < 100; i++) {
+    fail_unless (gst_element_set_state (bin, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
+    fail_unless (gst_element_set_state (bin, i % 2 ? GST_STATE_NULL : GST_STATE_READY)
+        == GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_element_set_state (bin, GST_STATE_NULL);
+  gst_object_unref (bin);
+}
+GST_END_TEST;
+
+/* ---- leak checking and main ------------------------------------------------------------- */
+
+static GstTracer *
+find_leaks_tracer (void)
+{
+  GList *tracers = gst_tracing_get_active_tracers (), *l;
+  GstTracer *found = NULL;
+
+  for (l = tracers; l; l = l->next)
+    if (!found && g_str_equal (G_OBJECT_TYPE_NAME (l->data), "GstLeaksTracer"))
+      found = gst_object_ref (l->data);
+  g_list_free_full (tracers, gst_object_unref);
+  return found;
+}
+
+static Suite *
+arvideo_elements_suite (void)
+{
+  Suite *s = suite_create ("arvideo-elements");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_tokenize_caps);
+  tcase_add_test (tc, test_tokenize_refuses_size);
+  tcase_add_test (tc, test_tokenize_timestamps_metas);
+  tcase_add_test (tc, test_detokenize_roundtrip);
+  tcase_add_test (tc, test_detokenize_refuses_foreign_tokens);
+  tcase_add_test (tc, test_predict_basic);
+  tcase_add_test (tc, test_predict_horizon_target_timestamps);
+  tcase_add_test (tc, test_predict_dream);
+  tcase_add_test (tc, test_predict_seed_determinism);
+  tcase_add_test (tc, test_predict_flush_resets_context);
+  tcase_add_test (tc, test_predict_action_sources);
+  tcase_add_test (tc, test_predict_metrics);
+  tcase_add_test (tc, test_predict_latency_query);
+  tcase_add_test (tc, test_error_missing_model);
+  tcase_add_test (tc, test_error_corrupt_model);
+  tcase_add_test (tc, test_error_tokenizer_predictor_mismatch);
+  tcase_add_test (tc, test_error_wrong_action_size);
+  tcase_add_test (tc, test_state_cycles);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  GstTracer *leaks;
+  SRunner *runner;
+  int failed;
+
+  gst_check_init (&argc, &argv);
+  /* With GST_TRACERS=leaks, gst_deinit at exit logs every object still alive and warns;
+   * gst_check turns that warning into a failure (exit status != 0). */
+  leaks = find_leaks_tracer ();
+  if (!leaks)
+    g_print ("note: run with GST_TRACERS=leaks to check for leaks\n");
+  gst_clear_object (&leaks);
+
+  runner = srunner_create (arvideo_elements_suite ());
+  srunner_run_all (runner, CK_NORMAL);
+  failed = srunner_ntests_failed (runner);
+  g_print ("%d passed, %d failed\n", srunner_ntests_run (runner) - failed, failed);
+  srunner_free (runner);
+  return failed == 0 ? 0 : 1;
+}
