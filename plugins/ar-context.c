@@ -53,30 +53,53 @@ ar_device_handle_set_context (GstElement *element, GstContext *context, ArDevice
   given = ar_device_context_get_device (context);
   if (!given)
     return;
+  GST_OBJECT_LOCK (element);
   if (*device == NULL) {
     GST_CAT_DEBUG_OBJECT (ar_context_debug, element, "using device %p from a context", given);
     *device = given;
-  } else {
+    given = NULL;
+  } else if (*device != given) {
     /* Models and buffers already live on the current device: keep it. */
-    if (*device != given)
-      GST_CAT_INFO_OBJECT (ar_context_debug, element,
-          "ignoring a device context: a device is already in use");
-    ar_device_unref (given);
+    GST_CAT_INFO_OBJECT (ar_context_debug, element,
+        "ignoring a device context: a device is already in use");
   }
+  GST_OBJECT_UNLOCK (element);
+  if (given)
+    ar_device_unref (given);
+}
+
+void
+ar_device_release (GstElement *element, ArDevice **device)
+{
+  ArDevice *old;
+
+  GST_OBJECT_LOCK (element);
+  old = *device;
+  *device = NULL;
+  GST_OBJECT_UNLOCK (element);
+  if (old)
+    ar_device_unref (old);
 }
 
 gboolean
-ar_device_handle_context_query (GstElement *element, GstQuery *query, ArDevice *device)
+ar_device_handle_context_query (GstElement *element, GstQuery *query, ArDevice **device)
 {
   const gchar *type;
   GstContext *context;
+  ArDevice *current;
 
-  if (GST_QUERY_TYPE (query) != GST_QUERY_CONTEXT || device == NULL)
+  if (GST_QUERY_TYPE (query) != GST_QUERY_CONTEXT)
     return FALSE;
   if (!gst_query_parse_context_type (query, &type)
       || g_strcmp0 (type, AR_DEVICE_CONTEXT_TYPE) != 0)
     return FALSE;
-  context = ar_device_context_new (device);
+  GST_OBJECT_LOCK (element);
+  current = *device ? ar_device_ref (*device) : NULL;
+  GST_OBJECT_UNLOCK (element);
+  if (!current)
+    return FALSE;
+  context = ar_device_context_new (current);
+  ar_device_unref (current);
   gst_query_set_context (query, context);
   gst_context_unref (context);
   return TRUE;

@@ -25,12 +25,18 @@ GstContext *ar_device_context_new (ArDevice *device);
 /* A new reference on the device a context holds, or NULL if it holds none. */
 ArDevice *ar_device_context_get_device (GstContext *context);
 
+/* @device is the element's device slot, guarded by the element's object lock: these helpers
+ * take the lock themselves, so call them with it released. */
+
 /* For the set_context vfunc: takes the device from a context of our type into *@device when
- * the element has none yet. Call with the object lock held or from set_context. */
+ * the element has none yet. */
 void ar_device_handle_set_context (GstElement *element, GstContext *context, ArDevice **device);
 
 /* For pad query functions: answers a context query of our type with *@device, if any. */
-gboolean ar_device_handle_context_query (GstElement *element, GstQuery *query, ArDevice *device);
+gboolean ar_device_handle_context_query (GstElement *element, GstQuery *query, ArDevice **device);
+
+/* Drops the element's device (READY_TO_NULL), so a later start can pick up another. */
+void ar_device_release (GstElement *element, ArDevice **device);
 
 /* Makes sure *@device is set: neighbours, application, then the default device. Posts an
  * element error naming the cause and returns FALSE when there is no device. */

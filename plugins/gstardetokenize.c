@@ -257,9 +257,7 @@ gst_ar_detokenize_query (GstBaseTransform *trans, GstPadDirection direction, Gst
   gboolean answered;
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT) {
-    GST_OBJECT_LOCK (self);
-    answered = ar_device_handle_context_query (GST_ELEMENT (self), query, self->device);
-    GST_OBJECT_UNLOCK (self);
+    answered = ar_device_handle_context_query (GST_ELEMENT (self), query, &self->device);
     if (answered)
       return TRUE;
   }
@@ -271,9 +269,7 @@ gst_ar_detokenize_set_context (GstElement *element, GstContext *context)
 {
   GstArDetokenize *self = GST_AR_DETOKENIZE (element);
 
-  GST_OBJECT_LOCK (self);
   ar_device_handle_set_context (element, context, &self->device);
-  GST_OBJECT_UNLOCK (self);
   GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
@@ -284,9 +280,7 @@ gst_ar_detokenize_change_state (GstElement *element, GstStateChange transition)
   GstStateChangeReturn ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
   if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
-    GST_OBJECT_LOCK (self);
-    g_clear_pointer (&self->device, ar_device_unref);
-    GST_OBJECT_UNLOCK (self);
+    ar_device_release (GST_ELEMENT (self), &self->device);
   }
   return ret;
 }

@@ -732,9 +732,7 @@ gst_ar_predict_query (GstPad *pad, GstObject *parent, GstQuery *query)
     }
     case GST_QUERY_CONTEXT: {
       gboolean answered;
-      GST_OBJECT_LOCK (self);
-      answered = ar_device_handle_context_query (GST_ELEMENT (self), query, self->device);
-      GST_OBJECT_UNLOCK (self);
+      answered = ar_device_handle_context_query (GST_ELEMENT (self), query, &self->device);
       if (answered)
         return TRUE;
       break;
@@ -965,9 +963,7 @@ gst_ar_predict_set_context (GstElement *element, GstContext *context)
 {
   GstArPredict *self = GST_AR_PREDICT (element);
 
-  GST_OBJECT_LOCK (self);
   ar_device_handle_set_context (element, context, &self->device);
-  GST_OBJECT_UNLOCK (self);
   GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
@@ -1001,9 +997,7 @@ gst_ar_predict_change_state (GstElement *element, GstStateChange transition)
       gst_ar_predict_close (self);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
-      GST_OBJECT_LOCK (self);
-      g_clear_pointer (&self->device, ar_device_unref);
-      GST_OBJECT_UNLOCK (self);
+      ar_device_release (GST_ELEMENT (self), &self->device);
       break;
     default:
       break;
