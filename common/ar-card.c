@@ -17,6 +17,7 @@
 #define MAX_RES_BLOCKS 64
 #define MAX_SEQ ((guint) 1 << 24)      /* context_frames * (tokens_per_frame + 1) */
 #define MAX_CARD_BYTES (1u << 20)      /* libyaml holds the whole document in memory */
+#define MAX_KEYS 256                   /* entries of the keys: table */
 
 typedef struct {
   const char *path;
@@ -439,6 +440,83 @@ parse_predictor (Ctx *c, yaml_node_t *map, const ArTokenizerConfig *tk, ArPredic
   return TRUE;
 }
 
+/* A finite number from a plain scalar. */
+static gboolean
+get_double (Ctx *c, yaml_node_t *n, const char *key, double *out)
+{
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return fail (c, n, key, "expected a number, got %s", n->type == YAML_SCALAR_NODE ? "a quoted string"
+        : node_kind_name (n));
+  const char *s = (const char *) n->data.scalar.value;
+  char *end = NULL;
+  double v = g_ascii_strtod (s, &end);
+  if (s[0] == '\0' || *end != '\0' || !isfinite (v))
+    return fail (c, n, key, "expected a finite number, got '%s'", s);
+  *out = v;
+  return TRUE;
+}
+
+/* keys: {name: action}: an index for discrete actions, a list of action.dim numbers for
+ * continuous ones. Needs the predictor section, already parsed. */
+static gboolean
+parse_keys (Ctx *c, yaml_node_t *map, ArCard *card)
+{
+  const ArPredictorConfig *pr = &card->predictor;
+  if (map->type != YAML_MAPPING_NODE)
+    return fail (c, map, "keys", "expected a mapping of key names to actions, got %s", node_kind_name (map));
+  if (pr->kind == AR_PREDICTOR_NONE)
+    return fail (c, map, "keys", "the card has no predictor section whose actions the keys could take");
+  gsize count = (gsize) (map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+  if (count > MAX_KEYS)
+    return fail (c, map, "keys", "%" G_GSIZE_FORMAT " entries is absurdly many (at most %u)", count, MAX_KEYS);
+  card->keys = g_new0 (ArCardKey, MAX (count, 1));
+  for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = yaml_document_get_node (c->doc, p->key);
+    yaml_node_t *v = yaml_document_get_node (c->doc, p->value);
+    if (!k || !v)
+      return fail (c, map, "keys", "malformed mapping");
+    if (k->type != YAML_SCALAR_NODE || k->data.scalar.length == 0)
+      return fail (c, k, "keys", "key names must be non-empty strings such as Up, Left, space or a");
+    const char *name = (const char *) k->data.scalar.value;
+    g_autofree gchar *full = g_strconcat ("keys.", name, NULL);
+    if (ar_card_lookup_key (card, name))
+      return fail (c, k, full, "duplicate key");
+    ArCardKey *key = &card->keys[card->n_keys];
+    if (pr->action_kind == AR_ACTION_DISCRETE) {
+      if (v->type != YAML_SCALAR_NODE)
+        return fail (c, v, full, "expected an action index (the predictor's actions are discrete), got %s",
+            node_kind_name (v));
+      if (!get_uint (c, v, full, 0, G_MAXUINT32, &key->index))
+        return FALSE;
+      if (key->index >= pr->action_count)
+        return fail (c, v, full, "action %u, but predictor.action.count is %u (indices 0 to %u)", key->index,
+            pr->action_count, pr->action_count - 1);
+    } else {
+      if (v->type != YAML_SEQUENCE_NODE)
+        return fail (c, v, full, "expected a list of %u numbers (predictor.action.dim), got %s", pr->action_dim,
+            node_kind_name (v));
+      gsize n = (gsize) (v->data.sequence.items.top - v->data.sequence.items.start);
+      if (n != pr->action_dim)
+        return fail (c, v, full, "%" G_GSIZE_FORMAT " values, but predictor.action.dim is %u", n, pr->action_dim);
+      key->values = g_new (float, n);
+      for (gsize i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node (c->doc, v->data.sequence.items.start[i]);
+        g_autofree gchar *ikey = g_strdup_printf ("%s[%" G_GSIZE_FORMAT "]", full, i);
+        double value = 0;
+        if (!item)
+          return fail (c, v, full, "malformed list");
+        if (!get_double (c, item, ikey, &value))
+          return FALSE;
+        key->values[i] = (float) value;
+      }
+      key->dim = (guint) n;
+    }
+    key->name = g_strdup (name);
+    card->n_keys++;
+  }
+  return TRUE;
+}
+
 static gboolean
 parse_root (Ctx *c, yaml_node_t *root, ArCard *card)
 {
@@ -481,7 +559,9 @@ parse_root (Ctx *c, yaml_node_t *root, ArCard *card)
     return FALSE;
   if (v[PREDICTOR] && !parse_predictor (c, v[PREDICTOR], &card->tokenizer, &card->predictor))
     return FALSE;
-  /* training and keys are free-form and ignored here. */
+  if (v[KEYS] && !is_plain_null (v[KEYS]) && !parse_keys (c, v[KEYS], card))
+    return FALSE;
+  /* training is free-form and ignored here. */
   return TRUE;
 }
 
@@ -561,7 +641,21 @@ ar_card_free (ArCard *card)
   g_free (card->path);
   g_free (card->name);
   g_free (card->weights);
+  for (guint i = 0; i < card->n_keys; i++) {
+    g_free (card->keys[i].name);
+    g_free (card->keys[i].values);
+  }
+  g_free (card->keys);
   g_free (card);
+}
+
+const ArCardKey *
+ar_card_lookup_key (const ArCard *card, const char *name)
+{
+  for (guint i = 0; name && i < card->n_keys; i++)
+    if (strcmp (card->keys[i].name, name) == 0)
+      return &card->keys[i];
+  return NULL;
 }
 
 const char *

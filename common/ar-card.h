@@ -73,6 +73,14 @@ typedef struct {
   guint seq_len;                   /* context_frames * (tokens_per_frame + 1) */
 } ArPredictorConfig;
 
+/* One entry of the card's `keys:` table: a navigation key and the action it takes. */
+typedef struct {
+  gchar *name;                     /* GStreamer navigation key name: "Up", "Left", "space", "a" */
+  guint index;                     /* discrete actions: the action index */
+  guint dim;                       /* continuous actions: predictor.action.dim; 0 for discrete */
+  float *values;                   /* continuous actions: dim values; NULL for discrete */
+} ArCardKey;
+
 typedef struct {
   gchar *path;                     /* the card file as given */
   gint format;
@@ -80,6 +88,8 @@ typedef struct {
   gchar *weights;                  /* resolved relative to the card's directory */
   ArTokenizerConfig tokenizer;
   ArPredictorConfig predictor;
+  ArCardKey *keys;                 /* the `keys:` table, in card order; NULL when absent */
+  guint n_keys;
 } ArCard;
 
 /* One tensor the card implies, e.g. {"predictor.tok_emb.weight", 2, {512, 256}}. */
@@ -96,6 +106,9 @@ ArCard *ar_card_load (const char *path, GError **error);
 ArCard *ar_card_parse (const char *text, gsize len, const char *path, GError **error);
 
 void ar_card_free (ArCard *card);
+
+/* The entry of the `keys:` table for navigation key @name, or NULL. */
+const ArCardKey *ar_card_lookup_key (const ArCard *card, const char *name);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArCard, ar_card_free)
 
 /* Every tensor the weights file must hold, exactly named per models/README.md, tokenizer first.

@@ -15,7 +15,8 @@
  *    for: one arriving after its frame applies to the next frames);
  * 2. an #ArActionMeta on the frame;
  * 3. the #GstArPredict:action property;
- * 4. navigation key events from downstream (e.g. a video sink's window). Default key map:
+ * 4. navigation key events from downstream (e.g. a video sink's window), mapped to actions by
+ *    the card's `keys:` table (see models/README.md), or else by the arrow keys:
  *    discrete models: Left = 0, Right = 1, Up = 2, Down = 3 (keys beyond the action count
  *    are ignored); continuous models (dim >= 2): Left = (-1, 0), Right = (1, 0),
  *    Up = (0, 1), Down = (0, -1), other values 0. An action holds while its key is down;
@@ -86,7 +87,7 @@ typedef struct {
   GstArPredictAction action;
 } GstArPredictTimedAction;
 
-/* Default navigation keys, in action order for discrete models. */
+/* Navigation keys when the card has no keys: table, in action order for discrete models. */
 static const struct {
   const gchar *key;
   gfloat x, y;
@@ -246,6 +247,8 @@ gst_ar_predict_choose_action (GstArPredict *self, GstBuffer *frame, GstClockTime
   if (self->property_action)
     property_values = g_array_ref (self->property_action);
   held_key = self->held_key;
+  if (held_key >= 0 && !property_values)
+    *action = g_array_index (self->key_map, GstArPredictKey, held_key).action;
   GST_OBJECT_UNLOCK (self);
   if (property_values) {
     gboolean ok = gst_ar_predict_action_from_values (self, (gfloat *) property_values->data,
@@ -255,26 +258,15 @@ gst_ar_predict_choose_action (GstArPredict *self, GstBuffer *frame, GstClockTime
     return ok;
   }
 
+  if (held_key >= 0) {
+    *source = "keyboard";
+    return TRUE;
+  }
   memset (action, 0, sizeof (*action));
   action->discrete = ar_predictor_action_discrete (self->predictor);
-  *source = "default";
-  if (held_key >= 0) {
-    if (action->discrete) {
-      if ((guint) held_key < ar_predictor_action_size (self->predictor)) {
-        action->index = held_key;
-        *source = "keyboard";
-      }
-    } else {
-      action->dim = ar_predictor_action_size (self->predictor);
-      if (action->dim >= 2) {
-        action->values[0] = default_key_map[held_key].x;
-        action->values[1] = default_key_map[held_key].y;
-        *source = "keyboard";
-      }
-    }
-  } else if (!action->discrete) {
+  if (!action->discrete)
     action->dim = ar_predictor_action_size (self->predictor);
-  }
+  *source = "default";
   return TRUE;
 }
 
@@ -285,6 +277,53 @@ gst_ar_predict_to_ar_action (const GstArPredictAction *action, ArAction *out)
   out->index = action->index;
   out->dim = action->dim;
   out->values = action->values;
+}
+
+/* ---- keyboard --------------------------------------------------------------------------- */
+
+static void
+gst_ar_predict_key_clear (gpointer data)
+{
+  g_free (((GstArPredictKey *) data)->name);
+}
+
+/* The card's keys: table (validated against the predictor by the card loader), or else the
+ * arrow keys as far as the model's actions go. */
+static GArray *
+gst_ar_predict_build_key_map (GstArPredict *self, const ArCard *card)
+{
+  GArray *map = g_array_new (FALSE, TRUE, sizeof (GstArPredictKey));
+  gboolean discrete = ar_predictor_action_discrete (self->predictor);
+  guint size = ar_predictor_action_size (self->predictor);
+  guint i;
+
+  g_array_set_clear_func (map, gst_ar_predict_key_clear);
+  for (i = 0; i < card->n_keys; i++) {
+    const ArCardKey *card_key = &card->keys[i];
+    GstArPredictKey key = { g_strdup (card_key->name), { .discrete = discrete } };
+    if (discrete) {
+      key.action.index = card_key->index;
+    } else {
+      key.action.dim = MIN (card_key->dim, AR_ACTION_META_MAX_DIM);
+      memcpy (key.action.values, card_key->values, key.action.dim * sizeof (gfloat));
+    }
+    g_array_append_val (map, key);
+  }
+  for (i = 0; card->n_keys == 0 && i < G_N_ELEMENTS (default_key_map); i++) {
+    GstArPredictKey key = { NULL, { .discrete = discrete } };
+    if (discrete ? i >= size : size < 2)
+      break;
+    key.name = g_strdup (default_key_map[i].key);
+    if (discrete) {
+      key.action.index = i;
+    } else {
+      key.action.dim = MIN (size, AR_ACTION_META_MAX_DIM);
+      key.action.values[0] = default_key_map[i].x;
+      key.action.values[1] = default_key_map[i].y;
+    }
+    g_array_append_val (map, key);
+  }
+  return map;
 }
 
 /* ---- model lifetime --------------------------------------------------------------------- */
@@ -298,6 +337,7 @@ gst_ar_predict_open (GstArPredict *self)
   ArModel *model;
   ArPredictor *predictor = NULL;
   ArTokenizer *tokenizer = NULL;
+  GArray *key_map;
 
   if (!ar_device_ensure (GST_ELEMENT (self), &self->device))
     return FALSE;
@@ -328,6 +368,11 @@ gst_ar_predict_open (GstArPredict *self)
 
   self->model = model;
   self->predictor = predictor;
+  key_map = gst_ar_predict_build_key_map (self, ar_model_card (model));
+  GST_OBJECT_LOCK (self);
+  self->key_map = key_map;
+  self->held_key = -1;
+  GST_OBJECT_UNLOCK (self);
   self->n_tokens = ar_predictor_tokens_per_frame (predictor);
   memset (&self->token_format, 0, sizeof (self->token_format));
   self->token_format.codebook_size = ar_predictor_vocab (predictor);
@@ -381,6 +426,13 @@ gst_ar_predict_reset_stream (GstArPredict *self)
 static void
 gst_ar_predict_close (GstArPredict *self)
 {
+  GArray *key_map;
+
+  GST_OBJECT_LOCK (self);
+  key_map = g_steal_pointer (&self->key_map);
+  self->held_key = -1;
+  GST_OBJECT_UNLOCK (self);
+  g_clear_pointer (&key_map, g_array_unref);
   gst_ar_predict_clear_actions (self);
   g_clear_pointer (&self->predictor, ar_predictor_free);
   g_clear_pointer (&self->model, ar_model_unref);
@@ -788,18 +840,18 @@ gst_ar_predict_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
       if ((type == GST_NAVIGATION_EVENT_KEY_PRESS || type == GST_NAVIGATION_EVENT_KEY_RELEASE)
           && gst_navigation_event_parse_key_event (event, &key)) {
         guint i;
-        for (i = 0; i < G_N_ELEMENTS (default_key_map); i++) {
-          if (g_strcmp0 (key, default_key_map[i].key) == 0) {
-            GST_OBJECT_LOCK (self);
+        GST_OBJECT_LOCK (self);
+        for (i = 0; self->key_map && i < self->key_map->len; i++) {
+          if (g_strcmp0 (key, g_array_index (self->key_map, GstArPredictKey, i).name) == 0) {
             if (type == GST_NAVIGATION_EVENT_KEY_PRESS)
               self->held_key = i;
             else if (self->held_key == (gint) i)
               self->held_key = -1;
-            GST_OBJECT_UNLOCK (self);
             GST_DEBUG_OBJECT (self, "key %s %s", key,
                 type == GST_NAVIGATION_EVENT_KEY_PRESS ? "pressed" : "released");
           }
         }
+        GST_OBJECT_UNLOCK (self);
       }
       break;
     }

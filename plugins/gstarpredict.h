@@ -22,6 +22,12 @@ typedef struct {
   gfloat values[AR_ACTION_META_MAX_DIM];
 } GstArPredictAction;
 
+/* A navigation key and the action it takes while held. */
+typedef struct {
+  gchar *name;
+  GstArPredictAction action;
+} GstArPredictKey;
+
 #define GST_TYPE_AR_PREDICT (gst_ar_predict_get_type ())
 G_DECLARE_FINAL_TYPE (GstArPredict, gst_ar_predict, GST, AR_PREDICT, GstElement)
 
@@ -74,7 +80,8 @@ struct _GstArPredict {
   GstClockTime last_frame_running_time;
 
   /* Keyboard; object lock. */
-  gint held_key;                      /* index in the default key map, or -1 */
+  GArray *key_map;                    /* GstArPredictKey: the card's keys, or the arrows */
+  gint held_key;                      /* index in key_map, or -1 */
 
   /* QoS; object lock. */
   GstClockTime earliest_time;

@@ -8,6 +8,7 @@ sizes are errors (CardError) naming the offending key.
 """
 
 import copy
+import math
 import os
 
 import yaml
@@ -28,6 +29,7 @@ MAX_CONTEXT_FRAMES = 4096
 MAX_TOKENS_PER_FRAME = 1 << 20
 MAX_ACTIONS = 1 << 20
 MAX_CHANNELS = 65536
+MAX_KEYS = 256
 
 TOP_KEYS = ("format", "name", "weights", "tokenizer", "predictor", "training", "keys")
 TOKENIZER_KEYS = ("kind", "resolution", "in_channels", "encoder", "decoder", "codebook", "norm_groups")
@@ -204,6 +206,43 @@ def validate_predictor(p):
     return out
 
 
+def validate_keys(keys, predictor):
+    """The `keys:` table: navigation key name -> action of the (validated) predictor section:
+    an index for discrete actions, a list of action.dim numbers for continuous ones."""
+    keys = _mapping(keys, "keys")
+    if predictor is None:
+        raise CardError("keys: the card has no predictor section whose actions the keys could take")
+    if len(keys) > MAX_KEYS:
+        raise CardError("keys: %d entries is absurdly many (at most %d)" % (len(keys), MAX_KEYS))
+    act = predictor["action"]
+    out = {}
+    for name, value in keys.items():
+        # PyYAML reads unquoted y, n, yes, no, on, off as booleans and digits as integers.
+        if not isinstance(name, str) or not name:
+            raise CardError("keys: key name %r is not a string (quote it)" % (name,))
+        what = "keys.%s" % name
+        if act["kind"] == "discrete":
+            if isinstance(value, (list, tuple)):
+                raise CardError("%s: expected an action index (the predictor's actions are discrete), got a list"
+                                % what)
+            index = _int(value, what, 0)
+            if index >= act["count"]:
+                raise CardError("%s: action %d, but predictor.action.count is %d (indices 0 to %d)"
+                                % (what, index, act["count"], act["count"] - 1))
+            out[name] = index
+        else:
+            if not isinstance(value, (list, tuple)):
+                raise CardError("%s: expected a list of %d numbers (predictor.action.dim), got %r"
+                                % (what, act["dim"], value))
+            if len(value) != act["dim"]:
+                raise CardError("%s: %d values, but predictor.action.dim is %d" % (what, len(value), act["dim"]))
+            values = [_float(x, "%s[%d]" % (what, i), positive=False) for i, x in enumerate(value)]
+            if not all(math.isfinite(x) for x in values):
+                raise CardError("%s: values must be finite (got %r)" % (what, value))
+            out[name] = values
+    return out
+
+
 def tokenizer_grid(tok):
     """(h, w) token grid of a validated tokenizer section."""
     down = 2 ** (len(tok["encoder"]["channel_mult"]) - 1)
@@ -237,9 +276,10 @@ def validate_card(card):
                             % (p["tokens_per_frame"], gh, gw))
         if p["vocab"] != t["codebook"]["size"]:
             raise CardError("predictor.vocab %d != tokenizer.codebook.size %d" % (p["vocab"], t["codebook"]["size"]))
-    for k in ("training", "keys"):
-        if card.get(k) is not None:
-            out[k] = copy.deepcopy(_mapping(card[k], k))
+    if card.get("training") is not None:
+        out["training"] = copy.deepcopy(_mapping(card["training"], "training"))
+    if card.get("keys") is not None:
+        out["keys"] = validate_keys(card["keys"], out.get("predictor"))
     return out
 
 

@@ -44,6 +44,22 @@ class TestCard(unittest.TestCase):
             C.validate_card(c)
         self.assertIn(msg, str(cm.exception))
 
+    def test_keys(self):
+        c = copy.deepcopy(BASE)
+        c["keys"] = {"Up": 2, "space": 0}
+        self.assertEqual(C.validate_card(c)["keys"], {"Up": 2, "space": 0})
+        c["predictor"]["action"] = {"kind": "continuous", "dim": 2}
+        c["keys"] = {"Left": [-1, 0.5]}
+        self.assertEqual(C.validate_card(c)["keys"], {"Left": [-1.0, 0.5]})
+        c["keys"] = {"Left": [-1, 0.5, 3]}
+        with self.assertRaises(C.CardError) as cm:
+            C.validate_card(c)
+        self.assertIn("keys.Left: 3 values, but predictor.action.dim is 2", str(cm.exception))
+        self._bad(lambda c: c.update(keys={"Up": 18}), "keys.Up: action 18, but predictor.action.count is 18")
+        self._bad(lambda c: c.update(keys={"Up": [1]}), "keys.Up: expected an action index")
+        self._bad(lambda c: c.update(keys={True: 1}), "not a string")
+        self._bad(lambda c: (c.pop("predictor"), c.update(keys={"Up": 1})), "no predictor section")
+
     def test_errors(self):
         self._bad(lambda c: c.update(format=2), "format")
         self._bad(lambda c: c["tokenizer"].update(foo=1), "'foo'")

@@ -117,20 +117,26 @@ make_frame (guint index, guint8 shade)
 }
 
 static GstBuffer *
-make_token_frame (guint index)
+make_token_frame_of (guint index, guint n_tokens)
 {
-  GstBuffer *buffer = gst_buffer_new_allocate (NULL, N_TOKENS * 4, NULL);
+  GstBuffer *buffer = gst_buffer_new_allocate (NULL, n_tokens * 4, NULL);
   GstMapInfo map;
   guint i;
 
   gst_buffer_map (buffer, &map, GST_MAP_WRITE);
-  for (i = 0; i < N_TOKENS; i++)
+  for (i = 0; i < n_tokens; i++)
     ((guint32 *) map.data)[i] = (i * 5 + index * 3) % 32;
   gst_buffer_unmap (buffer, &map);
   GST_BUFFER_PTS (buffer) = index * FRAME_DURATION;
   GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
   GST_BUFFER_OFFSET (buffer) = index;
   return buffer;
+}
+
+static GstBuffer *
+make_token_frame (guint index)
+{
+  return make_token_frame_of (index, N_TOKENS);
 }
 
 static const gchar *video_caps = "video/x-raw, format=RGB, width=16, height=16, framerate=10/1";
@@ -177,19 +183,27 @@ buffers_equal (GstBuffer *a, GstBuffer *b)
 typedef void (*ConfigurePredict) (GstElement *predict, GstHarness *h, guint frame,
     GstBuffer *buffer);
 
+/* tiny-llama: a predictor-only card (4x4 tokens, 32 codes, continuous actions of dim 2). */
+#define LLAMA_TOKENS 16
+static const gchar *llama_token_caps =
+    "application/x-ar-tokens, grid-width=4, grid-height=4, codebook-size=32, framerate=10/1";
+
+/* The same with any card: @caps (taken) are the token caps, @n_tokens their frame size. */
 static GPtrArray *
-run_predict (guint n, const gchar *action_property, ConfigurePredict configure)
+run_predict_with (const gchar *model, GstCaps *caps, guint n_tokens, guint n,
+    const gchar *action_property, ConfigurePredict configure)
 {
-  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE, NULL);
+  GstElement *predict = make_element ("arpredict", "model", model, "greedy", TRUE, NULL);
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
   GstHarness *h;
   guint i;
 
   if (action_property)
     g_object_set (predict, "action", action_property, NULL);
-  h = predict_harness (predict);
+  h = harness_take (predict, "sink", "src");
+  gst_harness_set_src_caps (h, caps);
   for (i = 0; i < n; i++) {
-    GstBuffer *frame = make_token_frame (i);
+    GstBuffer *frame = make_token_frame_of (i, n_tokens);
     if (configure)
       configure (predict, h, i, frame);
     fail_unless_equals_int (gst_harness_push (h, frame), GST_FLOW_OK);
@@ -197,6 +211,61 @@ run_predict (guint n, const gchar *action_property, ConfigurePredict configure)
   }
   gst_harness_teardown (h);
   return out;
+}
+
+static GPtrArray *
+run_predict (guint n, const gchar *action_property, ConfigurePredict configure)
+{
+  return run_predict_with (TINY_GPT, tiny_token_caps (), N_TOKENS, n, action_property,
+      configure);
+}
+
+static GPtrArray *
+run_llama (const gchar *model, guint n, const gchar *action_property,
+    ConfigurePredict configure)
+{
+  return run_predict_with (model, gst_caps_from_string (llama_token_caps), LLAMA_TOKENS, n,
+      action_property, configure);
+}
+
+/* A copy of fixture card @name with @extra appended, in a new temporary directory (its
+ * weights stay the fixture's). Free with remove_card. */
+static gchar *
+write_card (const gchar *name, const gchar *extra)
+{
+  gchar *fixture = g_build_filename (FIXTURES_DIR, name, NULL);
+  gchar *text = NULL, **lines, *dir, *path;
+  GString *card = g_string_new (NULL);
+  guint i;
+
+  fail_unless (g_file_get_contents (fixture, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (i = 0; lines[i]; i++) {
+    if (g_str_has_prefix (lines[i], "weights: "))
+      g_string_append_printf (card, "weights: %s/%s\n", FIXTURES_DIR, lines[i] + 9);
+    else if (*lines[i])
+      g_string_append_printf (card, "%s\n", lines[i]);
+  }
+  g_string_append (card, extra);
+  dir = g_dir_make_tmp ("arvideo-XXXXXX", NULL);
+  path = g_build_filename (dir, name, NULL);
+  fail_unless (g_file_set_contents (path, card->str, -1, NULL));
+  g_string_free (card, TRUE);
+  g_strfreev (lines);
+  g_free (text);
+  g_free (fixture);
+  g_free (dir);
+  return path;
+}
+
+static void
+remove_card (gchar *path)
+{
+  gchar *dir = g_path_get_dirname (path);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (dir);
+  g_free (path);
 }
 
 static void
@@ -504,6 +573,91 @@ GST_START_TEST (test_predict_action_sources)
 }
 GST_END_TEST;
 
+static const gchar *key_to_press;
+
+static void
+press_key (GstElement *predict, GstHarness *h, guint frame, GstBuffer *buffer)
+{
+  if (frame == 0)
+    fail_unless (gst_harness_push_upstream_event (h,
+            gst_navigation_event_new_key_press (key_to_press, GST_NAVIGATION_MODIFIER_NONE)));
+  if (frame == 2)   /* released: back to the default action */
+    fail_unless (gst_harness_push_upstream_event (h,
+            gst_navigation_event_new_key_release (key_to_press, GST_NAVIGATION_MODIFIER_NONE)));
+}
+
+GST_START_TEST (test_predict_card_keys_discrete)
+{
+  gchar *card = write_card ("tiny-gpt.yaml", "keys:\n  space: 3\n  a: 2\n");
+  GPtrArray *action3 = run_predict (2, "3", NULL);
+  GPtrArray *action0 = run_predict (2, "0", NULL);
+  GPtrArray *run;
+
+  fail_if (buffers_equal (action3->pdata[0], action0->pdata[0]));
+  key_to_press = "space";
+  run = run_predict_with (card, tiny_token_caps (), N_TOKENS, 2, NULL, press_key);
+  assert_runs_equal (run, action3);
+  g_ptr_array_unref (run);
+  /* The card's table replaces the arrows: Right (1 by default) does nothing here. */
+  key_to_press = "Right";
+  run = run_predict_with (card, tiny_token_caps (), N_TOKENS, 2, NULL, press_key);
+  assert_runs_equal (run, action0);
+  g_ptr_array_unref (run);
+
+  g_ptr_array_unref (action3);
+  g_ptr_array_unref (action0);
+  remove_card (card);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_card_keys_continuous)
+{
+  gchar *card = write_card ("tiny-llama.yaml", "keys:\n  Up: [0.5, -0.25]\n");
+  GPtrArray *up = run_llama (TINY_LLAMA, 3, "0.5,-0.25", NULL);
+  GPtrArray *left = run_llama (TINY_LLAMA, 3, "-1,0", NULL);
+  GPtrArray *zero = run_llama (TINY_LLAMA, 3, "0,0", NULL);
+  GPtrArray *run;
+
+  fail_if (buffers_equal (up->pdata[0], zero->pdata[0]));
+  fail_if (buffers_equal (left->pdata[0], zero->pdata[0]));
+  fail_if (buffers_equal (up->pdata[0], left->pdata[0]));
+
+  key_to_press = "Up";
+  run = run_llama (card, 3, NULL, press_key);
+  /* Up held for frames 0 and 1, released before frame 2 (the zero action). */
+  fail_unless (buffers_equal (run->pdata[0], up->pdata[0]));
+  fail_unless (buffers_equal (run->pdata[1], up->pdata[1]));
+  fail_if (buffers_equal (run->pdata[2], up->pdata[2]));
+  g_ptr_array_unref (run);
+  /* Without a table, the arrows: Left = (-1, 0). */
+  key_to_press = "Left";
+  run = run_llama (TINY_LLAMA, 2, NULL, press_key);
+  assert_runs_equal (run, (g_ptr_array_set_size (left, 2), left));
+  g_ptr_array_unref (run);
+
+  g_ptr_array_unref (up);
+  g_ptr_array_unref (left);
+  g_ptr_array_unref (zero);
+  remove_card (card);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_error_card_key_size)
+{
+  gchar *card = write_card ("tiny-llama.yaml", "keys:\n  Up: [1, 2, 3]\n");
+  GstElement *predict = make_element ("arpredict", "model", card, NULL);
+  GstBus *bus = attach_bus (predict);
+
+  fail_unless_equals_int (gst_element_set_state (predict, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  assert_error_contains (bus, "keys.Up: 3 values, but predictor.action.dim is 2");
+  gst_element_set_state (predict, GST_STATE_NULL);
+  gst_object_unref (predict);
+  release_bus (bus);
+  remove_card (card);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_predict_metrics)
 {
   GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "post-metrics", TRUE,
@@ -687,6 +841,9 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_predict_seed_determinism);
   tcase_add_test (tc, test_predict_flush_resets_context);
   tcase_add_test (tc, test_predict_action_sources);
+  tcase_add_test (tc, test_predict_card_keys_discrete);
+  tcase_add_test (tc, test_predict_card_keys_continuous);
+  tcase_add_test (tc, test_error_card_key_size);
   tcase_add_test (tc, test_predict_metrics);
   tcase_add_test (tc, test_predict_latency_query);
   tcase_add_test (tc, test_error_missing_model);

@@ -450,6 +450,11 @@ test_cards (ArDevice *dev)
     { "card: action kind", "kind: discrete, count: 5", "kind: discrete, dim: 5", "missing required key 'count'", 17 },
     { "card: gpt with rope_theta", "gelu: tanh", "rope_theta: 10.0", "applies to llama only", 18 },
     { "card: yaml syntax", "  heads: 2\n", "  heads: [2\n", "YAML syntax error", 0 },
+    { "card: key action out of range", "loss: 0.5}\n", "loss: 0.5}\nkeys: {Up: 5}\n",
+      "keys.Up: action 5, but predictor.action.count is 5", 20 },
+    { "card: key list for discrete actions", "loss: 0.5}\n", "loss: 0.5}\nkeys: {Up: [1, 2]}\n",
+      "keys.Up: expected an action index", 20 },
+    { "card: duplicate key name", "loss: 0.5}\n", "loss: 0.5}\nkeys: {a: 1, a: 2}\n", "keys.a: duplicate key", 20 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree gchar *text = edit (base_card, cases[i].from, cases[i].to);
@@ -457,6 +462,17 @@ test_cards (ArDevice *dev)
   }
   g_autofree gchar *llama_bad = edit (llama_card, "heads: 2", "heads: 8");
   expect_card_error (dev, "card: llama odd head size", llama_bad, "must be even", 7);
+  g_autofree gchar *llama_keys_bad = g_strconcat (llama_card, "keys:\n  Up: [1, 2]\n", NULL);
+  expect_card_error (dev, "card: key of the wrong size", llama_keys_bad,
+      "keys.Up: 2 values, but predictor.action.dim is 3", 15);
+  g_autofree gchar *llama_keys = g_strconcat (llama_card, "keys:\n  Up: [1, 2, -0.5]\n  space: [0, 0, 1]\n",
+      NULL);
+  g_clear_error (&error);
+  g_autoptr (ArCard) keyed = ar_card_parse (llama_keys, strlen (llama_keys), "/some/dir/card.yaml", &error);
+  const ArCardKey *up = keyed ? ar_card_lookup_key (keyed, "Up") : NULL;
+  ok = keyed && keyed->n_keys == 2 && up && up->dim == 3 && up->values[2] == -0.5f
+      && ar_card_lookup_key (keyed, "space") && !ar_card_lookup_key (keyed, "Down");
+  report ("card: keys table", ok, error ? error->message : NULL);
   g_autofree gchar *empty = g_strdup ("");
   expect_card_error (dev, "card: empty", empty, "the card is empty", 0);
 }
