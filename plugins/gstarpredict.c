@@ -11,8 +11,12 @@
  * The action for a frame comes from, in order of precedence:
  *
  * 1. the "action" request pad (caps application/x-ar-action, format=F32 or S32, dim=N): the
- *    latest action whose running time is at or before the frame's (actions are not waited
- *    for: one arriving after its frame applies to the next frames);
+ *    latest action whose running time is at or before the frame's. While the pad is linked
+ *    and neither at EOS nor flushing, a frame for which no action at or after its running time
+ *    has arrived yet waits up to #GstArPredict:action-timeout for one, so that an action sent
+ *    with its frame is not missed when it travels slower than the frame; after that the
+ *    latest action so far applies (and an action arriving later applies to later frames).
+ *    Untimed actions (no PTS) apply from the frame after the latest one seen;
  * 2. an #ArActionMeta on the frame;
  * 3. the #GstArPredict:action property;
  * 4. navigation key events from downstream (e.g. a video sink's window), mapped to actions by
@@ -53,6 +57,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_ar_predict_debug);
 #define DEFAULT_TOP_P 1.0f
 #define DEFAULT_SEED 0
 #define DEFAULT_TIMESTAMP_MODE GST_AR_PREDICT_TIMESTAMP_INPUT
+#define DEFAULT_ACTION_TIMEOUT 100
+#define MAX_ACTION_TIMEOUT 60000
 
 enum {
   PROP_0,
@@ -68,6 +74,7 @@ enum {
   PROP_TIMESTAMP_MODE,
   PROP_DREAM,
   PROP_POST_METRICS,
+  PROP_ACTION_TIMEOUT,
 };
 
 #define ACTION_CAPS "application/x-ar-action, format = (string) { F32, S32 }, " \
@@ -199,6 +206,44 @@ gst_ar_predict_action_from_meta (GstArPredict *self, const ArActionMeta *meta,
   }
   return gst_ar_predict_action_from_values (self, meta->values, MIN (meta->dim,
           AR_ACTION_META_MAX_DIM), "the buffer's action meta", action, error);
+}
+
+/* Waits (bounded by action-timeout) until the action pad has delivered an action at or after
+ * @running_time, so that the action in force at the frame is known. FALSE when the sink pad
+ * is flushing or the element stops: the frame is to be dropped. */
+static gboolean
+gst_ar_predict_wait_for_action (GstArPredict *self, GstClockTime running_time)
+{
+  gint64 deadline;
+  guint timeout;
+  gboolean flushing;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->action_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->action_lock);
+  deadline = g_get_monotonic_time () + (gint64) timeout * G_TIME_SPAN_MILLISECOND;
+  while (timeout > 0 && running_time != GST_CLOCK_TIME_NONE && self->action_linked
+      && !self->action_eos && !self->action_flushing && !self->sink_flushing
+      && (self->latest_action_running_time == GST_CLOCK_TIME_NONE
+          || self->latest_action_running_time < running_time)) {
+    if (!g_cond_wait_until (&self->action_cond, &self->action_lock, deadline)) {
+      GST_DEBUG_OBJECT (self, "no action for %" GST_TIME_FORMAT " after %u ms: using the "
+          "latest one", GST_TIME_ARGS (running_time), timeout);
+      break;
+    }
+  }
+  flushing = self->sink_flushing;
+  g_mutex_unlock (&self->action_lock);
+  return !flushing;
+}
+
+/* Ends any wait for an action; call with action_lock held. */
+static void
+gst_ar_predict_wake_action_waiter (GstArPredict *self)
+{
+  g_cond_broadcast (&self->action_cond);
 }
 
 /* The action in force at a frame, by precedence; see the element documentation. */
@@ -404,6 +449,9 @@ gst_ar_predict_clear_actions (GstArPredict *self)
   g_mutex_lock (&self->action_lock);
   g_queue_clear_full (&self->timed_actions, g_free);
   self->last_frame_running_time = 0;
+  self->latest_action_running_time = GST_CLOCK_TIME_NONE;
+  self->action_eos = FALSE;
+  gst_ar_predict_wake_action_waiter (self);
   g_mutex_unlock (&self->action_lock);
 }
 
@@ -646,6 +694,10 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   if (post_metrics && self->have_prediction)
     gst_ar_predict_post_metrics (self, (const guint32 *) map.data, frame);
 
+  if (!gst_ar_predict_wait_for_action (self, running_time)) {
+    ret = GST_FLOW_FLUSHING;
+    goto done;
+  }
   if (!gst_ar_predict_choose_action (self, frame, running_time, &action, &action_source,
           &error)) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
@@ -755,7 +807,17 @@ gst_ar_predict_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
         return FALSE;
       }
       break;
+    case GST_EVENT_FLUSH_START:
+      /* Not serialized: the streaming thread may be waiting for an action. */
+      g_mutex_lock (&self->action_lock);
+      self->sink_flushing = TRUE;
+      gst_ar_predict_wake_action_waiter (self);
+      g_mutex_unlock (&self->action_lock);
+      break;
     case GST_EVENT_FLUSH_STOP:
+      g_mutex_lock (&self->action_lock);
+      self->sink_flushing = FALSE;
+      g_mutex_unlock (&self->action_lock);
       /* A flushing seek jumps elsewhere in time: the old context would mislead the model. */
       gst_ar_predict_reset_stream (self);
       break;
@@ -793,13 +855,19 @@ gst_ar_predict_query (GstPad *pad, GstObject *parent, GstQuery *query)
       if (pad == self->srcpad) {
         gboolean live;
         GstClockTime min, max, ours;
+        guint timeout;
         if (!gst_pad_peer_query (self->sinkpad, query))
           return FALSE;
         gst_query_parse_latency (query, &live, &min, &max);
         GST_OBJECT_LOCK (self);
         ours = self->processing_latency;
         self->reported_latency = ours;
+        timeout = self->action_timeout;
         GST_OBJECT_UNLOCK (self);
+        g_mutex_lock (&self->action_lock);
+        if (self->action_linked)
+          ours += timeout * GST_MSECOND;   /* frames may wait that long for their action */
+        g_mutex_unlock (&self->action_lock);
         min += ours;
         if (max != GST_CLOCK_TIME_NONE)
           max += ours;
@@ -928,6 +996,10 @@ gst_ar_predict_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
   timed->running_time = running_time != GST_CLOCK_TIME_NONE
       ? running_time : self->last_frame_running_time;
   g_queue_push_tail (&self->timed_actions, timed);
+  if (self->latest_action_running_time == GST_CLOCK_TIME_NONE
+      || timed->running_time > self->latest_action_running_time)
+    self->latest_action_running_time = timed->running_time;
+  gst_ar_predict_wake_action_waiter (self);
   g_mutex_unlock (&self->action_lock);
   gst_buffer_unref (buffer);
   return GST_FLOW_OK;
@@ -951,9 +1023,29 @@ gst_ar_predict_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
       gst_event_copy_segment (event, &self->action_segment);
       g_mutex_unlock (&self->action_lock);
       break;
+    case GST_EVENT_FLUSH_START:
+      g_mutex_lock (&self->action_lock);
+      self->action_flushing = TRUE;
+      gst_ar_predict_wake_action_waiter (self);
+      g_mutex_unlock (&self->action_lock);
+      break;
     case GST_EVENT_FLUSH_STOP:
       g_mutex_lock (&self->action_lock);
       g_queue_clear_full (&self->timed_actions, g_free);
+      self->latest_action_running_time = GST_CLOCK_TIME_NONE;
+      self->action_flushing = self->action_eos = FALSE;
+      g_mutex_unlock (&self->action_lock);
+      break;
+    case GST_EVENT_STREAM_START:
+      g_mutex_lock (&self->action_lock);
+      self->action_eos = FALSE;
+      g_mutex_unlock (&self->action_lock);
+      break;
+    case GST_EVENT_EOS:
+      /* No more actions: frames stop waiting for them. */
+      g_mutex_lock (&self->action_lock);
+      self->action_eos = TRUE;
+      gst_ar_predict_wake_action_waiter (self);
       g_mutex_unlock (&self->action_lock);
       break;
     default:
@@ -962,6 +1054,31 @@ gst_ar_predict_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
   /* Actions are consumed here: nothing travels on from this pad. */
   gst_event_unref (event);
   return ok;
+}
+
+static void
+gst_ar_predict_set_action_linked (GstArPredict *self, gboolean linked)
+{
+  g_mutex_lock (&self->action_lock);
+  self->action_linked = linked;
+  gst_ar_predict_wake_action_waiter (self);
+  g_mutex_unlock (&self->action_lock);
+}
+
+static GstPadLinkReturn
+gst_ar_predict_action_link (GstPad *pad, GstObject *parent, GstPad *peer)
+{
+  gst_ar_predict_set_action_linked (GST_AR_PREDICT (parent), TRUE);
+  return GST_PAD_LINK_OK;
+}
+
+/* Called with the pads' object locks held: takes only action_lock, which is never held while
+ * taking a pad lock. */
+static void
+gst_ar_predict_action_unlink (GstPad *pad, GstObject *parent)
+{
+  if (parent)
+    gst_ar_predict_set_action_linked (GST_AR_PREDICT (parent), FALSE);
 }
 
 static GstPad *
@@ -982,9 +1099,12 @@ gst_ar_predict_request_new_pad (GstElement *element, GstPadTemplate *templ,
   pad = gst_pad_new_from_template (templ, "action");
   gst_pad_set_chain_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_chain));
   gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_event));
+  gst_pad_set_link_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_link));
+  gst_pad_set_unlink_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_unlink));
   g_mutex_lock (&self->action_lock);
   gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
   self->action_caps_dim = 0;
+  self->action_linked = self->action_eos = self->action_flushing = FALSE;
   g_mutex_unlock (&self->action_lock);
   GST_OBJECT_LOCK (self);
   self->actionpad = pad;
@@ -1003,6 +1123,7 @@ gst_ar_predict_release_pad (GstElement *element, GstPad *pad)
   if (self->actionpad == pad)
     self->actionpad = NULL;
   GST_OBJECT_UNLOCK (self);
+  gst_ar_predict_set_action_linked (self, FALSE);
   gst_ar_predict_clear_actions (self);
   gst_pad_set_active (pad, FALSE);
   gst_element_remove_pad (element, pad);
@@ -1030,10 +1151,19 @@ gst_ar_predict_change_state (GstElement *element, GstStateChange transition)
       return GST_STATE_CHANGE_FAILURE;
     gst_ar_predict_reset_stream (self);
     gst_ar_predict_clear_actions (self);
+    g_mutex_lock (&self->action_lock);
+    self->sink_flushing = self->action_flushing = FALSE;
+    g_mutex_unlock (&self->action_lock);
     GST_OBJECT_LOCK (self);
     self->processing_latency = self->reported_latency = 0;
     self->held_key = -1;
     GST_OBJECT_UNLOCK (self);
+  } else if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    /* Deactivating the pads takes the stream lock a waiting frame holds: end the wait. */
+    g_mutex_lock (&self->action_lock);
+    self->sink_flushing = TRUE;
+    gst_ar_predict_wake_action_waiter (self);
+    g_mutex_unlock (&self->action_lock);
   }
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
@@ -1114,6 +1244,9 @@ gst_ar_predict_set_property (GObject *object, guint prop_id, const GValue *value
     case PROP_POST_METRICS:
       self->post_metrics = g_value_get_boolean (value);
       break;
+    case PROP_ACTION_TIMEOUT:
+      self->action_timeout = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1164,6 +1297,9 @@ gst_ar_predict_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_POST_METRICS:
       g_value_set_boolean (value, self->post_metrics);
       break;
+    case PROP_ACTION_TIMEOUT:
+      g_value_set_uint (value, self->action_timeout);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1182,6 +1318,7 @@ gst_ar_predict_finalize (GObject *object)
   g_free (self->action_string);
   g_free (self->model_path);
   g_mutex_clear (&self->action_lock);
+  g_cond_clear (&self->action_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1252,6 +1389,13 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
           "Post an element message \"ar-predict-metrics\" per frame with the token accuracy "
           "(token-accuracy, double) of the previous prediction against the frame that came",
           FALSE, flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ACTION_TIMEOUT,
+      g_param_spec_uint ("action-timeout", "Action timeout",
+          "Milliseconds a frame waits for the action pad to deliver an action at or after the "
+          "frame's running time before the latest earlier action applies (0 = never wait). "
+          "Only while the action pad is linked and neither at EOS nor flushing; adds to the "
+          "reported latency then", 0, MAX_ACTION_TIMEOUT, DEFAULT_ACTION_TIMEOUT,
+          flags | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -1290,7 +1434,10 @@ gst_ar_predict_init (GstArPredict *self)
   self->seed = DEFAULT_SEED;
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->held_key = -1;
+  self->action_timeout = DEFAULT_ACTION_TIMEOUT;
+  self->latest_action_running_time = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->action_lock);
+  g_cond_init (&self->action_cond);
   g_queue_init (&self->timed_actions);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
   gst_segment_init (&self->action_segment, GST_FORMAT_TIME);

@@ -51,6 +51,7 @@ struct _GstArPredict {
   GstArPredictTimestampMode timestamp_mode;
   gboolean dream;
   gboolean post_metrics;
+  guint action_timeout;               /* ms */
 
   /* The model, from READY to PAUSED until PAUSED to READY. */
   ArDevice *device;                   /* object lock */
@@ -71,13 +72,20 @@ struct _GstArPredict {
   GstClockTime processing_latency;    /* worst generation time seen; object lock */
   GstClockTime reported_latency;      /* object lock */
 
-  /* Action pad state; action_lock. */
+  /* Action pad state; action_lock. action_cond is signalled when an action arrives or a
+   * wait for one must end (EOS, flush, unlink, release, stop). */
   GMutex action_lock;
+  GCond action_cond;
   GQueue timed_actions;               /* GstArPredictTimedAction, oldest first */
   GstSegment action_segment;
   gboolean action_caps_float;
   guint action_caps_dim;
   GstClockTime last_frame_running_time;
+  GstClockTime latest_action_running_time;   /* of the newest action received, or NONE */
+  gboolean action_linked;
+  gboolean action_eos;
+  gboolean action_flushing;
+  gboolean sink_flushing;             /* also set while stopping */
 
   /* Keyboard; object lock. */
   GArray *key_map;                    /* GstArPredictKey: the card's keys, or the arrows */

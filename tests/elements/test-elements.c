@@ -658,6 +658,149 @@ GST_START_TEST (test_error_card_key_size)
 }
 GST_END_TEST;
 
+/* ---- waiting for the action pad -------------------------------------------------------- */
+
+static void
+push_action (GstHarness *ah, gint32 index, GstClockTime pts)
+{
+  GstBuffer *action = gst_buffer_new_allocate (NULL, 4, NULL);
+
+  gst_buffer_fill (action, 0, &index, 4);
+  GST_BUFFER_PTS (action) = pts;
+  fail_unless_equals_int (gst_harness_push (ah, action), GST_FLOW_OK);
+}
+
+typedef struct {
+  GstHarness *h;
+  GstBuffer *frame;
+  GstFlowReturn ret;
+} PushJob;
+
+static gpointer
+push_in_thread (gpointer data)
+{
+  PushJob *job = data;
+  job->ret = gst_harness_push (job->h, job->frame);
+  return NULL;
+}
+
+static void
+meta_actions_1_then_3 (GstElement *predict, GstHarness *h, guint frame, GstBuffer *buffer)
+{
+  ar_buffer_add_action_meta_discrete (buffer, frame == 0 ? 1 : 3);
+}
+
+/* arpredict with an action pad (S32, dim 1) and the given action-timeout. */
+static GstHarness *
+predict_with_action_pad (guint timeout_ms, GstHarness **ah)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
+      "action-timeout", timeout_ms, NULL);
+  GstHarness *h = predict_harness (predict);
+
+  *ah = gst_harness_new_with_element (predict, "action", NULL);
+  gst_harness_set_src_caps_str (*ah, "application/x-ar-action, format=S32, dim=1");
+  return h;
+}
+
+GST_START_TEST (test_predict_action_pad_waits)
+{
+  GPtrArray *stale = run_predict (2, "1", NULL);              /* actions 1, 1 */
+  GPtrArray *fresh = run_predict (2, NULL, meta_actions_1_then_3);   /* actions 1, 3 */
+  GstHarness *h, *ah;
+  GstBuffer *out;
+  PushJob job;
+  GThread *thread;
+  gint64 started;
+
+  fail_if (buffers_equal (stale->pdata[1], fresh->pdata[1]));
+
+  /* The action for frame 1 comes after the frame: the frame waits for it. */
+  h = predict_with_action_pad (10000, &ah);
+  push_action (ah, 1, 0);
+  out = gst_harness_push_and_pull (h, make_token_frame (0));
+  fail_unless (buffers_equal (out, fresh->pdata[0]));
+  gst_buffer_unref (out);
+  job = (PushJob) { h, make_token_frame (1), GST_FLOW_ERROR };
+  thread = g_thread_new ("frame", push_in_thread, &job);
+  g_usleep (200 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  push_action (ah, 3, FRAME_DURATION);
+  g_thread_join (thread);
+  fail_unless_equals_int (job.ret, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  fail_unless (buffers_equal (out, fresh->pdata[1]), "the late action was not used");
+  gst_buffer_unref (out);
+  gst_harness_teardown (ah);
+  gst_harness_teardown (h);
+
+  /* No action comes: after action-timeout the latest one applies. */
+  h = predict_with_action_pad (300, &ah);
+  push_action (ah, 1, 0);
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (0)));
+  started = g_get_monotonic_time ();
+  out = gst_harness_push_and_pull (h, make_token_frame (1));
+  fail_unless (g_get_monotonic_time () - started >= 250 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (buffers_equal (out, stale->pdata[1]));
+  gst_buffer_unref (out);
+  gst_harness_teardown (ah);
+  gst_harness_teardown (h);
+
+  /* EOS on the action pad: no more waiting. */
+  h = predict_with_action_pad (60000, &ah);
+  push_action (ah, 1, 0);
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (0)));
+  fail_unless (gst_harness_push_event (ah, gst_event_new_eos ()));
+  started = g_get_monotonic_time ();
+  out = gst_harness_push_and_pull (h, make_token_frame (1));
+  fail_unless (g_get_monotonic_time () - started < 10 * G_TIME_SPAN_SECOND);
+  fail_unless (buffers_equal (out, stale->pdata[1]));
+  gst_buffer_unref (out);
+  gst_harness_teardown (ah);
+  gst_harness_teardown (h);
+
+  g_ptr_array_unref (stale);
+  g_ptr_array_unref (fresh);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_predict_action_wait_unblocks)
+{
+  GstHarness *h, *ah;
+  GstSegment segment;
+  PushJob job;
+  GThread *thread;
+  gint64 started;
+
+  /* A flush of the frames ends the wait: the frame is dropped. */
+  h = predict_with_action_pad (60000, &ah);
+  job = (PushJob) { h, make_token_frame (0), GST_FLOW_OK };
+  started = g_get_monotonic_time ();
+  thread = g_thread_new ("frame", push_in_thread, &job);
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_thread_join (thread);
+  fail_unless_equals_int (job.ret, GST_FLOW_FLUSHING);
+  fail_unless (g_get_monotonic_time () - started < 10 * G_TIME_SPAN_SECOND);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+
+  /* Unlinking the action pad (the application drops its action source) ends it too. */
+  job = (PushJob) { h, make_token_frame (0), GST_FLOW_ERROR };
+  thread = g_thread_new ("frame", push_in_thread, &job);
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  gst_harness_teardown (ah);
+  g_thread_join (thread);
+  fail_unless_equals_int (job.ret, GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 1);
+  fail_unless (g_get_monotonic_time () - started < 20 * G_TIME_SPAN_SECOND);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_predict_metrics)
 {
   GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "post-metrics", TRUE,
@@ -841,6 +984,8 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_predict_seed_determinism);
   tcase_add_test (tc, test_predict_flush_resets_context);
   tcase_add_test (tc, test_predict_action_sources);
+  tcase_add_test (tc, test_predict_action_pad_waits);
+  tcase_add_test (tc, test_predict_action_wait_unblocks);
   tcase_add_test (tc, test_predict_card_keys_discrete);
   tcase_add_test (tc, test_predict_card_keys_continuous);
   tcase_add_test (tc, test_error_card_key_size);
