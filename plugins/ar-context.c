@@ -11,8 +11,24 @@ device_to_string (const GValue *src, GValue *dest)
   g_value_take_string (dest, device ? ar_device_describe (device) : g_strdup ("(none)"));
 }
 
-G_DEFINE_BOXED_TYPE_WITH_CODE (ArDevice, ar_device_boxed, ar_device_ref, ar_device_unref,
-    g_value_register_transform_func (g_define_type_id, G_TYPE_STRING, device_to_string))
+/* By name, so that an application compiling this file (to hand the elements a device) and
+ * the plugin share one type whichever registers it first. */
+GType
+ar_device_boxed_get_type (void)
+{
+  static gsize type = 0;
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_type_from_name ("ArDevice");
+    if (t == 0) {
+      t = g_boxed_type_register_static ("ArDevice", (GBoxedCopyFunc) ar_device_ref,
+          (GBoxedFreeFunc) ar_device_unref);
+      g_value_register_transform_func (t, G_TYPE_STRING, device_to_string);
+    }
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
 
 static void
 ensure_debug_category (void)

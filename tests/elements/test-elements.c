@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include "ar-action-meta.h"
+#include "ar-context.h"
 
 #define TINY_GPT FIXTURES_DIR "/tiny-gpt.yaml"
 #define TINY_LLAMA FIXTURES_DIR "/tiny-llama.yaml"
@@ -845,6 +846,141 @@ GST_START_TEST (test_predict_latency_query)
 }
 GST_END_TEST;
 
+/* Pushes token frames @indices (greedy) and returns the last prediction. */
+static GstBuffer *
+last_prediction_after (const guint *indices, guint n)
+{
+  GstHarness *h = predict_harness (make_element ("arpredict", "model", TINY_GPT, "greedy",
+          TRUE, NULL));
+  GstBuffer *out = NULL;
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    if (out)
+      gst_buffer_unref (out);
+    out = gst_harness_push_and_pull (h, make_token_frame (indices[i]));
+  }
+  gst_harness_teardown (h);
+  return out;
+}
+
+GST_START_TEST (test_predict_qos_drops_late_predictions)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE, NULL);
+  GstBus *bus = attach_bus (predict);
+  GstHarness *h = predict_harness (predict);
+  GstBuffer *out, *expected, *without_dropped;
+  GstMessage *msg;
+  GstFormat format;
+  guint64 processed, dropped;
+  const guint all[] = { 0, 1, 25 }, skipping[] = { 0, 25 };
+
+  gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (0)));
+  /* Downstream: the buffer at 0 came 1 s late. arpredict skips predictions until 2 s. */
+  fail_unless (gst_harness_push_upstream_event (h,
+          gst_event_new_qos (GST_QOS_TYPE_UNDERFLOW, 2.0, GST_SECOND, 0)));
+  fail_unless_equals_int (gst_harness_push (h, make_token_frame (1)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_QOS);
+  fail_unless (msg != NULL, "no QoS message for the dropped prediction");
+  gst_message_parse_qos_stats (msg, &format, &processed, &dropped);
+  fail_unless_equals_int (format, GST_FORMAT_BUFFERS);
+  fail_unless_equals_uint64 (processed, 1);
+  fail_unless_equals_uint64 (dropped, 1);
+  gst_message_unref (msg);
+
+  /* Past the late period predictions come again, marked discontinuous; the dropped frame
+   * still went into the context. */
+  out = gst_harness_push_and_pull (h, make_token_frame (25));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 25 * FRAME_DURATION);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+  expected = last_prediction_after (all, G_N_ELEMENTS (all));
+  without_dropped = last_prediction_after (skipping, G_N_ELEMENTS (skipping));
+  fail_if (buffers_equal (expected, without_dropped));
+  fail_unless (buffers_equal (out, expected));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_QOS);
+  fail_if (msg != NULL, "a QoS message for a prediction that was not dropped");
+  gst_buffer_unref (out);
+  gst_buffer_unref (expected);
+  gst_buffer_unref (without_dropped);
+  gst_harness_teardown (h);
+  release_bus (bus);
+}
+GST_END_TEST;
+
+/* ---- device sharing --------------------------------------------------------------------- */
+
+/* The device in the element's answer to a context query on @pad (a new reference). */
+static ArDevice *
+device_of (GstElement *element, const gchar *pad_name)
+{
+  GstPad *pad = gst_element_get_static_pad (element, pad_name);
+  GstQuery *query = gst_query_new_context (AR_DEVICE_CONTEXT_TYPE);
+  GstContext *context = NULL;
+  ArDevice *device = NULL;
+
+  if (gst_pad_query (pad, query)) {
+    gst_query_parse_context (query, &context);
+    device = context ? ar_device_context_get_device (context) : NULL;
+  }
+  gst_query_unref (query);
+  gst_object_unref (pad);
+  return device;
+}
+
+GST_START_TEST (test_context_from_application)
+{
+  GError *error = NULL;
+  ArDevice *device = ar_device_new (&error), *used;
+  GstContext *context;
+  GstElement *pipeline, *element;
+  GstMessage *msg;
+  const gchar *names[] = { "tokenize", "predict", "detokenize" };
+  gchar *description;
+  guint i;
+
+  fail_unless (device != NULL, "no device: %s", error ? error->message : "");
+  description = g_strdup_printf ("videotestsrc num-buffers=3 ! videoconvert ! videoscale ! "
+      "artokenize name=tokenize model=%s ! arpredict name=predict model=%s ! "
+      "ardetokenize name=detokenize model=%s ! fakesink", TINY_GPT, TINY_GPT, TINY_GPT);
+  pipeline = gst_parse_launch (description, NULL);
+  g_free (description);
+  fail_unless (pipeline != NULL);
+
+  /* The application hands its device over before the pipeline starts. */
+  context = ar_device_context_new (device);
+  gst_element_set_context (pipeline, context);
+  gst_context_unref (context);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  /* None asks for a device or announces one of its own. */
+  while ((msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline), 60 * GST_SECOND,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_NEED_CONTEXT
+              | GST_MESSAGE_HAVE_CONTEXT))) {
+    GstMessageType type = GST_MESSAGE_TYPE (msg);
+    gst_message_unref (msg);
+    fail_if (type == GST_MESSAGE_ERROR, "the pipeline failed");
+    fail_if (type == GST_MESSAGE_NEED_CONTEXT || type == GST_MESSAGE_HAVE_CONTEXT,
+        "an element asked for or announced a device");
+    if (type == GST_MESSAGE_EOS)
+      break;
+  }
+
+  /* Every element runs on it. */
+  for (i = 0; i < G_N_ELEMENTS (names); i++) {
+    element = gst_bin_get_by_name (GST_BIN (pipeline), names[i]);
+    used = device_of (element, "src");
+    fail_unless (used == device, "%s does not use the application's device", names[i]);
+    ar_device_unref (used);
+    gst_object_unref (element);
+  }
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  fail_unless_equals_int (ar_device_validation_messages (device), 0);
+  ar_device_unref (device);
+}
+GST_END_TEST;
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 GST_START_TEST (test_error_missing_model)
@@ -991,6 +1127,8 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_error_card_key_size);
   tcase_add_test (tc, test_predict_metrics);
   tcase_add_test (tc, test_predict_latency_query);
+  tcase_add_test (tc, test_predict_qos_drops_late_predictions);
+  tcase_add_test (tc, test_context_from_application);
   tcase_add_test (tc, test_error_missing_model);
   tcase_add_test (tc, test_error_corrupt_model);
   tcase_add_test (tc, test_error_tokenizer_predictor_mismatch);
