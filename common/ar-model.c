@@ -21,6 +21,8 @@ struct _ArModel {
   GHashTable *by_name;         /* name -> Tensor* */
   ArModelSummary summary;
   gchar *share_key;            /* set while the model is in the shared table */
+  GMutex fingerprint_lock;
+  gchar fingerprint[17];       /* "" until computed */
 };
 
 static GMutex shared_lock;
@@ -44,6 +46,7 @@ model_free (ArModel *m)
   if (m->dev)
     ar_device_unref (m->dev);
   g_free (m->share_key);
+  g_mutex_clear (&m->fingerprint_lock);
   g_free (m);
 }
 
@@ -96,6 +99,44 @@ const ArModelSummary *
 ar_model_summary (const ArModel *model)
 {
   return &model->summary;
+}
+
+static gboolean
+compute_tokenizer_fingerprint (const ArCard *card, gchar out[17], GError **error)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree gchar *desc = ar_card_describe_tokenizer (card);
+  g_checksum_update (sum, (const guchar *) desc, -1);
+  g_checksum_update (sum, (const guchar *) &card->tokenizer, sizeof card->tokenizer);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (card->weights, error);
+  if (!st)
+    return FALSE;
+  for (guint i = 0; i < ar_safetensors_n_tensors (st); i++) {
+    const ArStTensor *t = ar_safetensors_nth (st, i);
+    if (!g_str_has_prefix (t->name, "tokenizer."))
+      continue;
+    g_checksum_update (sum, (const guchar *) t->name, strlen (t->name) + 1);
+    g_checksum_update (sum, (const guchar *) ar_st_dtype_name (t->dtype), -1);
+    g_checksum_update (sum, (const guchar *) t->shape, sizeof (gint64) * t->ndim);
+    g_checksum_update (sum, t->data, t->nbytes);
+  }
+  g_strlcpy (out, g_checksum_get_string (sum), 17);
+  return TRUE;
+}
+
+const char *
+ar_model_tokenizer_fingerprint (ArModel *model, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  const ArCard *card = model->card;
+  if (card->tokenizer.kind == AR_TOKENIZER_NONE) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: the model has no tokenizer section", card->path);
+    return NULL;
+  }
+  g_mutex_lock (&model->fingerprint_lock);
+  gboolean ok = model->fingerprint[0] || compute_tokenizer_fingerprint (card, model->fingerprint, error);
+  g_mutex_unlock (&model->fingerprint_lock);
+  return ok ? model->fingerprint : NULL;
 }
 
 const ArModelTensor *
@@ -269,6 +310,7 @@ load_card (ArDevice *dev, ArCard *card, ArModelLoadFlags flags, GError **error)
 {
   ArModel *m = g_new0 (ArModel, 1);
   m->refcount = 1;
+  g_mutex_init (&m->fingerprint_lock);
   m->dev = ar_device_ref (dev);
   m->card = card;
   m->tensors = g_ptr_array_new_with_free_func (tensor_free);

@@ -53,6 +53,13 @@ ArDevice *ar_model_device (const ArModel *model);
 ArDType ar_model_dtype (const ArModel *model);
 const ArModelSummary *ar_model_summary (const ArModel *model);
 
+/* A short hex digest of the tokenizer section (as parsed) and the tokenizer tensors as stored
+ * in the weights file (so fp16 and fp32 loads agree): tokens are interchangeable only between
+ * models whose fingerprints are equal. Computed once, on first use, without building the
+ * tokenizer graph; the same value as ar_tokenizer_fingerprint. NULL (with @error set) when the
+ * model has no tokenizer or its weights file cannot be read any more. Thread-safe. */
+const char *ar_model_tokenizer_fingerprint (ArModel *model, GError **error);
+
 /* NULL when the model has no such tensor. */
 const ArModelTensor *ar_model_lookup (const ArModel *model, const char *name);
 

@@ -310,30 +310,14 @@ walk_decoder (Walk *w)
       cfg->in_channels, 3, 1, 1, 1, NULL, NULL);
 }
 
-/* Hash of the card section (as parsed) and the tokenizer's tensors as stored in the weights
- * file, so that fp16 and fp32 loads of one model share the fingerprint. */
+/* The model's, so that arpredict can read it without building this graph. */
 static gboolean
 compute_fingerprint (ArTokenizer *tok, GError **error)
 {
-  const ArCard *card = ar_model_card (tok->model);
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
-  g_autofree gchar *desc = ar_card_describe_tokenizer (card);
-  g_checksum_update (sum, (const guchar *) desc, -1);
-  const ArTokenizerConfig *c = tok->cfg;
-  g_checksum_update (sum, (const guchar *) c, sizeof *c);
-  g_autoptr (ArSafetensors) st = ar_safetensors_open (card->weights, error);
-  if (!st)
+  const char *fingerprint = ar_model_tokenizer_fingerprint (tok->model, error);
+  if (!fingerprint)
     return FALSE;
-  for (guint i = 0; i < ar_safetensors_n_tensors (st); i++) {
-    const ArStTensor *t = ar_safetensors_nth (st, i);
-    if (!g_str_has_prefix (t->name, "tokenizer."))
-      continue;
-    g_checksum_update (sum, (const guchar *) t->name, strlen (t->name) + 1);
-    g_checksum_update (sum, (const guchar *) ar_st_dtype_name (t->dtype), -1);
-    g_checksum_update (sum, (const guchar *) t->shape, sizeof (gint64) * t->ndim);
-    g_checksum_update (sum, t->data, t->nbytes);
-  }
-  g_strlcpy (tok->fingerprint, g_checksum_get_string (sum), sizeof tok->fingerprint);
+  g_strlcpy (tok->fingerprint, fingerprint, sizeof tok->fingerprint);
   return TRUE;
 }
 

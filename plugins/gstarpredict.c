@@ -42,7 +42,6 @@
  */
 #include "gstarpredict.h"
 #include "ar-context.h"
-#include "ar-tokenizer.h"
 #include <gst/video/navigation.h>
 #include <math.h>
 #include <string.h>
@@ -381,7 +380,8 @@ gst_ar_predict_open (GstArPredict *self)
   guint context_frames;
   ArModel *model;
   ArPredictor *predictor = NULL;
-  ArTokenizer *tokenizer = NULL;
+  const ArCard *card;
+  const gchar *fingerprint = NULL;
   GArray *key_map;
 
   if (!ar_device_ensure (GST_ELEMENT (self), &self->device))
@@ -402,11 +402,12 @@ gst_ar_predict_open (GstArPredict *self)
   }
   /* Tokens must come from this card's tokenizer when it has one: its fingerprint and grid
    * are what the sink caps must carry. */
-  if (ar_model_card (model)->tokenizer.kind != AR_TOKENIZER_NONE) {
-    tokenizer = ar_tokenizer_new (model, &error);
-    if (!tokenizer) {
+  card = ar_model_card (model);
+  if (card->tokenizer.kind != AR_TOKENIZER_NONE) {
+    fingerprint = ar_model_tokenizer_fingerprint (model, &error);
+    if (!fingerprint) {
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("Model \"%s\": its tokenizer is unusable: %s", path, error->message), (NULL));
+          ("Model \"%s\": cannot fingerprint its tokenizer: %s", path, error->message), (NULL));
       goto failed;
     }
   }
@@ -421,12 +422,11 @@ gst_ar_predict_open (GstArPredict *self)
   self->n_tokens = ar_predictor_tokens_per_frame (predictor);
   memset (&self->token_format, 0, sizeof (self->token_format));
   self->token_format.codebook_size = ar_predictor_vocab (predictor);
-  if (tokenizer) {
-    self->fingerprint = g_strdup (ar_tokenizer_fingerprint (tokenizer));
-    self->token_format.grid_width = ar_tokenizer_grid_width (tokenizer);
-    self->token_format.grid_height = ar_tokenizer_grid_height (tokenizer);
+  if (fingerprint) {
+    self->fingerprint = g_strdup (fingerprint);
+    self->token_format.grid_width = card->tokenizer.grid_width;
+    self->token_format.grid_height = card->tokenizer.grid_height;
     self->token_format.fingerprint = self->fingerprint;
-    ar_tokenizer_free (tokenizer);
   }
   GST_INFO_OBJECT (self, "predictor of %s: %u tokens per frame, %u context frames, %s actions "
       "of size %u", path, self->n_tokens, ar_predictor_context_frames (predictor),

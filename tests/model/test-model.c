@@ -3,6 +3,7 @@
  * Prints one line per case and "N passed, N failed". */
 #include "ar-half.h"
 #include "ar-model.h"
+#include "ar-tokenizer.h"
 
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -477,6 +478,34 @@ test_cards (ArDevice *dev)
   expect_card_error (dev, "card: empty", empty, "the card is empty", 0);
 }
 
+/* The model-level tokenizer fingerprint equals the tokenizer's, and fp16/fp32 loads agree. */
+static void
+test_fingerprint (ArDevice *dev)
+{
+  if (!dev) {
+    printf ("model %-40s skip (no device)\n", "fingerprint");
+    n_skipped++;
+    return;
+  }
+  write_model (base_card, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArModel) m = ar_model_load (dev, card_path, &error);
+  g_autoptr (ArModel) m32 = m ? ar_model_load_full (dev, card_path, AR_MODEL_LOAD_FORCE_F32, &error) : NULL;
+  const char *fp = m ? ar_model_tokenizer_fingerprint (m, &error) : NULL;
+  g_autoptr (ArTokenizer) tok = fp ? ar_tokenizer_new (m32, &error) : NULL;
+  gboolean ok = tok && strlen (fp) == 16 && g_strcmp0 (fp, ar_tokenizer_fingerprint (tok)) == 0
+      && g_strcmp0 (fp, ar_model_tokenizer_fingerprint (m32, NULL)) == 0
+      && ar_model_tokenizer_fingerprint (m, NULL) == fp;   /* computed once */
+  report ("fingerprint: model == tokenizer", ok, error ? error->message : fp);
+
+  write_model (llama_card, NULL);
+  g_clear_error (&error);
+  g_autoptr (ArModel) llama = ar_model_load (dev, card_path, &error);
+  ok = llama && !ar_model_tokenizer_fingerprint (llama, &error) && error
+      && strstr (error->message, "no tokenizer");
+  report ("fingerprint: predictor-only model", ok, error ? error->message : NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -521,6 +550,7 @@ main (int argc, char **argv)
   test_safetensors ();
   test_cards (dev);
   test_sharing (dev);
+  test_fingerprint (dev);
 
   if (dev) {
     guint msgs = ar_device_validation_messages (dev);
