@@ -15,16 +15,13 @@
  * ]| Shows the world model's prediction of the next frame.
  */
 #include "gstardetokenize.h"
-#include "ar-context.h"
 #include "ar-token-caps.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_ar_detokenize_debug);
 #define GST_CAT_DEFAULT gst_ar_detokenize_debug
 
-enum {
-  PROP_0,
-  PROP_MODEL,
-};
+/* Set by the base class from start to stop; see gstartokenizerbase.h on locking. */
+#define TOKENIZER(self) gst_ar_tokenizer_base_get_tokenizer (GST_AR_TOKENIZER_BASE (self))
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -35,25 +32,11 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE ("{ RGB, RGBA, GRAY8 }")));
 
 #define gst_ar_detokenize_parent_class parent_class
-G_DEFINE_TYPE (GstArDetokenize, gst_ar_detokenize, GST_TYPE_BASE_TRANSFORM);
+G_DEFINE_TYPE (GstArDetokenize, gst_ar_detokenize, GST_TYPE_AR_TOKENIZER_BASE);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (ardetokenize, "ardetokenize", GST_RANK_NONE,
     GST_TYPE_AR_DETOKENIZE,
     GST_DEBUG_CATEGORY_INIT (gst_ar_detokenize_debug, "ardetokenize", 0,
         "arvideo detokenizer"));
-
-static void
-gst_ar_detokenize_release_model (GstArDetokenize *self)
-{
-  ArTokenizer *tokenizer;
-  ArModel *model;
-
-  GST_OBJECT_LOCK (self);
-  tokenizer = g_steal_pointer (&self->tokenizer);
-  model = g_steal_pointer (&self->model);
-  GST_OBJECT_UNLOCK (self);
-  g_clear_pointer (&tokenizer, ar_tokenizer_free);
-  g_clear_pointer (&model, ar_model_unref);
-}
 
 static void
 gst_ar_detokenize_expected_format (const ArTokenizer *tokenizer, ArTokenFormat *format)
@@ -75,49 +58,6 @@ gst_ar_detokenize_model_video_caps (const ArTokenizer *tokenizer)
   return caps;
 }
 
-static gboolean
-gst_ar_detokenize_start (GstBaseTransform *trans)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (trans);
-  GError *error = NULL;
-  gchar *path;
-  ArModel *model;
-  ArTokenizer *tokenizer;
-
-  if (!ar_device_ensure (GST_ELEMENT (self), &self->device))
-    return FALSE;
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  GST_OBJECT_UNLOCK (self);
-  model = ar_element_open_model (GST_ELEMENT (self), self->device, path);
-  if (!model) {
-    g_free (path);
-    return FALSE;
-  }
-  tokenizer = ar_tokenizer_new (model, &error);
-  if (!tokenizer) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Model \"%s\" has no usable tokenizer: %s", path, error->message), (NULL));
-    g_clear_error (&error);
-    ar_model_unref (model);
-    g_free (path);
-    return FALSE;
-  }
-  g_free (path);
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->tokenizer = tokenizer;
-  GST_OBJECT_UNLOCK (self);
-  return TRUE;
-}
-
-static gboolean
-gst_ar_detokenize_stop (GstBaseTransform *trans)
-{
-  gst_ar_detokenize_release_model (GST_AR_DETOKENIZE (trans));
-  return TRUE;
-}
-
 static GstCaps *
 gst_ar_detokenize_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
     GstCaps *caps, GstCaps *filter)
@@ -126,12 +66,12 @@ gst_ar_detokenize_transform_caps (GstBaseTransform *trans, GstPadDirection direc
   GstCaps *model_caps, *result;
 
   GST_OBJECT_LOCK (self);
-  if (self->tokenizer) {
+  if (TOKENIZER (self)) {
     if (direction == GST_PAD_SINK) {
-      model_caps = gst_ar_detokenize_model_video_caps (self->tokenizer);
+      model_caps = gst_ar_detokenize_model_video_caps (TOKENIZER (self));
     } else {
       ArTokenFormat format;
-      gst_ar_detokenize_expected_format (self->tokenizer, &format);
+      gst_ar_detokenize_expected_format (TOKENIZER (self), &format);
       model_caps = ar_token_caps_new (&format);
     }
   } else {
@@ -163,13 +103,13 @@ gst_ar_detokenize_sink_event (GstBaseTransform *trans, GstEvent *event)
 {
   GstArDetokenize *self = GST_AR_DETOKENIZE (trans);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && self->tokenizer) {
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && TOKENIZER (self)) {
     GstCaps *caps;
     ArTokenFormat expected;
     gchar *why = NULL;
 
     gst_event_parse_caps (event, &caps);
-    gst_ar_detokenize_expected_format (self->tokenizer, &expected);
+    gst_ar_detokenize_expected_format (TOKENIZER (self), &expected);
     if (!ar_token_caps_match (caps, &expected, &why)) {
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
           ("ardetokenize cannot decode these tokens: %s", why),
@@ -214,7 +154,7 @@ static GstFlowReturn
 gst_ar_detokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *outbuf)
 {
   GstArDetokenize *self = GST_AR_DETOKENIZE (trans);
-  gsize expected = ar_tokenizer_n_tokens (self->tokenizer) * sizeof (guint32);
+  gsize expected = ar_tokenizer_n_tokens (TOKENIZER (self)) * sizeof (guint32);
   GstVideoFrame frame;
   GstMapInfo in;
   GError *error = NULL;
@@ -227,7 +167,7 @@ gst_ar_detokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffe
   if (in.size != expected) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Token buffer of %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
-            " (%u tokens)", in.size, expected, ar_tokenizer_n_tokens (self->tokenizer)),
+            " (%u tokens)", in.size, expected, ar_tokenizer_n_tokens (TOKENIZER (self))),
         (NULL));
     gst_buffer_unmap (inbuf, &in);
     return GST_FLOW_ERROR;
@@ -237,7 +177,7 @@ gst_ar_detokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffe
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the output frame"), (NULL));
     return GST_FLOW_ERROR;
   }
-  ok = ar_tokenizer_decode (self->tokenizer, (const guint32 *) in.data,
+  ok = ar_tokenizer_decode (TOKENIZER (self), (const guint32 *) in.data,
       GST_VIDEO_FRAME_PLANE_DATA (&frame, 0), GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0),
       self->pixel_format, NULL, &error);
   gst_video_frame_unmap (&frame);
@@ -250,111 +190,11 @@ gst_ar_detokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffe
   return GST_FLOW_OK;
 }
 
-static gboolean
-gst_ar_detokenize_query (GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (trans);
-  gboolean answered;
-
-  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT) {
-    answered = ar_device_handle_context_query (GST_ELEMENT (self), query, &self->device);
-    if (answered)
-      return TRUE;
-  }
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
-}
-
-static void
-gst_ar_detokenize_set_context (GstElement *element, GstContext *context)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (element);
-
-  ar_device_handle_set_context (element, context, &self->device);
-  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
-}
-
-static GstStateChangeReturn
-gst_ar_detokenize_change_state (GstElement *element, GstStateChange transition)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (element);
-  GstStateChangeReturn ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
-    ar_device_release (GST_ELEMENT (self), &self->device);
-  }
-  return ret;
-}
-
-static void
-gst_ar_detokenize_set_property (GObject *object, guint prop_id, const GValue *value,
-    GParamSpec *pspec)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (object);
-
-  switch (prop_id) {
-    case PROP_MODEL:
-      GST_OBJECT_LOCK (self);
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-}
-
-static void
-gst_ar_detokenize_get_property (GObject *object, guint prop_id, GValue *value,
-    GParamSpec *pspec)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (object);
-
-  switch (prop_id) {
-    case PROP_MODEL:
-      GST_OBJECT_LOCK (self);
-      g_value_set_string (value, self->model_path);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-}
-
-static void
-gst_ar_detokenize_finalize (GObject *object)
-{
-  GstArDetokenize *self = GST_AR_DETOKENIZE (object);
-
-  gst_ar_detokenize_release_model (self);
-  g_clear_pointer (&self->device, ar_device_unref);
-  g_free (self->model_path);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
-}
-
 static void
 gst_ar_detokenize_class_init (GstArDetokenizeClass *klass)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-
-  gobject_class->set_property = gst_ar_detokenize_set_property;
-  gobject_class->get_property = gst_ar_detokenize_get_property;
-  gobject_class->finalize = gst_ar_detokenize_finalize;
-
-  /**
-   * GstArDetokenize:model:
-   *
-   * Path of the model card (.yaml) whose tokenizer decodes the tokens. Its fingerprint, grid
-   * and codebook size must equal those of the incoming token caps.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model card",
-          "Path of the model card (.yaml) whose tokenizer decodes the tokens; its fingerprint, "
-          "grid and codebook size must match the incoming token caps",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -362,18 +202,11 @@ gst_ar_detokenize_class_init (GstArDetokenizeClass *klass)
       "Filter/Converter/Video", "Decodes discrete tokens into video frames with a model's "
       "tokenizer on the GPU (Vulkan)", "arvideo developers");
 
-  element_class->set_context = gst_ar_detokenize_set_context;
-  element_class->change_state = gst_ar_detokenize_change_state;
-
-  trans_class->passthrough_on_same_caps = FALSE;
-  trans_class->start = gst_ar_detokenize_start;
-  trans_class->stop = gst_ar_detokenize_stop;
   trans_class->transform_caps = gst_ar_detokenize_transform_caps;
   trans_class->sink_event = gst_ar_detokenize_sink_event;
   trans_class->set_caps = gst_ar_detokenize_set_caps;
   trans_class->transform_size = gst_ar_detokenize_transform_size;
   trans_class->transform = gst_ar_detokenize_transform;
-  trans_class->query = gst_ar_detokenize_query;
 }
 
 static void

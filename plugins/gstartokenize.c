@@ -17,16 +17,13 @@
  * ]| Encodes frames into tokens and decodes them back (the tokenizer's reconstruction).
  */
 #include "gstartokenize.h"
-#include "ar-context.h"
 #include "ar-token-caps.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_ar_tokenize_debug);
 #define GST_CAT_DEFAULT gst_ar_tokenize_debug
 
-enum {
-  PROP_0,
-  PROP_MODEL,
-};
+/* Set by the base class from start to stop; see gstartokenizerbase.h on locking. */
+#define TOKENIZER(self) gst_ar_tokenizer_base_get_tokenizer (GST_AR_TOKENIZER_BASE (self))
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -37,24 +34,10 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
 
 #define gst_ar_tokenize_parent_class parent_class
-G_DEFINE_TYPE (GstArTokenize, gst_ar_tokenize, GST_TYPE_BASE_TRANSFORM);
+G_DEFINE_TYPE (GstArTokenize, gst_ar_tokenize, GST_TYPE_AR_TOKENIZER_BASE);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (artokenize, "artokenize", GST_RANK_NONE,
     GST_TYPE_AR_TOKENIZE,
     GST_DEBUG_CATEGORY_INIT (gst_ar_tokenize_debug, "artokenize", 0, "arvideo tokenizer"));
-
-static void
-gst_ar_tokenize_release_model (GstArTokenize *self)
-{
-  ArTokenizer *tokenizer;
-  ArModel *model;
-
-  GST_OBJECT_LOCK (self);
-  tokenizer = g_steal_pointer (&self->tokenizer);
-  model = g_steal_pointer (&self->model);
-  GST_OBJECT_UNLOCK (self);
-  g_clear_pointer (&tokenizer, ar_tokenizer_free);
-  g_clear_pointer (&model, ar_model_unref);
-}
 
 /* Video caps the model takes: its resolution, and the formats for its channel count. */
 static GstCaps *
@@ -80,52 +63,6 @@ gst_ar_tokenize_model_token_caps (const ArTokenizer *tokenizer)
   return ar_token_caps_new (&format);
 }
 
-static gboolean
-gst_ar_tokenize_start (GstBaseTransform *trans)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (trans);
-  GError *error = NULL;
-  gchar *path;
-  ArModel *model;
-  ArTokenizer *tokenizer;
-
-  if (!ar_device_ensure (GST_ELEMENT (self), &self->device))
-    return FALSE;
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->model_path);
-  GST_OBJECT_UNLOCK (self);
-  model = ar_element_open_model (GST_ELEMENT (self), self->device, path);
-  if (!model) {
-    g_free (path);
-    return FALSE;
-  }
-  tokenizer = ar_tokenizer_new (model, &error);
-  if (!tokenizer) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Model \"%s\" has no usable tokenizer: %s", path, error->message), (NULL));
-    g_clear_error (&error);
-    ar_model_unref (model);
-    g_free (path);
-    return FALSE;
-  }
-  GST_INFO_OBJECT (self, "tokenizer of %s: %ux%u frames -> %ux%u tokens", path,
-      ar_tokenizer_width (tokenizer), ar_tokenizer_height (tokenizer),
-      ar_tokenizer_grid_width (tokenizer), ar_tokenizer_grid_height (tokenizer));
-  g_free (path);
-  GST_OBJECT_LOCK (self);
-  self->model = model;
-  self->tokenizer = tokenizer;
-  GST_OBJECT_UNLOCK (self);
-  return TRUE;
-}
-
-static gboolean
-gst_ar_tokenize_stop (GstBaseTransform *trans)
-{
-  gst_ar_tokenize_release_model (GST_AR_TOKENIZE (trans));
-  return TRUE;
-}
-
 static GstCaps *
 gst_ar_tokenize_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
     GstCaps *caps, GstCaps *filter)
@@ -134,10 +71,10 @@ gst_ar_tokenize_transform_caps (GstBaseTransform *trans, GstPadDirection directi
   GstCaps *model_caps, *result;
 
   GST_OBJECT_LOCK (self);
-  if (self->tokenizer)
+  if (TOKENIZER (self))
     model_caps = direction == GST_PAD_SINK
-        ? gst_ar_tokenize_model_token_caps (self->tokenizer)
-        : gst_ar_tokenize_model_video_caps (self->tokenizer);
+        ? gst_ar_tokenize_model_token_caps (TOKENIZER (self))
+        : gst_ar_tokenize_model_video_caps (TOKENIZER (self));
   else
     model_caps = gst_pad_get_pad_template_caps (direction == GST_PAD_SINK
         ? GST_BASE_TRANSFORM_SRC_PAD (trans) : GST_BASE_TRANSFORM_SINK_PAD (trans));
@@ -187,12 +124,12 @@ gst_ar_tokenize_sink_event (GstBaseTransform *trans, GstEvent *event)
 {
   GstArTokenize *self = GST_AR_TOKENIZE (trans);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && self->tokenizer) {
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && TOKENIZER (self)) {
     GstCaps *caps, *accepted;
     gboolean ok;
 
     gst_event_parse_caps (event, &caps);
-    accepted = gst_ar_tokenize_model_video_caps (self->tokenizer);
+    accepted = gst_ar_tokenize_model_video_caps (TOKENIZER (self));
     ok = gst_caps_can_intersect (caps, accepted);
     if (!ok) {
       GstVideoInfo info;
@@ -202,8 +139,8 @@ gst_ar_tokenize_sink_event (GstBaseTransform *trans, GstEvent *event)
           : gst_caps_to_string (caps);
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
           ("artokenize needs %ux%u %s frames (the model's resolution), got %s",
-              ar_tokenizer_width (self->tokenizer), ar_tokenizer_height (self->tokenizer),
-              ar_tokenizer_channels (self->tokenizer) == 1 ? "GRAY8" : "RGB/RGBA/RGBx/BGRx",
+              ar_tokenizer_width (TOKENIZER (self)), ar_tokenizer_height (TOKENIZER (self)),
+              ar_tokenizer_channels (TOKENIZER (self)) == 1 ? "GRAY8" : "RGB/RGBA/RGBx/BGRx",
               offered),
           ("upstream offered %" GST_PTR_FORMAT "; put videoconvert ! videoscale before "
               "artokenize", caps));
@@ -223,9 +160,9 @@ gst_ar_tokenize_transform_size (GstBaseTransform *trans, GstPadDirection directi
 {
   GstArTokenize *self = GST_AR_TOKENIZE (trans);
 
-  if (direction != GST_PAD_SINK || !self->tokenizer)
+  if (direction != GST_PAD_SINK || !TOKENIZER (self))
     return FALSE;
-  *othersize = ar_tokenizer_n_tokens (self->tokenizer) * sizeof (guint32);
+  *othersize = ar_tokenizer_n_tokens (TOKENIZER (self)) * sizeof (guint32);
   return TRUE;
 }
 
@@ -247,7 +184,7 @@ gst_ar_tokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer 
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the output buffer"), (NULL));
     return GST_FLOW_ERROR;
   }
-  ok = ar_tokenizer_encode (self->tokenizer, GST_VIDEO_FRAME_PLANE_DATA (&frame, 0),
+  ok = ar_tokenizer_encode (TOKENIZER (self), GST_VIDEO_FRAME_PLANE_DATA (&frame, 0),
       GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0), self->pixel_format, (guint32 *) out.data, NULL,
       &error);
   gst_buffer_unmap (outbuf, &out);
@@ -260,110 +197,11 @@ gst_ar_tokenize_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer 
   return GST_FLOW_OK;
 }
 
-static gboolean
-gst_ar_tokenize_query (GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (trans);
-  gboolean answered;
-
-  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT) {
-    answered = ar_device_handle_context_query (GST_ELEMENT (self), query, &self->device);
-    if (answered)
-      return TRUE;
-  }
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
-}
-
-static void
-gst_ar_tokenize_set_context (GstElement *element, GstContext *context)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (element);
-
-  ar_device_handle_set_context (element, context, &self->device);
-  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
-}
-
-static GstStateChangeReturn
-gst_ar_tokenize_change_state (GstElement *element, GstStateChange transition)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (element);
-  GstStateChangeReturn ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
-    ar_device_release (GST_ELEMENT (self), &self->device);
-  }
-  return ret;
-}
-
-static void
-gst_ar_tokenize_set_property (GObject *object, guint prop_id, const GValue *value,
-    GParamSpec *pspec)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (object);
-
-  switch (prop_id) {
-    case PROP_MODEL:
-      GST_OBJECT_LOCK (self);
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-}
-
-static void
-gst_ar_tokenize_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (object);
-
-  switch (prop_id) {
-    case PROP_MODEL:
-      GST_OBJECT_LOCK (self);
-      g_value_set_string (value, self->model_path);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-}
-
-static void
-gst_ar_tokenize_finalize (GObject *object)
-{
-  GstArTokenize *self = GST_AR_TOKENIZE (object);
-
-  gst_ar_tokenize_release_model (self);
-  g_clear_pointer (&self->device, ar_device_unref);
-  g_free (self->model_path);
-  G_OBJECT_CLASS (parent_class)->finalize (object);
-}
-
 static void
 gst_ar_tokenize_class_init (GstArTokenizeClass *klass)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-
-  gobject_class->set_property = gst_ar_tokenize_set_property;
-  gobject_class->get_property = gst_ar_tokenize_get_property;
-  gobject_class->finalize = gst_ar_tokenize_finalize;
-
-  /**
-   * GstArTokenize:model:
-   *
-   * Path of the model card (.yaml) whose tokenizer encodes the frames. The same card may
-   * serve artokenize, arpredict and ardetokenize: the model is loaded once per process.
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model card",
-          "Path of the model card (.yaml) whose tokenizer encodes the frames; loaded when the "
-          "element starts (READY to PAUSED) and shared with other elements naming the same card",
-          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -371,18 +209,11 @@ gst_ar_tokenize_class_init (GstArTokenizeClass *klass)
       "Filter/Converter/Video", "Encodes video frames into discrete tokens with a model's "
       "tokenizer on the GPU (Vulkan)", "arvideo developers");
 
-  element_class->set_context = gst_ar_tokenize_set_context;
-  element_class->change_state = gst_ar_tokenize_change_state;
-
-  trans_class->passthrough_on_same_caps = FALSE;
-  trans_class->start = gst_ar_tokenize_start;
-  trans_class->stop = gst_ar_tokenize_stop;
   trans_class->transform_caps = gst_ar_tokenize_transform_caps;
   trans_class->set_caps = gst_ar_tokenize_set_caps;
   trans_class->sink_event = gst_ar_tokenize_sink_event;
   trans_class->transform_size = gst_ar_tokenize_transform_size;
   trans_class->transform = gst_ar_tokenize_transform;
-  trans_class->query = gst_ar_tokenize_query;
 }
 
 static void
