@@ -4,6 +4,10 @@
  *
  *   robot_loop MODEL.yaml [STEPS]
  *
+ * prints a line per step ("step   0 action 0: predicted 16x16 frame at 0:00:00.000000000,
+ * mean 125.0") and "done: STEPS steps, N predictions"; the exit status is 0 when every step
+ * got its prediction and the pipeline ended without error.
+ *
  * The model must have discrete actions (as tests/fixtures/tiny/tiny-gpt.yaml); frames here
  * are synthetic (a square moving with the action) at the model's resolution, which artokenize
  * announces in its caps, so videoscale adapts whatever size the camera has. */
@@ -49,7 +53,7 @@ main (int argc, char **argv)
   GError *error = NULL;
   GstElement *pipeline, *frames, *actions, *predictions;
   gchar *description;
-  guint steps, step;
+  guint steps, step, n_predictions = 0;
   gint x = 24, y = 24;
   int status = 0;
 
@@ -98,16 +102,21 @@ main (int argc, char **argv)
     }
     {
       GstBuffer *buffer = gst_sample_get_buffer (sample);
+      const GstStructure *s = gst_caps_get_structure (gst_sample_get_caps (sample), 0);
+      gint width = 0, height = 0;
       GstMapInfo map;
       guint64 sum = 0;
       gsize i;
+      gst_structure_get_int (s, "width", &width);
+      gst_structure_get_int (s, "height", &height);
       gst_buffer_map (buffer, &map, GST_MAP_READ);
       for (i = 0; i < map.size; i++)
         sum += map.data[i];
       gst_buffer_unmap (buffer, &map);
-      g_print ("step %3u action %d: predicted frame at %" GST_TIME_FORMAT ", mean %.1f\n",
-          step, action, GST_TIME_ARGS (GST_BUFFER_PTS (buffer)),
+      g_print ("step %3u action %d: predicted %dx%d frame at %" GST_TIME_FORMAT ", mean %.1f\n",
+          step, action, width, height, GST_TIME_ARGS (GST_BUFFER_PTS (buffer)),
           map.size ? (double) sum / map.size : 0.0);
+      n_predictions++;
     }
     gst_sample_unref (sample);
   }
@@ -126,6 +135,7 @@ main (int argc, char **argv)
     gst_clear_message (&msg);
   }
   gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_print ("done: %u steps, %u predictions\n", steps, n_predictions);
   gst_object_unref (frames);
   gst_object_unref (actions);
   gst_object_unref (predictions);

@@ -2,7 +2,16 @@
 """A robot control loop around a world model, in Python (PyGObject).
 
 Feeds synthetic camera frames and discrete actions through appsrcs, reads the predicted next
-frame from an appsink. Usage: GST_PLUGIN_PATH=build/plugins examples/robot_loop.py MODEL.yaml
+frame from an appsink, one per step, and prints a line per step and a summary:
+
+    GST_PLUGIN_PATH=build/plugins examples/robot_loop.py MODEL.yaml [STEPS]
+
+    step   0 action 0: predicted 16x16 frame at 0.000s, mean 125.0
+    ...
+    done: 20 steps, 20 predictions
+
+The model must have discrete actions (as tests/fixtures/tiny/tiny-gpt.yaml). The exit status is
+0 when every step got its prediction and the pipeline ended without error.
 """
 import struct
 import sys
@@ -53,6 +62,7 @@ def main():
 
     x = y = 24
     status = 0
+    predictions = 0
     for step in range(steps):
         action = (step // 5) % 4
         actions.emit("push-buffer", action_buffer(step, action))
@@ -66,8 +76,11 @@ def main():
             break
         buf = sample.get_buffer()
         data = buf.extract_dup(0, buf.get_size())
-        print(f"step {step:3d} action {action}: predicted frame at {buf.pts / Gst.SECOND:.3f}s, "
-              f"mean {sum(data) / max(1, len(data)):.1f}")
+        caps = sample.get_caps().get_structure(0)
+        size = f"{caps.get_value('width')}x{caps.get_value('height')}"
+        print(f"step {step:3d} action {action}: predicted {size} frame at {buf.pts / Gst.SECOND:.3f}s, "
+              f"mean {sum(data) / max(1, len(data)):.1f}", flush=True)
+        predictions += 1
 
     frames.emit("end-of-stream")
     actions.emit("end-of-stream")
@@ -77,6 +90,7 @@ def main():
         print("error:", msg.parse_error()[0].message, file=sys.stderr)
         status = 1
     pipeline.set_state(Gst.State.NULL)
+    print(f"done: {steps} steps, {predictions} predictions")
     sys.exit(status)
 
 

@@ -9,6 +9,7 @@ AR_DEB_PACKAGES=(
   libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers
   libyaml-dev libjson-glib-dev meson ninja-build pkg-config gcc
   valgrind python3
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 
 missing=()
