@@ -26,6 +26,7 @@ struct _ArAllocator {
   GPtrArray *blocks;
   VkDeviceSize alignment;
   guint64 current, peak;
+  guint64 dev_bytes, dev_peak;   /* device-local bytes in live buffers (padded) */
 };
 
 ArAllocator *
@@ -226,6 +227,10 @@ ar_buffer_new (ArDevice *dev, gsize size, ArMemKind kind, GError **error)
     block_take (block, padded, a->alignment, &offset);
   }
   block->used += padded;
+  if (kind == AR_MEM_DEVICE) {
+    a->dev_bytes += padded;
+    a->dev_peak = MAX (a->dev_peak, a->dev_bytes);
+  }
   g_mutex_unlock (&a->lock);
 
   ArBuffer *buf = g_new0 (ArBuffer, 1);
@@ -248,6 +253,8 @@ ar_buffer_free (ArBuffer *buf)
   ArBlock *b = buf->block;
   block_give_back (b, buf->offset, buf->size);
   b->used -= buf->size;
+  if (b->kind == AR_MEM_DEVICE)
+    a->dev_bytes -= buf->size;
   /* Return empty blocks, but keep one of each kind for reuse. */
   if (b->used == 0) {
     guint same_kind = 0;
@@ -272,6 +279,18 @@ ar_device_memory_usage (ArDevice *dev, guint64 *current, guint64 *peak)
     *current = a->current;
   if (peak)
     *peak = a->peak;
+  g_mutex_unlock (&a->lock);
+}
+
+void
+ar_device_memory_buffers (ArDevice *dev, guint64 *current, guint64 *peak)
+{
+  ArAllocator *a = dev->allocator;
+  g_mutex_lock (&a->lock);
+  if (current)
+    *current = a->dev_bytes;
+  if (peak)
+    *peak = a->dev_peak;
   g_mutex_unlock (&a->lock);
 }
 

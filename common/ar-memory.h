@@ -36,5 +36,8 @@ gboolean ar_buffer_read (ArBuffer *buf, gsize offset, void *data, gsize size, GE
 
 /* Bytes of device memory currently allocated in blocks, and the peak. */
 void ar_device_memory_usage (ArDevice *dev, guint64 *current, guint64 *peak);
+/* Bytes of device-local memory in live buffers (padded sizes), and their high-water mark:
+ * what a model actually uses, without the block granularity. */
+void ar_device_memory_buffers (ArDevice *dev, guint64 *current, guint64 *peak);
 
 G_END_DECLS
