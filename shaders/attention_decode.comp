@@ -16,6 +16,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint R = 8;    // register slots per lane: >= head_dim / subgroup size
 layout(constant_id = 2) const uint KB = 8;   // keys per block: one rescale per block
+layout(constant_id = 3) const uint QB = 1;   // queries per workgroup
 
 // With -DVEC4 each lane takes 4 consecutive dims per slot (D and all row offsets are
 // multiples of 4): fewer, wider loads.
@@ -49,14 +50,24 @@ layout(push_constant) uniform Push {
     float scale;
     uint n_splits;     // 1: write o directly
     uint split_keys;   // keys per workgroup
+    uint n_queries;    // at positions pos.., rows 0.. of qkv; > 1 only with one split
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
 const float NEG = -3.0e38;
 
-shared float m_sh[gl_WorkGroupSize.x];
-shared float l_sh[gl_WorkGroupSize.x];
-shared VT acc_sh[gl_WorkGroupSize.x * R];
+shared float m_sh[gl_WorkGroupSize.x * QB];
+shared float l_sh[gl_WorkGroupSize.x * QB];
+shared VT acc_sh[gl_WorkGroupSize.x * R * QB];
+
+// First key position query position p may see.
+uint first_key(uint p)
+{
+    uint lo = pc.first;
+    if (pc.window > 0 && p + 1 > pc.window)
+        lo = max(lo, p + 1 - pc.window);
+    return lo;
+}
 
 void main()
 {
@@ -68,93 +79,126 @@ void main()
     uint RD = (DW + SG - 1) / SG;  // slots in use (uniform)
     bool exact = DW % SG == 0;     // uniform: no per-lane bounds on the dims
 
-    uint lo = pc.first;
-    if (pc.window > 0 && pc.pos + 1 > pc.window)
-        lo = max(lo, pc.pos + 1 - pc.window);
-    uint a = lo + split * pc.split_keys;
-    uint b = min(pc.pos + 1, a + pc.split_keys);
+    uint qz = gl_WorkGroupID.z * QB;
+    uint nq = min(QB, pc.n_queries - qz);      // queries of this workgroup (uniform)
+    uint pos0 = pc.pos + qz, posl = pos0 + nq - 1;
+    uint a = first_key(pos0) + split * pc.split_keys;
+    uint b = min(posl + 1, a + pc.split_keys);
     uint cache_base = (h / pc.kv_group) * pc.max_tokens * DW + lane;
 
-    uint q_base = (pc.q_offset + h * D) / W + lane;
-    VT q[R], acc[R];
-    for (uint r = 0; r < R; r++) {
-        q[r] = VT(0.0);
-        acc[r] = VT(0.0);
-        if (r < RD && (exact || lane + r * SG < DW))
-            q[r] = VT(qkv[q_base + r * SG]) * pc.scale;
+    VT q[QB * R], acc[QB * R];
+    float m[QB], l[QB];
+    uint qlo[QB];
+    for (uint qb = 0; qb < QB; qb++) {
+        uint q_base = ((qz + qb) * pc.row_stride + pc.q_offset + h * D) / W + lane;
+        for (uint r = 0; r < R; r++) {
+            q[qb * R + r] = VT(0.0);
+            acc[qb * R + r] = VT(0.0);
+            if (qb < nq && r < RD && (exact || lane + r * SG < DW))
+                q[qb * R + r] = VT(qkv[q_base + r * SG]) * pc.scale;
+        }
+        m[qb] = NEG;
+        l[qb] = 0.0;
+        qlo[qb] = first_key(pos0 + qb);
     }
-    float m = NEG, l = 0.0;
 
     for (uint j0 = a + sg * KB; j0 < b; j0 += NS * KB) {
         uint kn = min(KB, b - j0);
-        float s[KB];
-        float bm = NEG;
+        float s[QB * KB];
         for (uint k = 0; k < KB; k++) {
-            s[k] = NEG;
+            for (uint qb = 0; qb < QB; qb++)
+                s[qb * KB + k] = NEG;
             if (k < kn) {
                 uint row = cache_base + (j0 + k) * DW;
-                float sum = 0.0;
+                VT kr[R];
                 for (uint r = 0; r < R; r++)
-                    if (r < RD && (exact || lane + r * SG < DW))
-                        sum += dot(q[r], VT(kc[row + r * SG]));
-                s[k] = subgroupAdd(sum);
-                bm = max(bm, s[k]);
+                    kr[r] = (r < RD && (exact || lane + r * SG < DW)) ? VT(kc[row + r * SG]) : VT(0.0);
+                for (uint qb = 0; qb < QB; qb++) {
+                    float sum = 0.0;
+                    for (uint r = 0; r < R; r++)
+                        sum += dot(q[qb * R + r], kr[r]);
+                    sum = subgroupAdd(sum);
+                    uint j = j0 + k;
+                    if (qb < nq && j >= qlo[qb] && j <= pos0 + qb)
+                        s[qb * KB + k] = sum;
+                }
             }
         }
-        float m_new = max(m, bm);
-        float alpha = exp(m - m_new);
-        l *= alpha;
-        for (uint r = 0; r < R; r++)
-            acc[r] *= alpha;
+        float p[QB * KB];
+        for (uint qb = 0; qb < QB; qb++) {
+            float bm = NEG;
+            for (uint k = 0; k < KB; k++)
+                bm = max(bm, s[qb * KB + k]);
+            float m_new = max(m[qb], bm);
+            float alpha = exp(m[qb] - m_new);
+            l[qb] *= alpha;
+            for (uint r = 0; r < R; r++)
+                acc[qb * R + r] *= alpha;
+            for (uint k = 0; k < KB; k++) {
+                // Masked keys weigh 0 even while nothing was seen yet (m_new == NEG).
+                float e = s[qb * KB + k] == NEG ? 0.0 : exp(s[qb * KB + k] - m_new);
+                p[qb * KB + k] = e;
+                l[qb] += e;
+            }
+            m[qb] = m_new;
+        }
         for (uint k = 0; k < KB; k++) {
             if (k < kn) {
-                float p = exp(s[k] - m_new);
                 uint row = cache_base + (j0 + k) * DW;
-                l += p;
-                for (uint r = 0; r < R; r++)
-                    if (r < RD && (exact || lane + r * SG < DW))
-                        acc[r] += p * VT(vc[row + r * SG]);
+                for (uint r = 0; r < R; r++) {
+                    if (r < RD && (exact || lane + r * SG < DW)) {
+                        VT v = VT(vc[row + r * SG]);
+                        for (uint qb = 0; qb < QB; qb++)
+                            acc[qb * R + r] += p[qb * KB + k] * v;
+                    }
+                }
             }
         }
-        m = m_new;
     }
 
     if (NS > 1) {
         // Merge the subgroups' states into subgroup 0.
         uint li = gl_LocalInvocationID.x;
-        m_sh[li] = m;
-        l_sh[li] = l;
-        for (uint r = 0; r < R; r++)
-            acc_sh[li * R + r] = acc[r];
+        for (uint qb = 0; qb < QB; qb++) {
+            m_sh[li * QB + qb] = m[qb];
+            l_sh[li * QB + qb] = l[qb];
+            for (uint r = 0; r < R; r++)
+                acc_sh[(li * QB + qb) * R + r] = acc[qb * R + r];
+        }
         barrier();
         if (sg != 0)
             return;
-        float mt = NEG;
-        for (uint g = 0; g < NS; g++)
-            mt = max(mt, m_sh[g * SG + lane]);
-        l = 0.0;
-        for (uint r = 0; r < R; r++)
-            acc[r] = VT(0.0);
-        for (uint g = 0; g < NS; g++) {
-            uint gi = g * SG + lane;
-            float w = exp(m_sh[gi] - mt);
-            l += w * l_sh[gi];
+        for (uint qb = 0; qb < QB; qb++) {
+            float mt = NEG;
+            for (uint g = 0; g < NS; g++)
+                mt = max(mt, m_sh[(g * SG + lane) * QB + qb]);
+            l[qb] = 0.0;
             for (uint r = 0; r < R; r++)
-                acc[r] += w * acc_sh[gi * R + r];
+                acc[qb * R + r] = VT(0.0);
+            for (uint g = 0; g < NS; g++) {
+                uint gi = (g * SG + lane) * QB + qb;
+                float w = m_sh[gi] == NEG ? 0.0 : exp(m_sh[gi] - mt);
+                l[qb] += w * l_sh[gi];
+                for (uint r = 0; r < R; r++)
+                    acc[qb * R + r] += w * acc_sh[gi * R + r];
+            }
+            m[qb] = mt;
         }
-        m = mt;
     }
 
     if (pc.n_splits == 1) {
-        for (uint r = 0; r < R; r++)
-            if (r < RD && (exact || lane + r * SG < DW))
-                for (uint c = 0; c < W; c++)
-                    o[h * D + (lane + r * SG) * W + c] = STYPE(COMP(acc[r], c) / l);
+        for (uint qb = 0; qb < nq; qb++) {
+            uint ob = ((qz + qb) * pc.n_heads + h) * D;
+            for (uint r = 0; r < R; r++)
+                if (r < RD && (exact || lane + r * SG < DW))
+                    for (uint c = 0; c < W; c++)
+                        o[ob + (lane + r * SG) * W + c] = STYPE(COMP(acc[qb * R + r], c) / l[qb]);
+        }
     } else {
         uint pb = (h * pc.n_splits + split) * (D + 2);
         if (lane == 0) {
-            part[pb] = m;
-            part[pb + 1] = l;
+            part[pb] = m[0];
+            part[pb + 1] = l[0];
         }
         for (uint r = 0; r < R; r++)
             if (r < RD && (exact || lane + r * SG < DW))

@@ -12,6 +12,7 @@
 #define DECODE_MAX_SLOTS 32          /* register slots per lane (R) */
 #define DECODE_MIN_SUBGROUP 8        /* R is sized for subgroups this small */
 #define DECODE_MAX_SPLITS 64
+#define DECODE_QUERIES_PER_GROUP 4   /* QB: prefill queries sharing each K/V row load */
 #define COMBINE_LOCAL 64
 
 /* Mirrors the push constants of shaders/kv_append.comp. */
@@ -31,9 +32,9 @@ G_STATIC_ASSERT (sizeof (AttentionPush) == 40);
 typedef struct {
   guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
   float scale;
-  guint32 n_splits, split_keys;
+  guint32 n_splits, split_keys, n_queries;
 } DecodePush;
-G_STATIC_ASSERT (sizeof (DecodePush) == 48);
+G_STATIC_ASSERT (sizeof (DecodePush) == 52);
 
 /* Mirrors the push constants of shaders/attention_combine.comp. */
 typedef struct {
@@ -156,18 +157,19 @@ ar_op_attention_scratch_size (const ArAttnLayout *layout)
   return (gsize) layout->n_heads * DECODE_MAX_SPLITS * (layout->head_dim + 2) * sizeof (float);
 }
 
-/* The decode kernel (one query token); @scratch NULL means one workgroup per head. */
+/* The lanes-across-D kernel for @n queries; @scratch NULL means one workgroup per head (and
+ * per block of queries); with n > 1 it must be NULL. */
 static void
 record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
-    guint first, ArBuffer *scratch)
+    guint n, guint first, ArBuffer *scratch)
 {
   ArDevice *dev = ar_cmd_device (cmd);
   guint H = layout->n_heads, D = layout->head_dim;
   guint lo = first;
   if (layout->window > 0 && pos + 1 > layout->window)
     lo = MAX (lo, pos + 1 - layout->window);
-  guint keys = pos + 1 - lo;
+  guint keys = pos + n - lo;   /* n > 1: a block's range is within this */
   /* Splits: enough workgroups to fill the device, each with enough keys to amortise its
    * partial-state write and the combine dispatch. */
   guint splits = 1;
@@ -185,20 +187,24 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
       && !ar_op_check_size (cmd, "attention_decode", "scratch", scratch,
           (guint64) H * splits * (D + 2), sizeof (float)))
     return;
-  if (H > dev->props.limits.maxComputeWorkGroupCount[0]) {
-    ar_cmd_fail_invalid (cmd, "attention_decode: %u heads exceed the grid limits", H);
+  guint qb = n > 1 ? DECODE_QUERIES_PER_GROUP : 1;
+  const guint32 *max_groups = dev->props.limits.maxComputeWorkGroupCount;
+  if (H > max_groups[0] || ar_div_up (n, qb) > max_groups[2]) {
+    ar_cmd_fail_invalid (cmd, "attention_decode: %u heads x %u queries exceed the grid limits",
+        H, n);
     return;
   }
   /* vec4 loads where every row of Q, K and V starts 4-aligned. */
-  gboolean vec4 = D % 4 == 0 && layout->q_offset % 4 == 0;
+  gboolean vec4 = D % 4 == 0 && layout->q_offset % 4 == 0
+      && (n == 1 || layout->row_stride % 4 == 0);
   guint32 spec[] = { dev->caps.subgroup_size,
-    ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK };
+    ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
   DecodePush pc = { H, H / hkv, D, layout->max_tokens, layout->row_stride, layout->q_offset,
-    pos, first, layout->window, attn_scale (layout), splits, split_keys };
+    pos, first, layout->window, attn_scale (layout), splits, split_keys, n };
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
     AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
   ar_cmd_dispatch (cmd, vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt), spec, G_N_ELEMENTS (spec), bind,
-      G_N_ELEMENTS (bind), &pc, sizeof pc, H, splits, 1);
+      G_N_ELEMENTS (bind), &pc, sizeof pc, H, splits, ar_div_up (n, qb));
   if (splits == 1)
     return;
   guint32 cspec[] = { MIN (COMBINE_LOCAL, ar_div_up (D, 8) * 8) };
@@ -218,7 +224,7 @@ ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAtt
           first, &hkv))
     return;
   if (decode_supported (cmd, layout))
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, first, scratch);
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first, scratch);
   else
     ar_op_attention (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, 1, first);
 }
@@ -228,12 +234,24 @@ ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
     guint first)
 {
+  ar_op_attention_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, n, first, AR_ATTN_AUTO);
+}
+
+void
+ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
+    guint first, ArAttnKernel kernel)
+{
   guint hkv;
   if (!check_attention (cmd, "attention", dt, qkv, layout, k_cache, v_cache, out, pos, n, first,
           &hkv))
     return;
-  if (n == 1 && decode_supported (cmd, layout)) {
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, first, NULL);
+  /* Lanes across D: always for one query; for prefill on CPUs, where it beats one query per
+   * workgroup with per-lane row gathers (6x on lavapipe, measured with arbench). */
+  gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
+      && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
+  if (lanes) {
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first, NULL);
     return;
   }
   const char *op = "attention";

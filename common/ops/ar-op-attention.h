@@ -51,6 +51,18 @@ void ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnL
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
     guint first);
 
+typedef enum {
+  AR_ATTN_AUTO,    /* the device's best */
+  AR_ATTN_ROWS,    /* one query per workgroup, one key per lane (GPU prefill) */
+  AR_ATTN_LANES,   /* lanes across D, a few queries per workgroup (decode; CPU prefill); needs
+                    * subgroup arithmetic, else ROWS runs */
+} ArAttnKernel;
+
+/* ar_op_attention() with the kernel chosen (tests run both). */
+void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
+    guint first, ArAttnKernel kernel);
+
 /* Bytes of the f32 scratch buffer that ar_op_attention_decode() may use for @layout (any
  * position); it depends on the layout's heads and head_dim only. */
 gsize ar_op_attention_scratch_size (const ArAttnLayout *layout);

@@ -12,7 +12,7 @@ typedef struct {
  * recording. Cache rows that the op must not read (positions >= pos + n) hold NaN. */
 static void
 check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint first,
-    guint window)
+    guint window, ArAttnKernel kernel)
 {
   guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
   guint T = pos + n + 3;
@@ -42,7 +42,7 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
 
   art_begin (t);
   ar_op_kv_append (t->cmd, dt, bqkv, &lay, bk, bv, pos, n);
-  ar_op_attention (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, n, first);
+  ar_op_attention_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, n, first, kernel);
   if (!art_run (t))
     return;
   guint barriers = ar_cmd_barrier_count (t->cmd);
@@ -67,7 +67,8 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
       }
   art_report_cond (t, "kv_append", shape, dt, bad == 0 && barriers >= 1,
       "mismatches=%" G_GSIZE_FORMAT " barriers=%u", bad, barriers);
-  art_report (t, "attention", shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
+  const char *names[] = { "attention", "attention_rows", "attention_lanes" };
+  art_report (t, names[kernel], shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
 /* ar_op_attention_decode with a split-K scratch buffer (NaN-filled: its contents must not
@@ -158,11 +159,18 @@ test_attention (ArTest *t)
   for (guint d = 0; d < ndt; d++) {
     for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
       for (guint p = 0; p < G_N_ELEMENTS (steps); p++)
-        check_attention (t, dts[d], shapes[s], steps[p][0], steps[p][1], 0, 0);
-    /* A sliding start, and a window (over more than one chunk of keys). */
-    check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0);
-    check_attention (t, dts[d], (HeadShape) { 4, 2, 64 }, 600, 17, 0, 300);
-    check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4);
+        check_attention (t, dts[d], shapes[s], steps[p][0], steps[p][1], 0, 0, AR_ATTN_AUTO);
+    /* Both prefill kernels whatever the device picks; a sliding start, windows (over more
+     * than one chunk of keys, and narrower than a block of queries), partial query blocks. */
+    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_LANES; k++) {
+      check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 2, 1, 36 }, 0, 23, 0, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 4, 2, 64 }, 600, 17, 0, 300, k);
+      check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4, k);
+      check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 7, 13, 2, 2, k);
+      check_attention (t, dts[d], (HeadShape) { 3, 3, 20 }, 0, 9, 0, 1, k);
+    }
     /* The decode op, split over workgroups (a split count that depends on the CPU count:
      * one head over 2056 keys always splits) and not. */
     const HeadShape dshapes[] = {
