@@ -204,6 +204,7 @@ fail (GError *error)
 int
 main (int argc, char **argv)
 {
+  setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows when piped to a file */
   gint frames = 10, warmup = 2, seed = 1;
   gboolean torch = FALSE;
   gchar *torch_device = NULL;
