@@ -6,6 +6,9 @@
 #include "gstartokenize.h"
 #include "gstardetokenize.h"
 #include "gstarpredict.h"
+#include "gstarsimsrc.h"
+#include "gstarrecord.h"
+#include "gstarcompare.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -15,6 +18,9 @@ plugin_init (GstPlugin *plugin)
   registered |= GST_ELEMENT_REGISTER (artokenize, plugin);
   registered |= GST_ELEMENT_REGISTER (ardetokenize, plugin);
   registered |= GST_ELEMENT_REGISTER (arpredict, plugin);
+  registered |= GST_ELEMENT_REGISTER (arsimsrc, plugin);
+  registered |= GST_ELEMENT_REGISTER (arrecord, plugin);
+  registered |= GST_ELEMENT_REGISTER (arcompare, plugin);
   return registered;
 }
 
