@@ -15,9 +15,10 @@
  *   pred1_psnr            frame t + 1 predicted from t, for every t with a full context
  *                         (t = C - 2 .. T - 2), against the real frame t + 1
  *   copy_last_psnr        real frame t as the prediction of real frame t + 1, the same pairs
- *   rollout8_true_psnr    8 frames rolled out from t (t = C - 2 .. T - 9, every --rollout-every
- *                         th), fed back with the true actions a_t .. a_{t+7}, against the real
- *                         frames t + 1 .. t + 8
+ *   rollout8_true_psnr    8 frames rolled out greedily from t (t = C - 2 .. T - 9, every
+ *                         --rollout-every th of them, default 8: windows that do not overlap)
+ *                         with the true actions a_t .. a_{t+7} (a_t committed, the others fed
+ *                         back), against the real frames t + 1 .. t + 8
  *   rollout8_shuffled_psnr  the same with those 8 actions replaced: a_{t+i} becomes a_{p(t+i)},
  *                         p a permutation of 0 .. T - 1 drawn once per episode from a GRand
  *                         seeded with the episode's seed (so fixed for given arguments). The
@@ -249,7 +250,9 @@ fmt_db (double v, gboolean json)
 int
 main (int argc, char **argv)
 {
-  gint episodes = 4, frames = 32, distractors = 0, rollout_every = 1;
+  /* Rollouts every 8 positions: their windows do not overlap, and they are 16 of the 17
+   * generated frames per position. */
+  gint episodes = 4, frames = 32, distractors = 0, rollout_every = 8;
   gint64 seed_start = 1000000;
   gboolean json = FALSE;
   g_autofree gchar *policy_name = NULL;
@@ -261,7 +264,7 @@ main (int argc, char **argv)
     { "distractors", 0, 0, G_OPTION_ARG_INT, &distractors, "Distractor discs (0)", "K" },
     { "policy", 'p', 0, G_OPTION_ARG_STRING, &policy_name, "random | scripted (random)", "NAME" },
     { "rollout-every", 0, 0, G_OPTION_ARG_INT, &rollout_every,
-      "Start a rollout at every Nth context position (1: all)", "N" },
+      "Start rollouts at every Nth prediction position (8; 1: all)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of key=value lines",
       NULL },
     { NULL },
