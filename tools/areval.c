@@ -272,6 +272,18 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) ctx = g_option_context_new ("CARD - evaluate a model on held-out "
       "simulator episodes");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_description (ctx,
+      "Episode e is simulator seed S + e at the card's resolution (RGB); a_t is the action taken\n"
+      "at frame t. Predictions from t follow the real frames t-C+2..t (C = context_frames)\n"
+      "committed with their actions, greedy sampling.\n"
+      "  recon_psnr              every frame encoded and decoded\n"
+      "  pred1_psnr              frame t+1 predicted from t, every t with a full context\n"
+      "  copy_last_psnr          real frame t for real frame t+1, the same pairs\n"
+      "  rollout8_true_psnr      frames t+1..t+8 rolled out with the true a_t..a_{t+7}\n"
+      "  rollout8_shuffled_psnr  the same with a_{t+i} replaced by a_{p(t+i)}, p a permutation of\n"
+      "                          the episode's frames seeded by its seed (earlier actions true)\n"
+      "PSNR of a set = 10 log10(255^2 / MSE), MSE over every byte of every frame of the set\n"
+      "(aggregate, not a mean of per-frame PSNRs).");
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     fprintf (stderr, "areval: %s\n", error->message);
