@@ -21,6 +21,11 @@
  * For arpredict's output use timestamp-mode=target, so that a prediction carries the time of
  * the frame it predicts.
  *
+ * Navigation events from downstream (a video sink's window showing the side-by-side frames)
+ * travel upstream: key events to both inputs, so that the arrow keys reach e.g. arsimsrc
+ * through a tee; pointer events to the input whose half the pointer is over, in that input's
+ * coordinates.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m arsimsrc num-buffers=60 ! tee name=t \
@@ -31,6 +36,7 @@
  */
 #include "gstarcompare.h"
 #include "ar-metrics.h"
+#include <gst/video/navigation.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -205,6 +211,33 @@ gst_ar_compare_src_query (GstAggregator *agg, GstQuery *query)
     return TRUE;
   }
   return GST_AGGREGATOR_CLASS (parent_class)->src_query (agg, query);
+}
+
+static gboolean
+gst_ar_compare_src_event (GstAggregator *agg, GstEvent *event)
+{
+  GstArCompare *self = GST_AR_COMPARE (agg);
+
+  /* GstAggregator drops navigation events; here they carry the keys that drive the sources. */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION) {
+    /* Read outside the aggregate thread; a stale width only misroutes one pointer event. */
+    gint width = GST_VIDEO_INFO_WIDTH (&self->real_info);
+    gdouble x, y;
+    gboolean ok;
+
+    if (width > 0 && gst_navigation_event_get_coordinates (event, &x, &y)) {
+      GstPad *target = GST_PAD (x < width ? self->real_pad : self->pred_pad);
+      if (x >= width) {
+        event = gst_event_make_writable (event);
+        gst_navigation_event_set_coordinates (event, x - width, y);
+      }
+      return gst_pad_push_event (target, event);
+    }
+    ok = gst_pad_push_event (GST_PAD (self->real_pad), gst_event_ref (event));
+    ok |= gst_pad_push_event (GST_PAD (self->pred_pad), event);
+    return ok;
+  }
+  return GST_AGGREGATOR_CLASS (parent_class)->src_event (agg, event);
 }
 
 static GstFlowReturn
@@ -538,6 +571,7 @@ gst_ar_compare_class_init (GstArCompareClass *klass)
   agg_class->sink_event = GST_DEBUG_FUNCPTR (gst_ar_compare_sink_event);
   agg_class->sink_query = GST_DEBUG_FUNCPTR (gst_ar_compare_sink_query);
   agg_class->src_query = GST_DEBUG_FUNCPTR (gst_ar_compare_src_query);
+  agg_class->src_event = GST_DEBUG_FUNCPTR (gst_ar_compare_src_event);
   agg_class->update_src_caps = GST_DEBUG_FUNCPTR (gst_ar_compare_update_src_caps);
   agg_class->negotiated_src_caps = GST_DEBUG_FUNCPTR (gst_ar_compare_negotiated_src_caps);
   agg_class->aggregate = GST_DEBUG_FUNCPTR (gst_ar_compare_aggregate);

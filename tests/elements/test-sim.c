@@ -849,6 +849,76 @@ GST_START_TEST (test_compare_size_mismatch)
 }
 GST_END_TEST;
 
+/* Navigation events from a window on the output travel upstream: keys to both inputs (so that
+ * arrow keys reach a source behind a tee), the pointer to the half it is over. */
+static GstEvent *
+pull_navigation (GstHarness *h)
+{
+  GstEvent *event;
+
+  while ((event = gst_harness_try_pull_upstream_event (h))) {
+    if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION)
+      return event;
+    gst_event_unref (event);
+  }
+  return NULL;
+}
+
+GST_START_TEST (test_compare_navigation)
+{
+  GstElement *compare = make_element ("arcompare", NULL);
+  GstHarness *real_h = gst_harness_new_with_element (compare, "sink_real", "src");
+  GstHarness *pred_h = gst_harness_new_with_element (compare, "sink_pred", NULL);
+  guint8 real[CMP_W * CMP_H * 3], pred[CMP_W * CMP_H * 3];
+  GstEvent *event;
+  const gchar *key;
+  gdouble x, y;
+
+  gst_object_unref (compare);
+  make_pattern_pair (real, pred);
+  gst_harness_set_src_caps_str (real_h, CMP_CAPS);
+  gst_harness_set_src_caps_str (pred_h, CMP_CAPS);
+  /* One pair, so that the element knows the input size. */
+  gst_harness_push (real_h, make_rgb_frame (real, 0));
+  gst_harness_push (pred_h, make_rgb_frame (pred, 0));
+  gst_buffer_unref (gst_harness_pull (real_h));
+
+  fail_unless (gst_harness_push_upstream_event (real_h,
+          gst_navigation_event_new_key_press ("Up", GST_NAVIGATION_MODIFIER_NONE)));
+  event = pull_navigation (real_h);
+  fail_unless (event != NULL, "the key did not reach sink_real's upstream");
+  fail_unless (gst_navigation_event_parse_key_event (event, &key));
+  fail_unless_equals_string (key, "Up");
+  gst_event_unref (event);
+  event = pull_navigation (pred_h);
+  fail_unless (event != NULL, "the key did not reach sink_pred's upstream");
+  gst_event_unref (event);
+
+  /* The right half (x >= 40) is the prediction, in its own coordinates. */
+  fail_unless (gst_harness_push_upstream_event (real_h,
+          gst_navigation_event_new_mouse_button_press (1, 50.0, 7.0,
+              GST_NAVIGATION_MODIFIER_NONE)));
+  fail_unless (pull_navigation (real_h) == NULL);
+  event = pull_navigation (pred_h);
+  fail_unless (event != NULL);
+  fail_unless (gst_navigation_event_get_coordinates (event, &x, &y));
+  fail_unless_equals_float (x, 10.0);
+  fail_unless_equals_float (y, 7.0);
+  gst_event_unref (event);
+  fail_unless (gst_harness_push_upstream_event (real_h,
+          gst_navigation_event_new_mouse_move (12.0, 3.0, GST_NAVIGATION_MODIFIER_NONE)));
+  fail_unless (pull_navigation (pred_h) == NULL);
+  event = pull_navigation (real_h);
+  fail_unless (event != NULL);
+  fail_unless (gst_navigation_event_get_coordinates (event, &x, &y));
+  fail_unless_equals_float (x, 12.0);
+  gst_event_unref (event);
+
+  gst_harness_teardown (pred_h);
+  gst_harness_teardown (real_h);
+}
+GST_END_TEST;
+
 /* ---- pipelines -------------------------------------------------------------------------- */
 
 /* The simulator through the model elements, compared with reality: the actions reach
@@ -899,6 +969,7 @@ arvideo_sim_suite (void)
   tcase_add_test (tc, test_compare_metrics);
   tcase_add_test (tc, test_compare_alignment);
   tcase_add_test (tc, test_compare_size_mismatch);
+  tcase_add_test (tc, test_compare_navigation);
   tcase_add_test (tc, test_pipeline_sim_predict);
   return s;
 }
