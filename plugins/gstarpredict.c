@@ -23,7 +23,8 @@
  *    the card's `keys:` table (see models/README.md), or else by the arrow keys:
  *    discrete models: Left = 0, Right = 1, Up = 2, Down = 3 (keys beyond the action count
  *    are ignored); continuous models (dim >= 2): Left = (-1, 0), Right = (1, 0),
- *    Up = (0, 1), Down = (0, -1), other values 0. An action holds while its key is down;
+ *    Up = (0, -1), Down = (0, 1), other values 0 (image coordinates, y down, as arsimsrc's
+ *    actions). An action holds while its key is down;
  * 5. otherwise action 0 (discrete) or the zero vector (continuous).
  *
  * With #GstArPredict:dream, once the context is primed with real frames (context-frames - 1
@@ -41,6 +42,7 @@
  * ]| Predicts the next frame for action 2.
  */
 #include "gstarpredict.h"
+#include "ar-action-util.h"
 #include "ar-context.h"
 #include <gst/video/navigation.h>
 #include <math.h>
@@ -76,9 +78,6 @@ enum {
   PROP_ACTION_TIMEOUT,
 };
 
-#define ACTION_CAPS "application/x-ar-action, format = (string) { F32, S32 }, " \
-  "dim = (int) [ 1, " G_STRINGIFY (AR_ACTION_META_MAX_DIM) " ]"
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
@@ -86,23 +85,17 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
 static GstStaticPadTemplate action_template = GST_STATIC_PAD_TEMPLATE ("action",
-    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS (ACTION_CAPS));
+    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS (AR_ACTION_CAPS_ANY));
 
 typedef struct {
   GstClockTime running_time;
   GstArPredictAction action;
 } GstArPredictTimedAction;
 
-/* Navigation keys when the card has no keys: table, in action order for discrete models. */
-static const struct {
-  const gchar *key;
-  gfloat x, y;
-} default_key_map[] = {
-  { "Left", -1.0f, 0.0f },
-  { "Right", 1.0f, 0.0f },
-  { "Up", 0.0f, 1.0f },
-  { "Down", 0.0f, -1.0f },
-};
+/* The arrow keys when the card has no keys: table, in action order for discrete models;
+ * continuous models take their direction from ar_action_arrow_keys_direction (image
+ * coordinates, as arsimsrc). */
+static const gchar *const default_keys[] = { "Left", "Right", "Up", "Down" };
 
 #define gst_ar_predict_parent_class parent_class
 G_DEFINE_TYPE (GstArPredict, gst_ar_predict, GST_TYPE_ELEMENT);
@@ -126,37 +119,6 @@ gst_ar_predict_timestamp_mode_get_type (void)
 }
 
 /* ---- actions ---------------------------------------------------------------------------- */
-
-/* Parses "0.5,-0.2" or "3"; NULL for an empty or malformed string. */
-static GArray *
-parse_action_string (const gchar *text)
-{
-  gchar **parts;
-  GArray *values;
-  guint i;
-
-  if (text == NULL)
-    return NULL;
-  parts = g_strsplit (text, ",", -1);
-  if (parts[0] && !parts[1] && *g_strstrip (parts[0]) == '\0') {
-    g_strfreev (parts);
-    return NULL;
-  }
-  values = g_array_new (FALSE, FALSE, sizeof (gfloat));
-  for (i = 0; parts[i]; i++) {
-    gchar *end;
-    gchar *item = g_strstrip (parts[i]);
-    gdouble v = g_ascii_strtod (item, &end);
-    if (*item == '\0' || *end != '\0' || !isfinite (v) || i >= AR_ACTION_META_MAX_DIM) {
-      g_array_unref (values);
-      values = NULL;
-      break;
-    }
-    g_array_append_vals (values, &(gfloat) { (gfloat) v }, 1);
-  }
-  g_strfreev (parts);
-  return values;
-}
 
 /* Turns @n values into an action for the model, or explains why they do not fit. */
 static gboolean
@@ -353,17 +315,16 @@ gst_ar_predict_build_key_map (GstArPredict *self, const ArCard *card)
     }
     g_array_append_val (map, key);
   }
-  for (i = 0; card->n_keys == 0 && i < G_N_ELEMENTS (default_key_map); i++) {
+  for (i = 0; card->n_keys == 0 && i < G_N_ELEMENTS (default_keys); i++) {
     GstArPredictKey key = { NULL, { .discrete = discrete } };
     if (discrete ? i >= size : size < 2)
       break;
-    key.name = g_strdup (default_key_map[i].key);
+    key.name = g_strdup (default_keys[i]);
     if (discrete) {
       key.action.index = i;
     } else {
       key.action.dim = MIN (size, AR_ACTION_META_MAX_DIM);
-      key.action.values[0] = default_key_map[i].x;
-      key.action.values[1] = default_key_map[i].y;
+      ar_action_arrow_keys_direction (ar_action_arrow_key (default_keys[i]), key.action.values);
     }
     g_array_append_val (map, key);
   }
@@ -547,25 +508,23 @@ gst_ar_predict_set_sink_caps (GstArPredict *self, GstCaps *caps)
 static gboolean
 gst_ar_predict_set_action_caps (GstArPredict *self, GstCaps *caps)
 {
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-  const gchar *format = gst_structure_get_string (s, "format");
-  gint dim = 0;
-  guint expected;
+  gboolean is_float;
+  guint dim, expected;
 
-  if (!self->predictor || !gst_structure_get_int (s, "dim", &dim) || format == NULL)
+  if (!self->predictor || !ar_action_caps_parse (caps, &is_float, &dim))
     return FALSE;
   expected = ar_predictor_action_discrete (self->predictor)
       ? 1 : ar_predictor_action_size (self->predictor);
-  if ((guint) dim != expected) {
+  if (dim != expected) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("Action pad: actions of dim %d, but the model takes %u value(s) per action "
+        ("Action pad: actions of dim %u, but the model takes %u value(s) per action "
             "(%s, size %u)", dim, expected,
             ar_predictor_action_discrete (self->predictor) ? "discrete" : "continuous",
             ar_predictor_action_size (self->predictor)), ("caps %" GST_PTR_FORMAT, caps));
     return FALSE;
   }
   g_mutex_lock (&self->action_lock);
-  self->action_caps_float = g_str_equal (format, "F32");
+  self->action_caps_float = is_float;
   self->action_caps_dim = dim;
   g_mutex_unlock (&self->action_lock);
   return TRUE;
@@ -938,10 +897,8 @@ gst_ar_predict_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
   GstArPredictTimedAction *timed;
   gfloat values[AR_ACTION_META_MAX_DIM];
   GError *error = NULL;
-  GstMapInfo map;
   gboolean is_float;
-  guint dim, i;
-  gsize expected;
+  guint dim;
   GstClockTime running_time;
 
   g_mutex_lock (&self->action_lock);
@@ -953,31 +910,12 @@ gst_ar_predict_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Action buffer arrived before caps"), (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  expected = dim * 4;
-  if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
+  if (!ar_action_buffer_read (buffer, is_float, dim, values, &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
+    g_clear_error (&error);
     gst_buffer_unref (buffer);
     return GST_FLOW_ERROR;
   }
-  if (map.size != expected) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("Action buffer of %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
-            " (%u %s values)", map.size, expected, dim, is_float ? "F32" : "S32"), (NULL));
-    gst_buffer_unmap (buffer, &map);
-    gst_buffer_unref (buffer);
-    return GST_FLOW_ERROR;
-  }
-  for (i = 0; i < dim; i++) {
-    if (is_float) {
-      gfloat v;
-      memcpy (&v, map.data + 4 * i, 4);
-      values[i] = v;
-    } else {
-      gint32 v;
-      memcpy (&v, map.data + 4 * i, 4);
-      values[i] = (gfloat) v;
-    }
-  }
-  gst_buffer_unmap (buffer, &map);
 
   timed = g_new0 (GstArPredictTimedAction, 1);
   if (!gst_ar_predict_action_from_values (self, values, dim, "the action pad", &timed->action,
@@ -1222,7 +1160,7 @@ gst_ar_predict_set_property (GObject *object, guint prop_id, const GValue *value
       break;
     case PROP_ACTION: {
       const gchar *text = g_value_get_string (value);
-      GArray *parsed = parse_action_string (text);
+      GArray *parsed = ar_action_parse_string (text);
       if (text && *text && !parsed) {
         GST_OBJECT_UNLOCK (self);
         g_warning ("arpredict: cannot parse action \"%s\": expected comma-separated numbers "

@@ -617,8 +617,11 @@ GST_START_TEST (test_predict_card_keys_continuous)
   GPtrArray *up = run_llama (TINY_LLAMA, 3, "0.5,-0.25", NULL);
   GPtrArray *left = run_llama (TINY_LLAMA, 3, "-1,0", NULL);
   GPtrArray *zero = run_llama (TINY_LLAMA, 3, "0,0", NULL);
+  GPtrArray *image_up = run_llama (TINY_LLAMA, 2, "0,-1", NULL);
+  GPtrArray *image_down = run_llama (TINY_LLAMA, 2, "0,1", NULL);
   GPtrArray *run;
 
+  fail_if (buffers_equal (image_up->pdata[0], image_down->pdata[0]));
   fail_if (buffers_equal (up->pdata[0], zero->pdata[0]));
   fail_if (buffers_equal (left->pdata[0], zero->pdata[0]));
   fail_if (buffers_equal (up->pdata[0], left->pdata[0]));
@@ -635,10 +638,26 @@ GST_START_TEST (test_predict_card_keys_continuous)
   run = run_llama (TINY_LLAMA, 2, NULL, press_key);
   assert_runs_equal (run, (g_ptr_array_set_size (left, 2), left));
   g_ptr_array_unref (run);
+  /* Image coordinates (y down, as arsimsrc): Up = (0, -1), Down = (0, 1). */
+  key_to_press = "Up";
+  run = run_llama (TINY_LLAMA, 2, NULL, press_key);
+  fail_if (buffers_equal (run->pdata[0], zero->pdata[0]));
+  assert_runs_equal (run, (g_ptr_array_set_size (image_up, 2), image_up));
+  g_ptr_array_unref (run);
+  /* An empty action string clears the property: the zero action, not an error. */
+  run = run_llama (TINY_LLAMA, 2, "", NULL);
+  assert_runs_equal (run, (g_ptr_array_set_size (zero, 2), zero));
+  g_ptr_array_unref (run);
+  key_to_press = "Down";
+  run = run_llama (TINY_LLAMA, 2, NULL, press_key);
+  assert_runs_equal (run, (g_ptr_array_set_size (image_down, 2), image_down));
+  g_ptr_array_unref (run);
 
   g_ptr_array_unref (up);
   g_ptr_array_unref (left);
   g_ptr_array_unref (zero);
+  g_ptr_array_unref (image_up);
+  g_ptr_array_unref (image_down);
   remove_card (card);
 }
 GST_END_TEST;
