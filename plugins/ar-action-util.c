@@ -1,4 +1,5 @@
 #include "ar-action-util.h"
+#include <gst/video/navigation.h>
 #include <math.h>
 #include <string.h>
 
@@ -144,6 +145,102 @@ ar_action_queue_take (ArActionQueue *q, GstClockTime running_time, gfloat *value
   n = MIN (found->dim, max_dim);
   memcpy (values, found->values, n * sizeof (gfloat));
   return n;
+}
+
+void
+ar_action_pad_format_reset (ArActionPadFormat *format)
+{
+  gst_segment_init (&format->segment, GST_FORMAT_TIME);
+  format->is_float = FALSE;
+  format->dim = 0;
+}
+
+void
+ar_action_pad_format_set (ArActionPadFormat *format, GMutex *lock, gboolean is_float,
+    guint dim)
+{
+  g_mutex_lock (lock);
+  format->is_float = is_float;
+  format->dim = dim;
+  g_mutex_unlock (lock);
+}
+
+GstPad *
+ar_action_pad_new (GstElement *element, GstPadTemplate *templ, GstPad *const *slot,
+    GstPadChainFunction chain, GstPadEventFunction event)
+{
+  GstPad *pad;
+
+  GST_OBJECT_LOCK (element);
+  if (*slot) {
+    GST_OBJECT_UNLOCK (element);
+    GST_WARNING_OBJECT (element, "there is already an action pad");
+    return NULL;
+  }
+  GST_OBJECT_UNLOCK (element);
+
+  pad = gst_pad_new_from_template (templ, "action");
+  gst_pad_set_chain_function (pad, chain);
+  gst_pad_set_event_function (pad, event);
+  return pad;
+}
+
+void
+ar_action_pad_add (GstElement *element, GstPad *pad)
+{
+  gst_pad_set_active (pad, GST_STATE (element) > GST_STATE_READY);
+  gst_element_add_pad (element, pad);
+}
+
+void
+ar_action_pad_remove (GstElement *element, GstPad *pad)
+{
+  gst_pad_set_active (pad, FALSE);
+  gst_element_remove_pad (element, pad);
+}
+
+GstFlowReturn
+ar_action_pad_read (GstElement *element, GMutex *lock, const ArActionPadFormat *format,
+    GstBuffer *buffer, gfloat *values, guint *dim, GstClockTime *running_time)
+{
+  GError *error = NULL;
+  gboolean is_float;
+
+  g_mutex_lock (lock);
+  is_float = format->is_float;
+  *dim = format->dim;
+  g_mutex_unlock (lock);
+  if (*dim == 0) {
+    GST_ELEMENT_ERROR (element, CORE, NEGOTIATION, ("Action buffer arrived before caps"),
+        (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (!ar_action_buffer_read (buffer, is_float, *dim, values, &error)) {
+    GST_ELEMENT_ERROR (element, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+  g_mutex_lock (lock);
+  *running_time = gst_segment_to_running_time (&format->segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS (buffer));
+  g_mutex_unlock (lock);
+  return GST_FLOW_OK;
+}
+
+const gchar *
+ar_action_key_event (GstEvent *event, gboolean *pressed)
+{
+  GstNavigationEventType type;
+  const gchar *key = NULL;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_NAVIGATION)
+    return NULL;
+  type = gst_navigation_event_get_type (event);
+  if ((type != GST_NAVIGATION_EVENT_KEY_PRESS && type != GST_NAVIGATION_EVENT_KEY_RELEASE)
+      || !gst_navigation_event_parse_key_event (event, &key))
+    return NULL;
+  *pressed = type == GST_NAVIGATION_EVENT_KEY_PRESS;
+  return key;
 }
 
 static const struct {

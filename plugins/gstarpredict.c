@@ -44,7 +44,6 @@
 #include "gstarpredict.h"
 #include "ar-action-util.h"
 #include "ar-context.h"
-#include <gst/video/navigation.h>
 #include <math.h>
 #include <string.h>
 
@@ -86,11 +85,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS (AR_TOKEN_CAPS_ANY));
 static GstStaticPadTemplate action_template = GST_STATIC_PAD_TEMPLATE ("action",
     GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS (AR_ACTION_CAPS_ANY));
-
-typedef struct {
-  GstClockTime running_time;
-  GstArPredictAction action;
-} GstArPredictTimedAction;
 
 /* The arrow keys when the card has no keys: table, in action order for discrete models;
  * continuous models take their direction from ar_action_arrow_keys_direction (image
@@ -214,33 +208,22 @@ gst_ar_predict_choose_action (GstArPredict *self, GstBuffer *frame, GstClockTime
 {
   ArActionMeta *meta;
   GArray *property_values = NULL;
+  gfloat pad_values[AR_ACTION_META_MAX_DIM];
   gint held_key;
-  gboolean from_pad = FALSE;
+  guint n = 0;
 
   g_mutex_lock (&self->action_lock);
   if (running_time != GST_CLOCK_TIME_NONE)
     self->last_frame_running_time = running_time;
-  if (self->actionpad) {
-    /* The latest action at or before the frame; older ones are no longer needed. */
-    GList *l;
-    GstArPredictTimedAction *found = NULL;
-    for (l = self->timed_actions.head; l; l = l->next) {
-      GstArPredictTimedAction *timed = l->data;
-      if (running_time != GST_CLOCK_TIME_NONE && timed->running_time > running_time)
-        break;
-      found = timed;
-    }
-    while (found && self->timed_actions.head->data != found)
-      g_free (g_queue_pop_head (&self->timed_actions));
-    if (found) {
-      *action = found->action;
-      from_pad = TRUE;
-    }
-  }
+  if (self->actionpad)
+    n = ar_action_queue_take (&self->timed_actions, running_time, pad_values,
+        AR_ACTION_META_MAX_DIM);
   g_mutex_unlock (&self->action_lock);
-  if (from_pad) {
+  if (n > 0) {
+    /* Checked against the model when it arrived: this cannot fail. */
     *source = "action pad";
-    return TRUE;
+    return gst_ar_predict_action_from_values (self, pad_values, n, "the action pad", action,
+        error);
   }
 
   meta = ar_buffer_get_action_meta (frame);
@@ -408,7 +391,7 @@ static void
 gst_ar_predict_clear_actions (GstArPredict *self)
 {
   g_mutex_lock (&self->action_lock);
-  g_queue_clear_full (&self->timed_actions, g_free);
+  ar_action_queue_clear (&self->timed_actions);
   self->last_frame_running_time = 0;
   self->latest_action_running_time = GST_CLOCK_TIME_NONE;
   self->action_eos = FALSE;
@@ -523,10 +506,7 @@ gst_ar_predict_set_action_caps (GstArPredict *self, GstCaps *caps)
             ar_predictor_action_size (self->predictor)), ("caps %" GST_PTR_FORMAT, caps));
     return FALSE;
   }
-  g_mutex_lock (&self->action_lock);
-  self->action_caps_float = is_float;
-  self->action_caps_dim = dim;
-  g_mutex_unlock (&self->action_lock);
+  ar_action_pad_format_set (&self->action_format, &self->action_lock, is_float, dim);
   return TRUE;
 }
 
@@ -862,24 +842,20 @@ gst_ar_predict_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
       break;
     }
     case GST_EVENT_NAVIGATION: {
-      const gchar *key = NULL;
-      GstNavigationEventType type = gst_navigation_event_get_type (event);
-      if ((type == GST_NAVIGATION_EVENT_KEY_PRESS || type == GST_NAVIGATION_EVENT_KEY_RELEASE)
-          && gst_navigation_event_parse_key_event (event, &key)) {
-        guint i;
-        GST_OBJECT_LOCK (self);
-        for (i = 0; self->key_map && i < self->key_map->len; i++) {
-          if (g_strcmp0 (key, g_array_index (self->key_map, GstArPredictKey, i).name) == 0) {
-            if (type == GST_NAVIGATION_EVENT_KEY_PRESS)
-              self->held_key = i;
-            else if (self->held_key == (gint) i)
-              self->held_key = -1;
-            GST_DEBUG_OBJECT (self, "key %s %s", key,
-                type == GST_NAVIGATION_EVENT_KEY_PRESS ? "pressed" : "released");
-          }
+      gboolean pressed = FALSE;
+      const gchar *key = ar_action_key_event (event, &pressed);
+      guint i;
+      GST_OBJECT_LOCK (self);
+      for (i = 0; key && self->key_map && i < self->key_map->len; i++) {
+        if (g_strcmp0 (key, g_array_index (self->key_map, GstArPredictKey, i).name) == 0) {
+          if (pressed)
+            self->held_key = i;
+          else if (self->held_key == (gint) i)
+            self->held_key = -1;
+          GST_DEBUG_OBJECT (self, "key %s %s", key, pressed ? "pressed" : "released");
         }
-        GST_OBJECT_UNLOCK (self);
       }
+      GST_OBJECT_UNLOCK (self);
       break;
     }
     default:
@@ -894,52 +870,36 @@ static GstFlowReturn
 gst_ar_predict_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
 {
   GstArPredict *self = GST_AR_PREDICT (parent);
-  GstArPredictTimedAction *timed;
+  GstArPredictAction checked;
   gfloat values[AR_ACTION_META_MAX_DIM];
   GError *error = NULL;
-  gboolean is_float;
+  GstFlowReturn ret;
   guint dim;
   GstClockTime running_time;
 
-  g_mutex_lock (&self->action_lock);
-  is_float = self->action_caps_float;
-  dim = self->action_caps_dim;
-  g_mutex_unlock (&self->action_lock);
-  if (dim == 0 || !self->predictor) {
-    gst_buffer_unref (buffer);
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Action buffer arrived before caps"), (NULL));
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  if (!ar_action_buffer_read (buffer, is_float, dim, values, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
-    g_clear_error (&error);
-    gst_buffer_unref (buffer);
-    return GST_FLOW_ERROR;
-  }
-
-  timed = g_new0 (GstArPredictTimedAction, 1);
-  if (!gst_ar_predict_action_from_values (self, values, dim, "the action pad", &timed->action,
+  /* Caps are only accepted with a model, which stays while the pad is active. */
+  ret = ar_action_pad_read (GST_ELEMENT (self), &self->action_lock, &self->action_format,
+      buffer, values, &dim, &running_time);
+  gst_buffer_unref (buffer);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  if (!gst_ar_predict_action_from_values (self, values, dim, "the action pad", &checked,
           &error)) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
     g_clear_error (&error);
-    g_free (timed);
-    gst_buffer_unref (buffer);
     return GST_FLOW_ERROR;
   }
 
   g_mutex_lock (&self->action_lock);
-  running_time = gst_segment_to_running_time (&self->action_segment, GST_FORMAT_TIME,
-      GST_BUFFER_PTS (buffer));
   /* Untimed actions apply from the next frame on. */
-  timed->running_time = running_time != GST_CLOCK_TIME_NONE
-      ? running_time : self->last_frame_running_time;
-  g_queue_push_tail (&self->timed_actions, timed);
+  if (running_time == GST_CLOCK_TIME_NONE)
+    running_time = self->last_frame_running_time;
+  ar_action_queue_push (&self->timed_actions, running_time, values, dim);
   if (self->latest_action_running_time == GST_CLOCK_TIME_NONE
-      || timed->running_time > self->latest_action_running_time)
-    self->latest_action_running_time = timed->running_time;
+      || running_time > self->latest_action_running_time)
+    self->latest_action_running_time = running_time;
   gst_ar_predict_wake_action_waiter (self);
   g_mutex_unlock (&self->action_lock);
-  gst_buffer_unref (buffer);
   return GST_FLOW_OK;
 }
 
@@ -958,7 +918,7 @@ gst_ar_predict_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
     }
     case GST_EVENT_SEGMENT:
       g_mutex_lock (&self->action_lock);
-      gst_event_copy_segment (event, &self->action_segment);
+      gst_event_copy_segment (event, &self->action_format.segment);
       g_mutex_unlock (&self->action_lock);
       break;
     case GST_EVENT_FLUSH_START:
@@ -969,7 +929,7 @@ gst_ar_predict_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
       break;
     case GST_EVENT_FLUSH_STOP:
       g_mutex_lock (&self->action_lock);
-      g_queue_clear_full (&self->timed_actions, g_free);
+      ar_action_queue_clear (&self->timed_actions);
       self->latest_action_running_time = GST_CLOCK_TIME_NONE;
       self->action_flushing = self->action_eos = FALSE;
       g_mutex_unlock (&self->action_lock);
@@ -1026,29 +986,21 @@ gst_ar_predict_request_new_pad (GstElement *element, GstPadTemplate *templ,
   GstArPredict *self = GST_AR_PREDICT (element);
   GstPad *pad;
 
-  GST_OBJECT_LOCK (self);
-  if (self->actionpad) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "there is already an action pad");
+  pad = ar_action_pad_new (element, templ, &self->actionpad,
+      GST_DEBUG_FUNCPTR (gst_ar_predict_action_chain),
+      GST_DEBUG_FUNCPTR (gst_ar_predict_action_event));
+  if (!pad)
     return NULL;
-  }
-  GST_OBJECT_UNLOCK (self);
-
-  pad = gst_pad_new_from_template (templ, "action");
-  gst_pad_set_chain_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_chain));
-  gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_event));
   gst_pad_set_link_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_link));
   gst_pad_set_unlink_function (pad, GST_DEBUG_FUNCPTR (gst_ar_predict_action_unlink));
   g_mutex_lock (&self->action_lock);
-  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
-  self->action_caps_dim = 0;
+  ar_action_pad_format_reset (&self->action_format);
   self->action_linked = self->action_eos = self->action_flushing = FALSE;
   g_mutex_unlock (&self->action_lock);
   GST_OBJECT_LOCK (self);
   self->actionpad = pad;
   GST_OBJECT_UNLOCK (self);
-  gst_pad_set_active (pad, GST_STATE (element) > GST_STATE_READY);
-  gst_element_add_pad (element, pad);
+  ar_action_pad_add (element, pad);
   return pad;
 }
 
@@ -1063,8 +1015,7 @@ gst_ar_predict_release_pad (GstElement *element, GstPad *pad)
   GST_OBJECT_UNLOCK (self);
   gst_ar_predict_set_action_linked (self, FALSE);
   gst_ar_predict_clear_actions (self);
-  gst_pad_set_active (pad, FALSE);
-  gst_element_remove_pad (element, pad);
+  ar_action_pad_remove (element, pad);
 }
 
 /* ---- element ---------------------------------------------------------------------------- */
@@ -1376,8 +1327,8 @@ gst_ar_predict_init (GstArPredict *self)
   self->latest_action_running_time = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->action_lock);
   g_cond_init (&self->action_cond);
-  g_queue_init (&self->timed_actions);
+  ar_action_queue_init (&self->timed_actions);
+  ar_action_pad_format_reset (&self->action_format);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
-  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
   self->earliest_time = GST_CLOCK_TIME_NONE;
 }

@@ -2,7 +2,7 @@
 #include <gst/gst.h>
 #include "ar-predictor.h"
 #include "ar-token-caps.h"
-#include "ar-action-meta.h"
+#include "ar-action-util.h"
 
 G_BEGIN_DECLS
 
@@ -76,10 +76,8 @@ struct _GstArPredict {
    * wait for one must end (EOS, flush, unlink, release, stop). */
   GMutex action_lock;
   GCond action_cond;
-  GQueue timed_actions;               /* GstArPredictTimedAction, oldest first */
-  GstSegment action_segment;
-  gboolean action_caps_float;
-  guint action_caps_dim;
+  ArActionQueue timed_actions;        /* validated against the model; never untimed */
+  ArActionPadFormat action_format;
   GstClockTime last_frame_running_time;
   GstClockTime latest_action_running_time;   /* of the newest action received, or NONE */
   gboolean action_linked;

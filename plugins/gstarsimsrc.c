@@ -38,7 +38,6 @@
  * ]| Drive the agent with the arrow keys in the window.
  */
 #include "gstarsimsrc.h"
-#include <gst/video/navigation.h>
 #include <math.h>
 #include <string.h>
 
@@ -154,36 +153,22 @@ static GstFlowReturn
 gst_ar_sim_src_action_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
 {
   GstArSimSrc *self = GST_AR_SIM_SRC (parent);
-  gfloat values[AR_SIM_ACTION_DIM];
-  GError *error = NULL;
+  gfloat values[AR_ACTION_META_MAX_DIM];
   GstClockTime running_time;
-  gboolean is_float;
+  GstFlowReturn ret;
   guint dim;
 
+  ret = ar_action_pad_read (GST_ELEMENT (self), &self->action_lock, &self->action_format,
+      buffer, values, &dim, &running_time);
+  gst_buffer_unref (buffer);
+  if (ret != GST_FLOW_OK)
+    return ret;
   g_mutex_lock (&self->action_lock);
-  is_float = self->action_caps_float;
-  dim = self->action_caps_dim;
-  g_mutex_unlock (&self->action_lock);
-  if (dim != AR_SIM_ACTION_DIM) {
-    gst_buffer_unref (buffer);
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Action buffer arrived before caps"), (NULL));
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  if (!ar_action_buffer_read (buffer, is_float, dim, values, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Wrong action: %s", error->message), (NULL));
-    g_clear_error (&error);
-    gst_buffer_unref (buffer);
-    return GST_FLOW_ERROR;
-  }
-  g_mutex_lock (&self->action_lock);
-  running_time = gst_segment_to_running_time (&self->action_segment, GST_FORMAT_TIME,
-      GST_BUFFER_PTS (buffer));
   /* Untimed: from the next frame on (GST_CLOCK_TIME_NONE matches any frame). */
   ar_action_queue_push (&self->pad_actions, running_time, values, dim);
   g_mutex_unlock (&self->action_lock);
   GST_LOG_OBJECT (self, "action (%g, %g) at %" GST_TIME_FORMAT, values[0], values[1],
       GST_TIME_ARGS (running_time));
-  gst_buffer_unref (buffer);
   return GST_FLOW_OK;
 }
 
@@ -201,10 +186,7 @@ gst_ar_sim_src_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
       gst_event_parse_caps (event, &caps);
       ok = ar_action_caps_parse (caps, &is_float, &dim) && dim == AR_SIM_ACTION_DIM;
       if (ok) {
-        g_mutex_lock (&self->action_lock);
-        self->action_caps_float = is_float;
-        self->action_caps_dim = dim;
-        g_mutex_unlock (&self->action_lock);
+        ar_action_pad_format_set (&self->action_format, &self->action_lock, is_float, dim);
       } else {
         GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
             ("The action pad takes %d values, not %" GST_PTR_FORMAT, AR_SIM_ACTION_DIM, caps),
@@ -214,7 +196,7 @@ gst_ar_sim_src_action_event (GstPad *pad, GstObject *parent, GstEvent *event)
     }
     case GST_EVENT_SEGMENT:
       g_mutex_lock (&self->action_lock);
-      gst_event_copy_segment (event, &self->action_segment);
+      gst_event_copy_segment (event, &self->action_format.segment);
       g_mutex_unlock (&self->action_lock);
       break;
     case GST_EVENT_FLUSH_STOP:
@@ -237,27 +219,19 @@ gst_ar_sim_src_request_new_pad (GstElement *element, GstPadTemplate *templ,
   GstArSimSrc *self = GST_AR_SIM_SRC (element);
   GstPad *pad;
 
-  GST_OBJECT_LOCK (self);
-  if (self->actionpad) {
-    GST_OBJECT_UNLOCK (self);
-    GST_WARNING_OBJECT (self, "there is already an action pad");
+  pad = ar_action_pad_new (element, templ, &self->actionpad,
+      GST_DEBUG_FUNCPTR (gst_ar_sim_src_action_chain),
+      GST_DEBUG_FUNCPTR (gst_ar_sim_src_action_event));
+  if (!pad)
     return NULL;
-  }
-  GST_OBJECT_UNLOCK (self);
-
-  pad = gst_pad_new_from_template (templ, "action");
-  gst_pad_set_chain_function (pad, GST_DEBUG_FUNCPTR (gst_ar_sim_src_action_chain));
-  gst_pad_set_event_function (pad, GST_DEBUG_FUNCPTR (gst_ar_sim_src_action_event));
   g_mutex_lock (&self->action_lock);
-  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
-  self->action_caps_dim = 0;
+  ar_action_pad_format_reset (&self->action_format);
   ar_action_queue_clear (&self->pad_actions);
   GST_OBJECT_LOCK (self);
   self->actionpad = pad;
   GST_OBJECT_UNLOCK (self);
   g_mutex_unlock (&self->action_lock);
-  gst_pad_set_active (pad, GST_STATE (element) > GST_STATE_READY);
-  gst_element_add_pad (element, pad);
+  ar_action_pad_add (element, pad);
   return pad;
 }
 
@@ -273,8 +247,7 @@ gst_ar_sim_src_release_pad (GstElement *element, GstPad *pad)
   GST_OBJECT_UNLOCK (self);
   ar_action_queue_clear (&self->pad_actions);
   g_mutex_unlock (&self->action_lock);
-  gst_pad_set_active (pad, FALSE);
-  gst_element_remove_pad (element, pad);
+  ar_action_pad_remove (element, pad);
 }
 
 /* ---- base source ------------------------------------------------------------------------ */
@@ -395,22 +368,18 @@ gst_ar_sim_src_event (GstBaseSrc *src, GstEvent *event)
   GstArSimSrc *self = GST_AR_SIM_SRC (src);
 
   if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION) {
-    GstNavigationEventType type = gst_navigation_event_get_type (event);
-    const gchar *key = NULL;
-    if ((type == GST_NAVIGATION_EVENT_KEY_PRESS || type == GST_NAVIGATION_EVENT_KEY_RELEASE)
-        && gst_navigation_event_parse_key_event (event, &key)) {
-      guint bit = ar_action_arrow_key (key);
-      if (bit) {
-        g_mutex_lock (&self->action_lock);
-        if (type == GST_NAVIGATION_EVENT_KEY_PRESS)
-          self->held_keys |= bit;
-        else
-          self->held_keys &= ~bit;
-        g_mutex_unlock (&self->action_lock);
-        GST_DEBUG_OBJECT (self, "key %s %s", key,
-            type == GST_NAVIGATION_EVENT_KEY_PRESS ? "pressed" : "released");
-        return TRUE;
-      }
+    gboolean pressed = FALSE;
+    const gchar *key = ar_action_key_event (event, &pressed);
+    guint bit = ar_action_arrow_key (key);
+    if (bit) {
+      g_mutex_lock (&self->action_lock);
+      if (pressed)
+        self->held_keys |= bit;
+      else
+        self->held_keys &= ~bit;
+      g_mutex_unlock (&self->action_lock);
+      GST_DEBUG_OBJECT (self, "key %s %s", key, pressed ? "pressed" : "released");
+      return TRUE;
     }
     return FALSE;
   }
@@ -628,7 +597,7 @@ gst_ar_sim_src_init (GstArSimSrc *self)
   self->policy = DEFAULT_POLICY;
   g_mutex_init (&self->action_lock);
   ar_action_queue_init (&self->pad_actions);
-  gst_segment_init (&self->action_segment, GST_FORMAT_TIME);
+  ar_action_pad_format_reset (&self->action_format);
   gst_video_info_init (&self->info);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);

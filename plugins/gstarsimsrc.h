@@ -37,9 +37,7 @@ struct _GstArSimSrc {
   GMutex action_lock;
   guint held_keys;            /* ar_action_arrow_key bits */
   GstPad *actionpad;          /* also object lock */
-  GstSegment action_segment;
-  gboolean action_caps_float;
-  guint action_caps_dim;      /* 0 until caps */
+  ArActionPadFormat action_format;
   ArActionQueue pad_actions;
 };
 
