@@ -10,6 +10,7 @@
 #include <string.h>
 #include "ar-action-meta.h"
 #include "ar-context.h"
+#include "element-test-util.h"
 
 #define TINY_GPT FIXTURES_DIR "/tiny-gpt.yaml"
 #define TINY_LLAMA FIXTURES_DIR "/tiny-llama.yaml"
@@ -18,22 +19,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static GstElement *
-make_element (const gchar *factory, const gchar *first_property, ...)
-{
-  GstElement *element = gst_element_factory_make (factory, NULL);
-  va_list args;
-
-  fail_unless (element != NULL, "no element %s: is GST_PLUGIN_PATH set?", factory);
-  gst_object_ref_sink (element);
-  if (first_property) {
-    va_start (args, first_property);
-    g_object_set_valist (G_OBJECT (element), first_property, args);
-    va_end (args);
-  }
-  return element;
-}
-
 /* A harness around @element that owns it: the caller's reference passes to the harness. */
 static GstHarness *
 harness_take (GstElement *element, const gchar *sink, const gchar *src)
@@ -41,23 +26,6 @@ harness_take (GstElement *element, const gchar *sink, const gchar *src)
   GstHarness *h = gst_harness_new_with_element (element, sink, src);
   gst_object_unref (element);
   return h;
-}
-
-/* Gives the element a bus so that its error messages can be checked. */
-static GstBus *
-attach_bus (GstElement *element)
-{
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (element, bus);
-  return bus;
-}
-
-/* Drops pending messages (they reference the element, which references the bus). */
-static void
-release_bus (GstBus *bus)
-{
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
 }
 
 /* The text of the first ERROR on @bus, or NULL. */
@@ -163,20 +131,6 @@ predict_harness (GstElement *predict)
   GstHarness *h = harness_take (predict, "sink", "src");
   gst_harness_set_src_caps (h, tiny_token_caps ());
   return h;
-}
-
-static gboolean
-buffers_equal (GstBuffer *a, GstBuffer *b)
-{
-  GstMapInfo ma, mb;
-  gboolean equal;
-
-  gst_buffer_map (a, &ma, GST_MAP_READ);
-  gst_buffer_map (b, &mb, GST_MAP_READ);
-  equal = ma.size == mb.size && memcmp (ma.data, mb.data, ma.size) == 0;
-  gst_buffer_unmap (a, &ma);
-  gst_buffer_unmap (b, &mb);
-  return equal;
 }
 
 /* Pushes @n token frames through a greedy arpredict configured by @configure (may be NULL)
@@ -1160,8 +1114,6 @@ int
 main (int argc, char **argv)
 {
   GstTracer *leaks;
-  SRunner *runner;
-  int failed;
 
   gst_check_init (&argc, &argv);
   /* With GST_TRACERS=leaks, gst_deinit at exit logs every object still alive and warns;
@@ -1171,10 +1123,5 @@ main (int argc, char **argv)
     g_print ("note: run with GST_TRACERS=leaks to check for leaks\n");
   gst_clear_object (&leaks);
 
-  runner = srunner_create (arvideo_elements_suite ());
-  srunner_run_all (runner, CK_NORMAL);
-  failed = srunner_ntests_failed (runner);
-  g_print ("%d passed, %d failed\n", srunner_ntests_run (runner) - failed, failed);
-  srunner_free (runner);
-  return failed == 0 ? 0 : 1;
+  return run_suite (arvideo_elements_suite ());
 }

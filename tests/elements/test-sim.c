@@ -14,43 +14,13 @@
 #include <math.h>
 #include <string.h>
 #include "ar-action-meta.h"
+#include "element-test-util.h"
 #include "ar-safetensors.h"
 #include "ar-sim.h"
 
 #define TINY_SIM SIM_FIXTURES_DIR "/tiny-sim.yaml"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static GstElement *
-make_element (const gchar *factory, const gchar *first_property, ...)
-{
-  GstElement *element = gst_element_factory_make (factory, NULL);
-  va_list args;
-
-  fail_unless (element != NULL, "no element %s: is GST_PLUGIN_PATH set?", factory);
-  gst_object_ref_sink (element);
-  if (first_property) {
-    va_start (args, first_property);
-    g_object_set_valist (G_OBJECT (element), first_property, args);
-    va_end (args);
-  }
-  return element;
-}
-
-static GstBus *
-attach_bus (GstElement *element)
-{
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (element, bus);
-  return bus;
-}
-
-static void
-release_bus (GstBus *bus)
-{
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
-}
 
 /* Harness sink templates. arsimsrc has a sink pad template (its action pad), so the harness
  * starts it as soon as it is created: the caps must hold from the start
@@ -98,20 +68,6 @@ pull_frames (GstHarness *h, guint n)
     g_ptr_array_add (frames, buffer);
   }
   return frames;
-}
-
-static gboolean
-buffers_equal (GstBuffer *a, GstBuffer *b)
-{
-  GstMapInfo ma, mb;
-  gboolean equal;
-
-  fail_unless (gst_buffer_map (a, &ma, GST_MAP_READ));
-  fail_unless (gst_buffer_map (b, &mb, GST_MAP_READ));
-  equal = ma.size == mb.size && memcmp (ma.data, mb.data, ma.size) == 0;
-  gst_buffer_unmap (a, &ma);
-  gst_buffer_unmap (b, &mb);
-  return equal;
 }
 
 static const ArActionMeta *
@@ -977,14 +933,6 @@ arvideo_sim_suite (void)
 int
 main (int argc, char **argv)
 {
-  SRunner *runner;
-  int failed;
-
   gst_check_init (&argc, &argv);
-  runner = srunner_create (arvideo_sim_suite ());
-  srunner_run_all (runner, CK_NORMAL);
-  failed = srunner_ntests_failed (runner);
-  g_print ("%d passed, %d failed\n", srunner_ntests_run (runner) - failed, failed);
-  srunner_free (runner);
-  return failed == 0 ? 0 : 1;
+  return run_suite (arvideo_sim_suite ());
 }
