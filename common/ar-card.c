@@ -131,9 +131,9 @@ get_uint (Ctx *c, yaml_node_t *n, const char *key, guint min, guint max, guint *
   return TRUE;
 }
 
-/* A finite number in (0, max]. */
+/* A finite number from a plain scalar. */
 static gboolean
-get_positive_double (Ctx *c, yaml_node_t *n, const char *key, double max, double *out)
+get_double (Ctx *c, yaml_node_t *n, const char *key, double *out)
 {
   if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
     return fail (c, n, key, "expected a number, got %s", n->type == YAML_SCALAR_NODE ? "a quoted string"
@@ -143,8 +143,19 @@ get_positive_double (Ctx *c, yaml_node_t *n, const char *key, double max, double
   double v = g_ascii_strtod (s, &end);
   if (s[0] == '\0' || *end != '\0' || !isfinite (v))
     return fail (c, n, key, "expected a finite number, got '%s'", s);
+  *out = v;
+  return TRUE;
+}
+
+/* A finite number in (0, max]. */
+static gboolean
+get_positive_double (Ctx *c, yaml_node_t *n, const char *key, double max, double *out)
+{
+  double v;
+  if (!get_double (c, n, key, &v))
+    return FALSE;
   if (v <= 0 || v > max)
-    return fail (c, n, key, "%s is out of range (0, %g]", s, max);
+    return fail (c, n, key, "%s is out of range (0, %g]", (const char *) n->data.scalar.value, max);
   *out = v;
   return TRUE;
 }
@@ -437,22 +448,6 @@ parse_predictor (Ctx *c, yaml_node_t *map, const ArTokenizerConfig *tk, ArPredic
   pr->rope_theta = 10000.0;
   if (v[THETA] && !get_positive_double (c, v[THETA], "predictor.rope_theta", 1e12, &pr->rope_theta))
     return FALSE;
-  return TRUE;
-}
-
-/* A finite number from a plain scalar. */
-static gboolean
-get_double (Ctx *c, yaml_node_t *n, const char *key, double *out)
-{
-  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-    return fail (c, n, key, "expected a number, got %s", n->type == YAML_SCALAR_NODE ? "a quoted string"
-        : node_kind_name (n));
-  const char *s = (const char *) n->data.scalar.value;
-  char *end = NULL;
-  double v = g_ascii_strtod (s, &end);
-  if (s[0] == '\0' || *end != '\0' || !isfinite (v))
-    return fail (c, n, key, "expected a finite number, got '%s'", s);
-  *out = v;
   return TRUE;
 }
 
