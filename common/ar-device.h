@@ -22,6 +22,7 @@ typedef struct {
   gboolean fp16_arith;        /* shaderFloat16 */
   gboolean subgroup_arith;    /* subgroupAdd & co. in compute shaders */
   guint32 subgroup_size;
+  gboolean subgroup_ballot;   /* subgroupBroadcast & co. in compute shaders */
   gboolean timestamps;        /* the compute queue has timestamp queries */
   gboolean is_cpu;            /* a software device such as lavapipe */
 } ArDeviceCaps;

@@ -16,6 +16,22 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
 #define CONV_TC 4
 #define CONV_TP 4
 #define CONV_LOCAL 64
+/* Largest tile of the vec4 kernel (conv2d_v4.comp): TC output channels x TP pixels. Lavapipe,
+ * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
+ * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
+ * few output channels get smaller tiles so that the tile is not mostly padding. */
+#define CONV4_TC 16
+#define CONV4_TP 16
+
+/* The vec4 kernel reads rows and weight groups of 4 as aligned vec4s. */
+static gboolean
+vec4_ok (const ArConv2dParams *p)
+{
+  guint pad = (p->kernel_h - 1) / 2;
+  return p->stride == 1 && p->kernel_h == p->kernel_w && (p->kernel_h == 1 || p->kernel_h == 3)
+      && p->pad_top == pad && p->pad_left == pad && p->pad_bottom == pad && p->pad_right == pad
+      && p->in_channels % 4 == 0 && p->in_w % 4 == 0;
+}
 
 void
 ar_conv2d_params_init (ArConv2dParams *p, guint in_channels, guint in_h, guint in_w,
@@ -79,7 +95,22 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       || (bias && !ar_op_check_size (cmd, "conv2d", "bias", bias, p->out_channels, es)))
     return;
 
-  guint32 tiles_x = ar_div_up (Wo, CONV_TP);
+  ArDevice *dev = ar_cmd_device (cmd);
+  gboolean v4 = p->path == AR_CONV2D_VEC4 || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu
+      && vec4_ok (p));
+  if (p->path == AR_CONV2D_VEC4 && !vec4_ok (p)) {
+    ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs stride 1, kernel 1 or 3 with same "
+        "padding, in_channels and in_w multiples of 4");
+    return;
+  }
+  guint tp = CONV_TP, tc = CONV_TC;
+  if (v4) {
+    tp = MIN (CONV4_TP, 4 * ar_div_up (Wo, 4));
+    tc = MIN (CONV4_TC, 4 * ar_div_up (p->out_channels, 4));
+    tp = tp > 8 ? CONV4_TP : tp > 4 ? 8 : 4;
+    tc = tc > 8 ? CONV4_TC : tc > 4 ? 8 : 4;
+  }
+  guint32 tiles_x = ar_div_up (Wo, tp);
   Conv2dPush pc = {
     .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
     .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
@@ -87,16 +118,32 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     .tiles_x = tiles_x, .n_tiles = tiles_x * Ho,
     .has_bias = bias != NULL,
   };
-  const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
-  guint32 gx = ar_div_up (pc.n_tiles, CONV_LOCAL);
-  guint32 gy = ar_div_up (p->out_channels, CONV_TC);
+  const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
+  /* Small images get narrower workgroups so that lanes past the last tile do not idle
+   * (8 = lavapipe's SIMD width). */
+  guint32 local = CONV_LOCAL;
+  if (v4)
+    for (local = 8; local < CONV_LOCAL && local < pc.n_tiles; local *= 2)
+      ;
+  guint32 gx = ar_div_up (pc.n_tiles, local);
+  guint32 gy = ar_div_up (p->out_channels, tc);
   if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "conv2d: output %ux%ux%u x batch %u exceeds the grid limits",
         p->out_channels, Ho, Wo, p->batch);
     return;
   }
-  guint32 spec[] = { CONV_LOCAL, CONV_TC, CONV_TP, p->kernel_h, p->kernel_w, p->stride };
   ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
+  if (v4) {
+    /* The subgroup variant needs whole subgroups inside the workgroup. */
+    gboolean sg = dev->caps.subgroup_ballot && dev->caps.subgroup_size >= 4
+        && dev->caps.subgroup_size <= local && local % dev->caps.subgroup_size == 0
+;
+    guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size };
+    ar_cmd_dispatch (cmd, sg ? AR_SHADER (conv2d_v4_sg, dt) : AR_SHADER (conv2d_v4, dt), spec4,
+        sg ? 5 : 4, bind, 4, &pc, sizeof pc, gx, gy, p->batch);
+    return;
+  }
+  guint32 spec[] = { CONV_LOCAL, CONV_TC, CONV_TP, p->kernel_h, p->kernel_w, p->stride };
   ar_cmd_dispatch (cmd, AR_SHADER (conv2d, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
       sizeof pc, gx, gy, p->batch);
 }

@@ -9,6 +9,16 @@ G_BEGIN_DECLS
  * Padding is zeros and may be asymmetric: taming-transformers' strided downsample is
  * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
  * and strides 1..4 are supported. */
+/* Kernel choice: AUTO takes the vec4 register-tiled kernel on CPU devices where the shape
+ * allows it (stride 1, square kernel 1 or 3 with "same" padding, in_channels and in_w
+ * multiples of 4) and the direct kernel otherwise. The others force one (tests, benchmarks);
+ * VEC4 on a shape it does not support fails the recording. */
+typedef enum {
+  AR_CONV2D_AUTO,
+  AR_CONV2D_DIRECT,
+  AR_CONV2D_VEC4,
+} ArConv2dPath;
+
 typedef struct {
   guint batch;
   guint in_channels, in_h, in_w;
@@ -16,6 +26,7 @@ typedef struct {
   guint kernel_h, kernel_w;
   guint stride;
   guint pad_top, pad_left, pad_bottom, pad_right;
+  ArConv2dPath path;
 } ArConv2dParams;
 
 /* Batch 1, square kernel, symmetric padding (PyTorch's `padding=`). */

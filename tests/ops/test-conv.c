@@ -10,10 +10,11 @@ typedef struct {
 } ConvCase;
 
 static void
-check_conv (ArTest *t, ArDType dt, const ConvCase *c)
+check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
 {
   ArConv2dParams p;
   ar_conv2d_params_init (&p, c->cin, c->h, c->w, c->cout, c->k, c->stride, 0);
+  p.path = path;
   p.batch = c->batch;
   p.pad_top = c->pad_top, p.pad_left = c->pad_left;
   p.pad_bottom = c->pad_bottom, p.pad_right = c->pad_right;
@@ -52,9 +53,10 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c)
   }
   ar_cmd_set_timing (t->cmd, FALSE);
   g_autofree float *out = art_download (t, dt, bo, n_out);
-  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s",
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s",
       c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
-      c->pad_bottom, c->pad_right, c->bias ? "+bias" : "");
+      c->pad_bottom, c->pad_right, c->bias ? "+bias" : "",
+      path == AR_CONV2D_VEC4 ? "/vec4" : path == AR_CONV2D_DIRECT ? "/direct" : "");
   art_report (t, "conv2d", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
   if (c->timed)
     printf ("# conv2d %s %s: %.1f us, %.2f GFLOP/s\n", shape, ar_dtype_name (dt), best,
@@ -100,14 +102,29 @@ test_conv (ArTest *t)
     { 2, 3, 9, 10, 6, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
     { 1, 4, 6, 6, 3, 3, 1, 2, 2, 2, 2, TRUE, FALSE },
     { 1, 3, 31, 29, 9, 3, 2, 1, 1, 1, 1, TRUE, FALSE },
+    /* Shapes the vec4 kernel takes: partial channel blocks, widths 4 and 12 (half a tile),
+     * odd heights, batch 2, 1x1. */
+    { 1, 4, 1, 4, 1, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 8, 7, 12, 5, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 12, 5, 20, 7, 3, 1, 1, 1, 1, 1, FALSE, FALSE },
+    { 2, 4, 9, 16, 6, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 16, 3, 8, 9, 1, 1, 0, 0, 0, 0, TRUE, FALSE },
+    { 2, 20, 5, 4, 3, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
+    { 1, 64, 4, 4, 67, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
     /* Realistic VQGAN sizes, timed. */
     { 1, 64, 64, 64, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
     { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
     { 1, 128, 32, 32, 64, 1, 1, 0, 0, 0, 0, TRUE, TRUE },
   };
   for (guint d = 0; d < ndt; d++) {
-    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-      check_conv (t, dts[d], &cases[i]);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+      const ConvCase *c = &cases[i];
+      check_conv (t, dts[d], c, AR_CONV2D_DIRECT);
+      guint pad = (c->k - 1) / 2;
+      if (c->stride == 1 && (c->k == 1 || c->k == 3) && c->pad_top == pad && c->pad_left == pad
+          && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0)
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4);
+    }
     check_too_small (t, dts[d]);
   }
 }
