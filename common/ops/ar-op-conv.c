@@ -96,9 +96,9 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
-  gboolean v4 = p->path == AR_CONV2D_VEC4 || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu
-      && vec4_ok (p));
-  if (p->path == AR_CONV2D_VEC4 && !vec4_ok (p)) {
+  gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP;
+  gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p));
+  if (forced && !vec4_ok (p)) {
     ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs stride 1, kernel 1 or 3 with same "
         "padding, in_channels and in_w multiples of 4");
     return;
@@ -135,9 +135,9 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
   if (v4) {
     /* The subgroup variant needs whole subgroups inside the workgroup. */
-    gboolean sg = dev->caps.subgroup_ballot && dev->caps.subgroup_size >= 4
-        && dev->caps.subgroup_size <= local && local % dev->caps.subgroup_size == 0
-;
+    gboolean sg = p->path != AR_CONV2D_VEC4_NO_SUBGROUP && dev->caps.subgroup_ballot
+        && dev->caps.subgroup_size >= 4 && dev->caps.subgroup_size <= local
+        && local % dev->caps.subgroup_size == 0;
     guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size };
     ar_cmd_dispatch (cmd, sg ? AR_SHADER (conv2d_v4_sg, dt) : AR_SHADER (conv2d_v4, dt), spec4,
         sg ? 5 : 4, bind, 4, &pc, sizeof pc, gx, gy, p->batch);

@@ -16,7 +16,8 @@ G_BEGIN_DECLS
 typedef enum {
   AR_CONV2D_AUTO,
   AR_CONV2D_DIRECT,
-  AR_CONV2D_VEC4,
+  AR_CONV2D_VEC4,                /* its subgroup variant where the device has subgroupBroadcast */
+  AR_CONV2D_VEC4_NO_SUBGROUP,    /* the vec4 kernel without subgroup operations */
 } ArConv2dPath;
 
 typedef struct {

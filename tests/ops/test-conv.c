@@ -56,7 +56,8 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
   g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s",
       c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
       c->pad_bottom, c->pad_right, c->bias ? "+bias" : "",
-      path == AR_CONV2D_VEC4 ? "/vec4" : path == AR_CONV2D_DIRECT ? "/direct" : "");
+      path == AR_CONV2D_VEC4 ? "/vec4" : path == AR_CONV2D_VEC4_NO_SUBGROUP ? "/vec4-nosg"
+      : path == AR_CONV2D_DIRECT ? "/direct" : "");
   art_report (t, "conv2d", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
   if (c->timed)
     printf ("# conv2d %s %s: %.1f us, %.2f GFLOP/s\n", shape, ar_dtype_name (dt), best,
@@ -122,8 +123,10 @@ test_conv (ArTest *t)
       check_conv (t, dts[d], c, AR_CONV2D_DIRECT);
       guint pad = (c->k - 1) / 2;
       if (c->stride == 1 && (c->k == 1 || c->k == 3) && c->pad_top == pad && c->pad_left == pad
-          && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0)
+          && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0) {
         check_conv (t, dts[d], c, AR_CONV2D_VEC4);
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP);
+      }
     }
     check_too_small (t, dts[d]);
   }
