@@ -429,7 +429,7 @@ def export(args):
         with open(args.eval) as f:
             for line in f:
                 k, sep, v = line.strip().partition("=")
-                if sep and " " not in k:
+                if sep and " " not in k and "=" not in v:
                     try:
                         ev[k] = float(v)
                     except ValueError:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recipe of the shipped demo model, models/demo/sim64.yaml: record simulator episodes, train
 # the VQ tokenizer, then the predictor on the tokenized episodes, export (f16), and evaluate on
-# held-out seeds with areval. About 50 minutes on a 2-core CPU with Debian's python3-torch
+# held-out seeds with areval. About 40 minutes on a 2-core CPU with Debian's python3-torch
 # (install libopenblas0-pthread: the generic reference BLAS is ~10x slower).
 #
 # Usage: models/train_demo.sh [WORK_DIR]     (default: train-work/; needs a build in build/)
@@ -15,11 +15,11 @@ mkdir -p "$work"
 # Training seeds: 0..287 (random policy) and 5000..5031 (scripted). areval uses 1000000+.
 build/tools/arsim-record --out "$work/data" --episodes 288 --frames 64 --seed-start 0
 build/tools/arsim-record --out "$work/data" --episodes 32 --frames 64 --seed-start 5000 --policy scripted
-$py models/train.py vq "$arch" "$work/data" "$work" --minutes 16 --steps 100000 --threads 2
-$py models/train.py predictor "$arch" "$work/data" "$work" --minutes 30 --steps 100000 --batch 24 --threads 2
+$py models/train.py vq "$arch" "$work/data" "$work" --minutes 12 --steps 100000 --threads 2
+$py models/train.py predictor "$arch" "$work/data" "$work" --minutes 18 --steps 100000 --batch 24 --threads 2
 notes="models/train_demo.sh at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 $py models/train.py export "$arch" "$work" models/demo/sim64.yaml --dtype f16 --notes "$notes"
 # Evaluate the exported model with the C runtime on held-out seeds, and record the numbers.
-build/tools/areval models/demo/sim64.yaml --episodes 8 --frames 33 | tee "$work/areval.txt"
+build/tools/areval models/demo/sim64.yaml --episodes 3 --frames 19 | tee "$work/areval.txt"
 $py models/train.py export "$arch" "$work" models/demo/sim64.yaml --dtype f16 --notes "$notes" \
   --eval "$work/areval.txt"
