@@ -13,11 +13,19 @@
 #define DISTRACTOR_SPEED 0.02
 #define OBJECT_FRICTION 0.85   /* velocity kept per step */
 
-/* Random policy: an Ornstein-Uhlenbeck walk whose mean switches between rest and "go to the
- * object", so that episodes contain pushes often enough to learn them. */
+/* Random policy, in phases of a few steps:
+ * - seek: an Ornstein-Uhlenbeck walk whose mean is "go to the object", so that episodes contain
+ *   pushes often enough to learn them;
+ * - wander: the same walk around rest (smooth motions);
+ * - jitter: a new uniform action on about every other step, held otherwise (like keys pressed
+ *   by hand). The agent has no inertia, so its next position depends on the action alone: a
+ *   model can only predict these steps by reading the action, not by extrapolating the past. */
 #define OU_KEEP 0.85
 #define OU_NOISE 0.4
 #define SEEK_GAIN 0.7
+#define JITTER_CHANGE 0.5
+
+typedef enum { PHASE_WANDER, PHASE_SEEK, PHASE_JITTER } PolicyPhase;
 
 typedef struct {
   double x, y;
@@ -36,7 +44,7 @@ struct _ArSim {
   Body distractors[AR_SIM_MAX_DISTRACTORS];
   /* policy state */
   double ou[2];
-  gboolean seeking;
+  PolicyPhase phase;
   guint phase_left;
   guint waypoint;
 };
@@ -171,7 +179,7 @@ ar_sim_reset (ArSim *sim, guint64 seed)
     d->vel.y = (rng_uniform (sim) < 0.5 ? -1 : 1) * DISTRACTOR_SPEED * f;
   }
   sim->ou[0] = sim->ou[1] = 0;
-  sim->seeking = FALSE;
+  sim->phase = PHASE_WANDER;
   sim->phase_left = 0;
   sim->waypoint = 0;
 }
@@ -294,24 +302,32 @@ ar_sim_policy_action (ArSim *sim, ArSimPolicy policy, float action[AR_SIM_ACTION
   }
 
   if (sim->phase_left == 0) {
-    sim->seeking = rng_uniform (sim) < 0.4;
-    sim->phase_left = 10 + (guint) (rng_uniform (sim) * 30);
+    double r = rng_uniform (sim);
+    sim->phase = r < 0.35 ? PHASE_SEEK : r < 0.7 ? PHASE_JITTER : PHASE_WANDER;
+    sim->phase_left = 6 + (guint) (rng_uniform (sim) * 20);
   }
   sim->phase_left--;
-  double mean[2] = { 0, 0 };
-  if (sim->seeking) {
-    double dx = sim->object.pos.x - sim->agent.pos.x, dy = sim->object.pos.y - sim->agent.pos.y;
-    double dist = sqrt (dx * dx + dy * dy);
-    if (dist > 1e-9) {
-      mean[0] = SEEK_GAIN * dx / dist;
-      mean[1] = SEEK_GAIN * dy / dist;
+  if (sim->phase == PHASE_JITTER) {
+    if (rng_uniform (sim) < JITTER_CHANGE)
+      for (int i = 0; i < 2; i++)
+        sim->ou[i] = 2.0 * rng_uniform (sim) - 1.0;
+  } else {
+    double mean[2] = { 0, 0 };
+    if (sim->phase == PHASE_SEEK) {
+      double dx = sim->object.pos.x - sim->agent.pos.x, dy = sim->object.pos.y - sim->agent.pos.y;
+      double dist = sqrt (dx * dx + dy * dy);
+      if (dist > 1e-9) {
+        mean[0] = SEEK_GAIN * dx / dist;
+        mean[1] = SEEK_GAIN * dy / dist;
+      }
+    }
+    for (int i = 0; i < 2; i++) {
+      sim->ou[i] = mean[i] + OU_KEEP * (sim->ou[i] - mean[i]) + OU_NOISE * rng_normal (sim);
+      sim->ou[i] = clampd (sim->ou[i], -1, 1);
     }
   }
-  for (int i = 0; i < 2; i++) {
-    sim->ou[i] = mean[i] + OU_KEEP * (sim->ou[i] - mean[i]) + OU_NOISE * rng_normal (sim);
-    sim->ou[i] = clampd (sim->ou[i], -1, 1);
+  for (int i = 0; i < 2; i++)
     action[i] = (float) sim->ou[i];
-  }
 }
 
 const char *

@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 #define AR_SIM_ACTION_DIM 2
 
 typedef enum {
-  AR_SIM_POLICY_RANDOM,     /* smooth random velocities (a seeded Ornstein-Uhlenbeck walk) */
+  AR_SIM_POLICY_RANDOM,     /* seeded random phases: smooth walks, seeking the object, jitter */
   AR_SIM_POLICY_SCRIPTED,   /* a fixed, seed-independent loop around the arena */
 } ArSimPolicy;
 

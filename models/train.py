@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -338,8 +339,44 @@ def eval_predictor(pred, tokens, actions, ep_idx, n, gen, windows=256):
     loss = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1)).item()
     acc = (lg.argmax(-1) == tgt).float().mean().item()
     copy_acc = (tk[:, n - 2] == tk[:, n - 1]).float().mean().item()
+    # The same windows with the actions of other windows: a model that reads the action loses
+    # accuracy here, one that ignores it does not.
+    shuffled = pred(tk, ac[torch.randperm(ac.shape[0], generator=gen)])[:, pos[last]]
+    acc_shuffled = (shuffled.argmax(-1) == tgt).float().mean().item()
     pred.train()
-    return {"next_frame_token_acc": acc, "copy_last_token_acc": copy_acc, "next_frame_loss": loss}
+    return {"next_frame_token_acc": acc, "shuffled_action_token_acc": acc_shuffled,
+            "copy_last_token_acc": copy_acc, "next_frame_loss": loss}
+
+
+class FactorizedPositions(nn.Module):
+    """Training-time positional table: frame[f] + slot[i] + free[f * L + i]. The shared frame and
+    slot parts make "the same place one frame back" look alike from the first step, which is
+    what copying and moving tokens needs; the free part keeps the table fully general. Saved as
+    the plain [max_len, dim] table the card describes (see plain_state_dict)."""
+
+    def __init__(self, table, block_len, factorized):
+        super().__init__()
+        n, d = table.shape
+        scale = 0.02 if factorized else 0.0
+        self.frame = nn.Parameter(torch.randn(n // block_len, 1, d) * scale)
+        self.slot = nn.Parameter(torch.randn(1, block_len, d) * scale)
+        self.free = nn.Parameter(table.detach().clone() * (0.0 if factorized else 1.0))
+
+    @property
+    def weight(self):
+        return (self.frame + self.slot).reshape(self.free.shape) + self.free
+
+    def forward(self, pos):
+        return self.weight[pos]
+
+
+def plain_state_dict(pred):
+    sd = pred.state_dict()
+    if isinstance(pred.pos_emb, FactorizedPositions):
+        for k in ("frame", "slot", "free"):
+            del sd["pos_emb." + k]
+        sd["pos_emb.weight"] = pred.pos_emb.weight.detach().clone()
+    return sd
 
 
 def train_predictor(args):
@@ -364,6 +401,8 @@ def train_predictor(args):
             prev = json.load(f)
         previous = prev.get("previous_runs", []) + [{k: prev[k] for k in ("steps", "seconds", "batch", "lr")}]
         print("predictor: resuming from %s" % os.path.join(args.out, "predictor.pt"))
+    if hasattr(pred, "pos_emb"):   # gpt: learned absolute positions
+        pred.pos_emb = FactorizedPositions(pred.pos_emb.weight, pred.block_len, not args.resume)
     pred.train()
     n = pcfg["context_frames"]
     pos, frm, ti = frame_targets(pred, n)
@@ -372,6 +411,7 @@ def train_predictor(args):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
     curves = {"train": [], "held-out": []}
+    shown = {}
     prog = Progress(args.steps, args.minutes, "predictor")
     t0 = time.time()
     step = 0
@@ -379,7 +419,12 @@ def train_predictor(args):
         tk, ac = batch_windows(tokens, actions, tr, n, args.batch, gen)
         logits = pred(tk, ac)[:, pos]
         tgt = tk[:, frm, ti]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+        # Most tokens repeat the previous frame's; weighting the ones that change puts the
+        # learning where the dynamics (and the action's effect) are.
+        changed = (tgt != tk[:, frm - 1, ti]).float()
+        weight = 1.0 + (args.changed_weight - 1.0) * changed
+        loss = (F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                                reduction="none") * weight.reshape(-1)).sum() / weight.sum()
         lr = cosine_lr(step, prog.done_fraction(step), args.lr, 50)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -392,20 +437,23 @@ def train_predictor(args):
         if step % 100 == 0:
             ev = eval_predictor(pred, tokens, actions, va, n, torch.Generator().manual_seed(1), 64)
             curves["held-out"].append((step, ev["next_frame_loss"]))
+            shown = {"acc": ev["next_frame_token_acc"], "shuf": ev["shuffled_action_token_acc"]}
         if step % 5 == 0:
-            prog.update(step, loss=loss.item(), lr=lr)
+            prog.update(step, loss=loss.item(), lr=lr, **shown)
     prog.close()
     train_s = time.time() - t0
     ev = eval_predictor(pred, tokens, actions, va, n, torch.Generator().manual_seed(1))
-    print("predictor: %d steps in %.0f s; held-out next-frame token accuracy %.3f (copy-last %.3f)"
-          % (step, train_s, ev["next_frame_token_acc"], ev["copy_last_token_acc"]))
-    torch.save(pred.state_dict(), os.path.join(args.out, "predictor.pt"))
+    print("predictor: %d steps in %.0f s; held-out next-frame token accuracy %.3f (shuffled actions "
+          "%.3f, copy-last %.3f)" % (step, train_s, ev["next_frame_token_acc"],
+                                     ev["shuffled_action_token_acc"], ev["copy_last_token_acc"]))
+    torch.save(plain_state_dict(pred), os.path.join(args.out, "predictor.pt"))
     plot_curves(os.path.join(args.out, "predictor-loss.png"),
                 {"train": smooth(curves["train"]), "held-out": curves["held-out"]},
                 "predictor cross-entropy")
     save_report(os.path.join(args.out, "predictor.json"), {
         "stage": "predictor", "steps": step, "seconds": round(train_s), "batch": args.batch,
-        "lr": args.lr, "seed": args.seed, "episodes_train": len(tr), "episodes_val": len(va),
+        "lr": args.lr, "changed_weight": args.changed_weight, "seed": args.seed,
+        "factorized_positions": not args.resume, "episodes_train": len(tr), "episodes_val": len(va),
         "threads": torch.get_num_threads(), "previous_runs": previous, "eval_heldout": ev})
 
 
@@ -462,6 +510,8 @@ def main():
             p.add_argument("--restart-every", type=int, default=50)
         else:
             p.add_argument("--lr", type=float, default=1e-3)
+            p.add_argument("--changed-weight", type=float, default=2.0,
+                           help="loss weight of target tokens that differ from the previous frame's")
             p.add_argument("--resume", action="store_true",
                            help="continue from OUT/predictor.pt (a new learning-rate schedule)")
     p = sub.add_parser("export")

@@ -21,7 +21,7 @@
  * 2. navigation key events from downstream (e.g. a video sink's window): the arrow keys
  *    move the agent at full speed while they are held (two keys give a diagonal);
  * 3. the #GstArSimSrc:action property, when set;
- * 4. the #GstArSimSrc:policy: random (smooth random motions), scripted (a fixed loop) or none
+ * 4. the #GstArSimSrc:policy: random (smooth walks, pushes of the object, jittery key-like motions), scripted (a fixed loop) or none
  *    (stand still).
  *
  * Timestamps come from the frame count and the rate. With #GstArSimSrc:is-live the element
@@ -86,7 +86,7 @@ gst_ar_sim_src_policy_get_type (void)
 {
   static gsize type = 0;
   static const GEnumValue values[] = {
-    { GST_AR_SIM_SRC_POLICY_RANDOM, "Smooth random motions, sometimes towards the object",
+    { GST_AR_SIM_SRC_POLICY_RANDOM, "Random phases: smooth walks, pushes of the object, jittery key-like motions",
         "random" },
     { GST_AR_SIM_SRC_POLICY_SCRIPTED, "A fixed loop around the arena", "scripted" },
     { GST_AR_SIM_SRC_POLICY_NONE, "No motion unless keys, the action pad or property act",
