@@ -445,8 +445,7 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
     }
     ar_op_kv_append (cmd, dt, p->qkv, &lay, l->kc, l->vc, start, n);
     ar_op_attention (cmd, dt, p->qkv, &lay, l->kc, l->vc, p->att, start, n, 0);
-    ar_op_matmul (cmd, dt, p->att, l->projw, l->projb, p->tmp, n, dim, dim, AR_ACT_NONE);
-    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+    ar_op_matmul_accumulate (cmd, dt, p->att, l->projw, l->projb, p->x, n, dim, dim);
     guint64 nh = (guint64) n * p->hidden;
     if (p->llama) {
       ar_op_rms_norm (cmd, dt, p->x, l->n2w, p->h, n, dim, p->eps);
@@ -455,14 +454,10 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
       ar_op_mul (cmd, dt, p->mlp, p->mlp2, p->mlp, nh);
     } else {
       ar_op_layer_norm (cmd, dt, p->x, l->n2w, l->n2b, p->h, n, dim, p->eps);
-      gboolean tanh_form = p->cfg->gelu == AR_GELU_TANH;
       ar_op_matmul (cmd, dt, p->h, l->fc1w, l->fc1b, p->mlp, n, p->hidden, dim,
-          tanh_form ? AR_ACT_GELU_TANH : AR_ACT_NONE);
-      if (!tanh_form)   /* the fused epilogue has the tanh form only */
-        ar_op_unary (cmd, dt, AR_UNARY_GELU_ERF, p->mlp, p->mlp, nh);
+          p->cfg->gelu == AR_GELU_TANH ? AR_ACT_GELU_TANH : AR_ACT_GELU_ERF);
     }
-    ar_op_matmul (cmd, dt, p->mlp, l->fc2w, l->fc2b, p->tmp, n, dim, p->hidden, AR_ACT_NONE);
-    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+    ar_op_matmul_accumulate (cmd, dt, p->mlp, l->fc2w, l->fc2b, p->x, n, dim, p->hidden);
   }
   if (p->llama)
     ar_op_rms_norm (cmd, dt, p->x, p->nfw, p->h, n, dim, p->eps);

@@ -1,5 +1,6 @@
 #version 450
-// Batched matmul: out[b,m,n] = act(alpha * sum_k A[b,m,k] * W[b,n,k] + bias[n]).
+// Batched matmul: out[b,m,n] = act(alpha * sum_k A[b,m,k] * W[b,n,k] + bias[n])
+// (+ out[b,m,n] when pc.accumulate).
 // W element (n,k) lives at w_off + b*w_bs + n*w_sn + k*w_sk, so the same kernel serves
 // nn.Linear weights ([N,K], w_sk = 1) and plain A @ B ([K,N], w_sn = 1).
 //
@@ -24,7 +25,8 @@ layout(std430, binding = 1) readonly buffer W { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer A4 { STYPE4 a4[]; };
 layout(std430, binding = 1) readonly buffer W4 { STYPE4 w4[]; };
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
-layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+// Read too when pc.accumulate: out += result (a residual add fused into the epilogue).
+layout(std430, binding = 3) buffer O { STYPE o[]; };
 
 layout(push_constant) uniform Push {
     uint M, N, K;
@@ -33,6 +35,7 @@ layout(push_constant) uniform Push {
     uint o_off, o_ld, o_bs;
     uint has_bias;
     float alpha;
+    uint accumulate;
 } pc;
 
 void main()
@@ -88,9 +91,13 @@ void main()
                 break;
             float bv = pc.has_bias != 0 ? float(bias[n]) : 0.0;
             for (uint i = 0; i < TM; i++) {
-                if (m0 + i < pc.M)
-                    o[pc.o_off + b * pc.o_bs + (m0 + i) * pc.o_ld + n] =
-                        STYPE(ar_activate(pc.alpha * acc[i * TN + j] + bv));
+                if (m0 + i < pc.M) {
+                    uint idx = pc.o_off + b * pc.o_bs + (m0 + i) * pc.o_ld + n;
+                    float v = ar_activate(pc.alpha * acc[i * TN + j] + bv);
+                    if (pc.accumulate != 0)
+                        v += float(o[idx]);
+                    o[idx] = STYPE(v);
+                }
             }
         }
     }

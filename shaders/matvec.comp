@@ -1,6 +1,7 @@
 #version 450
 // Matrix-vector product for M == 1 (token-by-token decoding):
-// out[b,n] = act(alpha * sum_k a[b,k] * W[b,n,k] + bias[n]), same push constants and W
+// out[b,n] = act(alpha * sum_k a[b,k] * W[b,n,k] + bias[n]) (+ out[b,n] when pc.accumulate),
+// same push constants and W
 // addressing as matmul.comp.
 //
 // ROW_THREADS == 1: NR outputs per invocation, a loop over K each (best on CPU devices, and
@@ -24,7 +25,8 @@ layout(constant_id = 3) const uint NR = 1;
 layout(std430, binding = 0) readonly buffer A { STYPE a[]; };
 layout(std430, binding = 1) readonly buffer W { STYPE w[]; };
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
-layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+// Read too when pc.accumulate: out += result (a residual add fused into the epilogue).
+layout(std430, binding = 3) buffer O { STYPE o[]; };
 layout(std430, binding = 0) readonly buffer A4 { STYPE4 a4[]; };
 layout(std430, binding = 1) readonly buffer W4 { STYPE4 w4[]; };
 
@@ -35,6 +37,7 @@ layout(push_constant) uniform Push {
     uint o_off, o_ld, o_bs;
     uint has_bias;
     float alpha;
+    uint accumulate;
 } pc;
 
 shared float partial[ROW_THREADS];
@@ -42,7 +45,11 @@ shared float partial[ROW_THREADS];
 void store(uint n, float sum)
 {
     float bv = pc.has_bias != 0 ? float(bias[n]) : 0.0;
-    o[pc.o_off + gl_WorkGroupID.z * pc.o_bs + n] = STYPE(ar_activate(pc.alpha * sum + bv));
+    uint idx = pc.o_off + gl_WorkGroupID.z * pc.o_bs + n;
+    float v = ar_activate(pc.alpha * sum + bv);
+    if (pc.accumulate != 0)
+        v += float(o[idx]);
+    o[idx] = STYPE(v);
 }
 
 void main()

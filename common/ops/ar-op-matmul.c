@@ -8,8 +8,9 @@ typedef struct {
   guint32 o_off, o_ld, o_bs;
   guint32 has_bias;
   float alpha;
+  guint32 accumulate;
 } MatmulPush;
-G_STATIC_ASSERT (sizeof (MatmulPush) == 60);
+G_STATIC_ASSERT (sizeof (MatmulPush) == 64);
 
 /* Register tile of the general kernel: TILE_M rows x TILE_N columns per invocation.
  * Measured on lavapipe (CPU time, M=256 N=K=512, vec4 loads): 4x8 and 8x8 ~21 ms,
@@ -178,6 +179,7 @@ ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
     .o_off = p->o_off, .o_ld = p->o_ld, .o_bs = p->o_bs,
     .has_bias = bias != NULL,
     .alpha = p->alpha,
+    .accumulate = p->accumulate,
   };
   ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out) };
   if (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1))
@@ -194,5 +196,15 @@ ar_op_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   ArMatmulParams p;
   ar_matmul_params_init (&p, M, N, K);
   p.act = act;
+  ar_op_matmul_ex (cmd, dt, a, w, bias, out, &p);
+}
+
+void
+ar_op_matmul_accumulate (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K)
+{
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.accumulate = TRUE;
   ar_op_matmul_ex (cmd, dt, a, w, bias, out, &p);
 }

@@ -28,6 +28,7 @@ typedef enum {
 /* A batched, strided product, for b < batch, m < M, n < N:
  *   out[o_off + b*o_bs + m*o_ld + n] =
  *     act(alpha * sum_k A[a_off + b*a_bs + m*a_ld + k] * W(b,n,k) + bias[n])
+ *     (+ its previous value when accumulate)
  * where W(b,n,k) = w[w_off + b*w_bs + n*w_ld + k]  (w_kn FALSE: nn.Linear layout [N,K])
  *              or  w[w_off + b*w_bs + k*w_ld + n]  (w_kn TRUE: plain A @ B with B [K,N]).
  * All offsets and strides count elements. Bias (optional) is [N], shared by all batches.
@@ -42,6 +43,9 @@ typedef struct {
   float alpha;
   ArActivation act;
   ArMatmulPath path;
+  /* out += the result instead of out = (a residual add in the epilogue: one dispatch and
+   * one pass over the output fewer). */
+  gboolean accumulate;
 } ArMatmulParams;
 
 /* Dense defaults: batch 1, W as [N,K], rows packed (a_ld = K, w_ld = K, o_ld = N), batch
@@ -52,6 +56,10 @@ void ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K);
  * matrix-vector kernel when M == 1. */
 void ar_op_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
     const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K, ArActivation act);
+
+/* A residual branch: out[M,N] += A[M,K] @ W[N,K]^T + bias[N] (one dispatch). */
+void ar_op_matmul_accumulate (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K);
 
 /* The general form (see ArMatmulParams). @out must not overlap @a, @w or @bias. */
 void ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const act_names[] = { "", "+gelu", "+silu" };
+static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
+G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
   "matvec-reduce-shared" };
 
@@ -25,6 +26,41 @@ best_time_us (ArTest *t, int reps)
       best = us;
   }
   return best;
+}
+
+/* out += A @ W^T + bias on an output that already holds values (the residual epilogue), with
+ * @out's old values random; through @path. */
+static void
+check_accumulate (ArTest *t, ArDType dt, guint M, guint N, guint K, ArMatmulPath path)
+{
+  g_autofree float *a = art_random (t, (gsize) M * K, -1, 1, dt);
+  g_autofree float *w = art_random (t, (gsize) N * K, -1, 1, dt);
+  g_autofree float *bias = art_random (t, N, -1, 1, dt);
+  g_autofree float *prev = art_random (t, (gsize) M * N, -4, 4, dt);
+  g_autofree float *ref = g_new (float, (gsize) M * N);
+  ref_matmul (a, w, bias, ref, M, N, K, FALSE, 1.0f, AR_ACT_NONE);
+  for (gsize i = 0; i < (gsize) M * N; i++)
+    ref[i] += prev[i];
+  art_round (ref, (gsize) M * N, dt);
+
+  g_autoptr (ArBuffer) ba = art_upload (t, dt, a, (gsize) M * K);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, (gsize) N * K);
+  g_autoptr (ArBuffer) bb = art_upload (t, dt, bias, N);
+  g_autoptr (ArBuffer) bo = art_upload (t, dt, prev, (gsize) M * N);
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.path = path;
+  p.accumulate = TRUE;
+  art_begin (t);
+  if (path == AR_MATMUL_AUTO)
+    ar_op_matmul_accumulate (t->cmd, dt, ba, bw, bb, bo, M, N, K);
+  else
+    ar_op_matmul_ex (t->cmd, dt, ba, bw, bb, bo, &p);
+  if (!art_run (t))
+    return;
+  g_autofree float *out = art_download (t, dt, bo, (gsize) M * N);
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u]+=/%s", M, N, K, path_names[path]);
+  art_report (t, "matmul", shape, dt, art_nmse (out, ref, (gsize) M * N), ART_NMSE_LOOSE);
 }
 
 /* A single (batch 1) product through ar_op_matmul_ex, checked against ref_matmul. */
@@ -174,6 +210,11 @@ test_matmul (ArTest *t)
       check_mm (t, dt, 1, 300, 1027, FALSE, AR_ACT_NONE, path, FALSE, FALSE);
       check_mm (t, dt, 1, 29, 17, TRUE, AR_ACT_NONE, path, TRUE, FALSE);
     }
+    /* The residual epilogue, on every kernel. */
+    check_accumulate (t, dt, 33, 65, 17, AR_MATMUL_AUTO);
+    check_accumulate (t, dt, 7, 300, 129, AR_MATMUL_TILED);
+    for (int path = AR_MATMUL_AUTO; path <= AR_MATMUL_MATVEC_REDUCE_SHARED; path++)
+      check_accumulate (t, dt, 1, 37, 50, path);
     /* Plain A @ B with B [K,N]. */
     check_mm (t, dt, 7, 13, 31, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, TRUE, FALSE);
     check_mm (t, dt, 33, 65, 17, FALSE, AR_ACT_NONE, AR_MATMUL_AUTO, TRUE, FALSE);
