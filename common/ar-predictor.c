@@ -401,6 +401,19 @@ ar_predictor_commit (ArPredictor *p, const guint32 *tokens, const ArAction *acti
   return TRUE;
 }
 
+/* norm(p->x) @ W^T + b into @out. For one token the norm is fused into the matrix-vector
+ * kernel; otherwise the @first product of a group sharing the same norm writes it to p->h
+ * and the others read it there. */
+static void
+normed_matmul (ArPredictor *p, const ArRowNorm *norm, gboolean first, const ArBuffer *w,
+    const ArBuffer *b, ArBuffer *out, const ArMatmulParams *mp)
+{
+  if (mp->M == 1 || first)
+    ar_op_norm_matmul_ex (p->cmd, p->dt, norm, p->x, p->h, w, b, out, mp);
+  else
+    ar_op_matmul_ex (p->cmd, p->dt, p->h, w, b, out, mp);
+}
+
 /* Records the model over positions start..start+n-1 (ids already in p->ids). Logits: all n
  * rows into p->logits when @all_logits, else the last row into row 0. */
 static void
@@ -418,11 +431,13 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
   ArAttnLayout lay = ar_attn_layout_fused (p->H, p->H, p->hd, p->L);
   for (guint i = 0; i < p->cfg->layers; i++) {
     Layer *l = &p->layers[i];
+    ArMatmulParams mp;
     if (p->llama) {
-      ar_op_rms_norm (cmd, dt, p->x, l->n1w, p->h, n, dim, p->eps);
+      const ArRowNorm n1 = { AR_ROW_NORM_RMS, l->n1w, NULL, p->eps };
       /* q|k densely for the rotary op, then copied into the fused rows next to v (strided
        * copy as a product by 1, exact). */
-      ar_op_matmul (cmd, dt, p->h, l->qkvw, NULL, p->qk, n, 2 * dim, dim, AR_ACT_NONE);
+      ar_matmul_params_init (&mp, n, 2 * dim, dim);
+      normed_matmul (p, &n1, TRUE, l->qkvw, NULL, p->qk, &mp);
       ar_op_rope (cmd, dt, p->qk, p->qk, n, 2 * p->H, p->hd, start, (float) p->cfg->rope_theta);
       ArMatmulParams c;
       ar_matmul_params_init (&c, 2 * dim, 1, 1);
@@ -438,46 +453,57 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
       v.w_off = 2 * dim * dim;
       v.o_off = 2 * dim;
       v.o_ld = 3 * dim;
-      ar_op_matmul_ex (cmd, dt, p->h, l->qkvw, NULL, p->qkv, &v);
+      normed_matmul (p, &n1, FALSE, l->qkvw, NULL, p->qkv, &v);
     } else {
-      ar_op_layer_norm (cmd, dt, p->x, l->n1w, l->n1b, p->h, n, dim, p->eps);
-      ar_op_matmul (cmd, dt, p->h, l->qkvw, l->qkvb, p->qkv, n, 3 * dim, dim, AR_ACT_NONE);
+      const ArRowNorm n1 = { AR_ROW_NORM_LAYER, l->n1w, l->n1b, p->eps };
+      ar_matmul_params_init (&mp, n, 3 * dim, dim);
+      normed_matmul (p, &n1, TRUE, l->qkvw, l->qkvb, p->qkv, &mp);
     }
     ar_op_kv_append (cmd, dt, p->qkv, &lay, l->kc, l->vc, start, n);
     ar_op_attention (cmd, dt, p->qkv, &lay, l->kc, l->vc, p->att, start, n, 0);
     ar_op_matmul_accumulate (cmd, dt, p->att, l->projw, l->projb, p->x, n, dim, dim);
     guint64 nh = (guint64) n * p->hidden;
+    ar_matmul_params_init (&mp, n, p->hidden, dim);
     if (p->llama) {
-      ar_op_rms_norm (cmd, dt, p->x, l->n2w, p->h, n, dim, p->eps);
-      ar_op_matmul (cmd, dt, p->h, l->fc1w, NULL, p->mlp, n, p->hidden, dim, AR_ACT_SILU);
-      ar_op_matmul (cmd, dt, p->h, l->upw, NULL, p->mlp2, n, p->hidden, dim, AR_ACT_NONE);
+      const ArRowNorm n2 = { AR_ROW_NORM_RMS, l->n2w, NULL, p->eps };
+      mp.act = AR_ACT_SILU;
+      normed_matmul (p, &n2, TRUE, l->fc1w, NULL, p->mlp, &mp);
+      mp.act = AR_ACT_NONE;
+      normed_matmul (p, &n2, FALSE, l->upw, NULL, p->mlp2, &mp);
       ar_op_mul (cmd, dt, p->mlp, p->mlp2, p->mlp, nh);
     } else {
-      ar_op_layer_norm (cmd, dt, p->x, l->n2w, l->n2b, p->h, n, dim, p->eps);
-      ar_op_matmul (cmd, dt, p->h, l->fc1w, l->fc1b, p->mlp, n, p->hidden, dim,
-          p->cfg->gelu == AR_GELU_TANH ? AR_ACT_GELU_TANH : AR_ACT_GELU_ERF);
+      const ArRowNorm n2 = { AR_ROW_NORM_LAYER, l->n2w, l->n2b, p->eps };
+      mp.act = p->cfg->gelu == AR_GELU_TANH ? AR_ACT_GELU_TANH : AR_ACT_GELU_ERF;
+      normed_matmul (p, &n2, TRUE, l->fc1w, l->fc1b, p->mlp, &mp);
     }
     ar_op_matmul_accumulate (cmd, dt, p->mlp, l->fc2w, l->fc2b, p->x, n, dim, p->hidden);
   }
-  if (p->llama)
-    ar_op_rms_norm (cmd, dt, p->x, p->nfw, p->h, n, dim, p->eps);
-  else
-    ar_op_layer_norm (cmd, dt, p->x, p->nfw, p->nfb, p->h, n, dim, p->eps);
+  const ArRowNorm nf = p->llama ? (ArRowNorm) { AR_ROW_NORM_RMS, p->nfw, NULL, p->eps }
+      : (ArRowNorm) { AR_ROW_NORM_LAYER, p->nfw, p->nfb, p->eps };
+  /* The head reads every row, or only the last one (from the normalised rows in p->h: the
+   * fused prologue needs A's rows from the start). */
   guint rows = all_logits ? n : 1;
-  ArMatmulParams hp;
-  if (p->head2w) {   /* IRIS head: Linear -> ReLU -> Linear */
-    guint hh = p->cfg->head_hidden;
-    ar_matmul_params_init (&hp, rows, hh, dim);
-    hp.a_off = all_logits ? 0 : (n - 1) * dim;
-    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, p->mlp, &hp);
-    ar_op_unary (cmd, dt, AR_UNARY_RELU, p->mlp, p->mlp, (guint64) rows * hh);
-    ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, rows, p->vocab, hh,
-        AR_ACT_NONE);
-  } else {
-    ar_matmul_params_init (&hp, rows, p->vocab, dim);
-    hp.a_off = all_logits ? 0 : (n - 1) * dim;
-    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, p->logits, &hp);
+  gboolean from_h = rows != n;
+  if (from_h) {
+    if (p->llama)
+      ar_op_rms_norm (cmd, dt, p->x, p->nfw, p->h, n, dim, p->eps);
+    else
+      ar_op_layer_norm (cmd, dt, p->x, p->nfw, p->nfb, p->h, n, dim, p->eps);
   }
+  ArMatmulParams hp;
+  gboolean iris_head = p->head2w != NULL;   /* Linear -> ReLU -> Linear */
+  ar_matmul_params_init (&hp, rows, iris_head ? p->cfg->head_hidden : p->vocab, dim);
+  hp.act = iris_head ? AR_ACT_RELU : AR_ACT_NONE;
+  ArBuffer *head_out = iris_head ? p->mlp : p->logits;
+  if (from_h) {
+    hp.a_off = (n - 1) * dim;
+    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, head_out, &hp);
+  } else {
+    normed_matmul (p, &nf, TRUE, p->headw, p->headb, head_out, &hp);
+  }
+  if (iris_head)
+    ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, rows, p->vocab,
+        p->cfg->head_hidden, AR_ACT_NONE);
 }
 
 /* Host sequence of @n frames (tokens [n][T], actions): ids into seq_ids, continuous action

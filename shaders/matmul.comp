@@ -36,6 +36,7 @@ layout(push_constant) uniform Push {
     uint has_bias;
     float alpha;
     uint accumulate;
+    float eps;      // matvec.comp's norm prologue; unused here
 } pc;
 
 void main()

@@ -9,8 +9,9 @@ typedef struct {
   guint32 has_bias;
   float alpha;
   guint32 accumulate;
+  float eps;            /* matvec's norm prologue */
 } MatmulPush;
-G_STATIC_ASSERT (sizeof (MatmulPush) == 64);
+G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
 
 /* Register tile of the general kernel: TILE_M rows x TILE_N columns per invocation.
  * Measured on lavapipe (CPU time, M=256 N=K=512, vec4 loads): 4x8 and 8x8 ~21 ms,
@@ -102,16 +103,18 @@ dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
       sizeof *pc, gx, gy, batch);
 }
 
+/* @bind has 6 entries: a, w, bias, out, then the norm prologue's gamma and beta (NULL without
+ * one); @norm is the shader's NORM constant (0 none, 1 layer, 2 RMS). */
 static void
 dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
-    ArActivation act, ArMatmulPath path, gboolean w_kn)
+    ArActivation act, ArMatmulPath path, gboolean w_kn, guint32 norm)
 {
   ArDevice *dev = ar_cmd_device (cmd);
   gboolean reduce = path == AR_MATMUL_MATVEC_REDUCE || path == AR_MATMUL_MATVEC_REDUCE_SHARED
       || (path == AR_MATMUL_MATVEC && !dev->caps.is_cpu && !w_kn);
   gboolean subgroup = reduce && path != AR_MATMUL_MATVEC_REDUCE_SHARED && dev->caps.subgroup_arith;
   guint32 gx, gy;
-  guint32 spec[4] = { 0, 0, 0, 1 };
+  guint32 spec[5] = { 0, 0, 0, 1, norm };
   if (reduce) {
     /* One workgroup per output row: its invocations read W's row contiguously (coalesced
      * on GPUs). A power of two for the shared-memory tree. */
@@ -136,13 +139,15 @@ dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, 
     ar_cmd_fail_invalid (cmd, "matmul: batch = %u exceeds the grid limit", batch);
     return;
   }
-  ar_cmd_dispatch (cmd, matvec_shader (dt, act, subgroup), spec, 4, bind, 4, pc, sizeof *pc,
-      gx, gy, batch);
+  ar_cmd_dispatch (cmd, matvec_shader (dt, act, subgroup), spec, G_N_ELEMENTS (spec), bind, 6,
+      pc, sizeof *pc, gx, gy, batch);
 }
 
-void
-ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
-    const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p)
+/* ar_op_matmul_ex, with the matrix-vector kernel's norm prologue when @norm is set (the
+ * caller checked that the matrix-vector kernel applies). */
+static void
+record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p, const ArRowNorm *norm)
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
@@ -180,13 +185,70 @@ ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
     .has_bias = bias != NULL,
     .alpha = p->alpha,
     .accumulate = p->accumulate,
+    .eps = norm ? norm->eps : 0.0f,
   };
-  ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out) };
-  if (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1))
+  ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out),
+    AR_READ (norm ? norm->gamma : NULL), AR_READ (norm ? norm->beta : NULL) };
+  if (!norm && (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1)))
     dispatch_tiled (cmd, dt, bind, &pc, p->batch, p->act);
   else
     dispatch_matvec (cmd, dt, bind, &pc, p->batch, p->act,
-        p->path == AR_MATMUL_AUTO ? AR_MATMUL_MATVEC : p->path, p->w_kn);
+        p->path == AR_MATMUL_AUTO ? AR_MATMUL_MATVEC : p->path, p->w_kn,
+        norm ? (guint32) norm->kind : 0);
+}
+
+void
+ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
+    const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p)
+{
+  record_matmul (cmd, dt, a, w, bias, out, p, NULL);
+}
+
+void
+ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
+    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out,
+    const ArMatmulParams *p)
+{
+  if (norm->kind != AR_ROW_NORM_LAYER && norm->kind != AR_ROW_NORM_RMS) {
+    ar_cmd_fail_invalid (cmd, "matmul: unknown norm kind %d", norm->kind);
+    return;
+  }
+  if (p->a_off != 0 || p->a_ld != p->K || (p->batch > 1 && p->a_bs != p->M * p->K)) {
+    ar_cmd_fail_invalid (cmd, "matmul: a norm prologue needs packed rows of A");
+    return;
+  }
+  if (!(norm->eps >= 0)) {
+    ar_cmd_fail_invalid (cmd, "matmul: norm eps must be >= 0 (got %g)", norm->eps);
+    return;
+  }
+  gsize es = ar_dtype_size (dt);
+  gboolean fused = p->M == 1 && p->batch == 1 && !p->w_kn && p->path != AR_MATMUL_TILED
+      && norm->gamma && (norm->kind == AR_ROW_NORM_RMS || norm->beta);
+  if (fused) {
+    if (!ar_op_check_size (cmd, "matmul", "norm gamma", norm->gamma, p->K, es)
+        || (norm->kind == AR_ROW_NORM_LAYER
+            && !ar_op_check_size (cmd, "matmul", "norm beta", norm->beta, p->K, es)))
+      return;
+    record_matmul (cmd, dt, a, w, bias, out, p, norm);
+    return;
+  }
+  guint rows = p->M * p->batch;
+  if (norm->kind == AR_ROW_NORM_LAYER)
+    ar_op_layer_norm (cmd, dt, a, norm->gamma, norm->beta, scratch, rows, p->K, norm->eps);
+  else
+    ar_op_rms_norm (cmd, dt, a, norm->gamma, scratch, rows, p->K, norm->eps);
+  ar_op_matmul_ex (cmd, dt, scratch, w, bias, out, p);
+}
+
+void
+ar_op_norm_matmul (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
+    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out, guint M, guint N,
+    guint K, ArActivation act)
+{
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.act = act;
+  ar_op_norm_matmul_ex (cmd, dt, norm, a, scratch, w, bias, out, &p);
 }
 
 void

@@ -65,4 +65,30 @@ void ar_op_matmul_accumulate (ArCmd *cmd, ArDType dt, const ArBuffer *a, const A
 void ar_op_matmul_ex (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
     const ArBuffer *bias, ArBuffer *out, const ArMatmulParams *p);
 
+/* The row norm of a norm + matmul prologue (as ar_op_layer_norm / ar_op_rms_norm). */
+typedef enum {
+  AR_ROW_NORM_LAYER = 1,
+  AR_ROW_NORM_RMS = 2,
+} ArRowNormKind;
+
+typedef struct {
+  ArRowNormKind kind;
+  const ArBuffer *gamma;   /* [K], may be NULL (1) */
+  const ArBuffer *beta;    /* [K], LayerNorm only, may be NULL (0) */
+  float eps;
+} ArRowNorm;
+
+/* out = act(norm(A) @ W^T + bias) (+ out when accumulate), the norm over each row of A.
+ * A one-token step (M = 1, batch 1, W as [N,K], gamma given, and beta for LayerNorm) is one
+ * matrix-vector dispatch that normalises A as it loads it; anything else writes the norm to
+ * @scratch (the size of A) first and then multiplies. A's rows must be packed (a_off 0,
+ * a_ld K). */
+void ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
+    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out,
+    const ArMatmulParams *p);
+
+void ar_op_norm_matmul (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
+    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out, guint M, guint N,
+    guint K, ArActivation act);
+
 G_END_DECLS

@@ -63,6 +63,51 @@ check_accumulate (ArTest *t, ArDType dt, guint M, guint N, guint K, ArMatmulPath
   art_report (t, "matmul", shape, dt, art_nmse (out, ref, (gsize) M * N), ART_NMSE_LOOSE);
 }
 
+/* norm(A) @ W^T + bias through ar_op_norm_matmul_ex (fused for M = 1, else through the
+ * scratch buffer), against ref_layer_norm / ref_rms_norm then ref_matmul. Inputs have an offset
+ * so that a missing mean subtraction shows. */
+static void
+check_norm_mm (ArTest *t, ArDType dt, ArRowNormKind kind, guint M, guint N, guint K,
+    ArActivation act, ArMatmulPath path)
+{
+  const float eps = 1e-5f;
+  g_autofree float *a = art_random (t, (gsize) M * K, 0.5f, 3, dt);
+  g_autofree float *gamma = art_random (t, K, -2, 2, dt);
+  g_autofree float *beta = art_random (t, K, -1, 1, dt);
+  g_autofree float *w = art_random (t, (gsize) N * K, -1, 1, dt);
+  g_autofree float *bias = art_random (t, N, -1, 1, dt);
+  g_autofree float *normed = g_new (float, (gsize) M * K);
+  g_autofree float *ref = g_new (float, (gsize) M * N);
+  if (kind == AR_ROW_NORM_LAYER)
+    ref_layer_norm (a, gamma, beta, normed, M, K, eps);
+  else
+    ref_rms_norm (a, gamma, normed, M, K, eps);
+  ref_matmul (normed, w, bias, ref, M, N, K, FALSE, 1.0f, act);
+  art_round (ref, (gsize) M * N, dt);
+
+  g_autoptr (ArBuffer) ba = art_upload (t, dt, a, (gsize) M * K);
+  g_autoptr (ArBuffer) bg = art_upload (t, dt, gamma, K);
+  g_autoptr (ArBuffer) bbeta = art_upload (t, dt, beta, K);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, (gsize) N * K);
+  g_autoptr (ArBuffer) bb = art_upload (t, dt, bias, N);
+  g_autoptr (ArBuffer) scratch = art_alloc (t, dt, (gsize) M * K);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) M * N);
+  ArRowNorm norm = { kind, bg, kind == AR_ROW_NORM_LAYER ? bbeta : NULL, eps };
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.act = act;
+  p.path = path;
+  art_begin (t);
+  ar_op_norm_matmul_ex (t->cmd, dt, &norm, ba, scratch, bw, bb, bo, &p);
+  if (!art_run (t))
+    return;
+  g_autofree float *out = art_download (t, dt, bo, (gsize) M * N);
+  g_autofree gchar *shape = g_strdup_printf ("%s[%u,%u,%u]%s/%s",
+      kind == AR_ROW_NORM_LAYER ? "layernorm" : "rmsnorm", M, N, K, act_names[act],
+      path_names[path]);
+  art_report (t, "matmul", shape, dt, art_nmse (out, ref, (gsize) M * N), ART_NMSE_LOOSE);
+}
+
 /* A single (batch 1) product through ar_op_matmul_ex, checked against ref_matmul. */
 static void
 check_mm (ArTest *t, ArDType dt, guint M, guint N, guint K, gboolean use_bias, ArActivation act,
@@ -215,6 +260,18 @@ test_matmul (ArTest *t)
     check_accumulate (t, dt, 7, 300, 129, AR_MATMUL_TILED);
     for (int path = AR_MATMUL_AUTO; path <= AR_MATMUL_MATVEC_REDUCE_SHARED; path++)
       check_accumulate (t, dt, 1, 37, 50, path);
+    /* Norm prologue: fused one-token steps on each matrix-vector kernel (K a multiple of 4
+     * for vec4 loads, and not), and the unfused fallback for several rows. */
+    for (int kind = AR_ROW_NORM_LAYER; kind <= AR_ROW_NORM_RMS; kind++) {
+      for (int path = AR_MATMUL_AUTO; path <= AR_MATMUL_MATVEC_REDUCE_SHARED; path++) {
+        if (path == AR_MATMUL_TILED)
+          continue;
+        check_norm_mm (t, dt, kind, 1, 37, 52, AR_ACT_NONE, path);
+        check_norm_mm (t, dt, kind, 1, 29, 131, AR_ACT_GELU_ERF, path);
+      }
+      check_norm_mm (t, dt, kind, 1, 300, 256, AR_ACT_SILU, AR_MATMUL_AUTO);
+      check_norm_mm (t, dt, kind, 7, 33, 65, AR_ACT_NONE, AR_MATMUL_AUTO);
+    }
     /* Plain A @ B with B [K,N]. */
     check_mm (t, dt, 7, 13, 31, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, TRUE, FALSE);
     check_mm (t, dt, 33, 65, 17, FALSE, AR_ACT_NONE, AR_MATMUL_AUTO, TRUE, FALSE);
