@@ -131,6 +131,19 @@ get_uint (Ctx *c, yaml_node_t *n, const char *key, guint min, guint max, guint *
   return TRUE;
 }
 
+/* true or false, from a plain scalar. */
+static gboolean
+get_bool (Ctx *c, yaml_node_t *n, const char *key, gboolean *out)
+{
+  const char *s = n->type == YAML_SCALAR_NODE ? (const char *) n->data.scalar.value : NULL;
+  if (s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+      && (strcmp (s, "true") == 0 || strcmp (s, "false") == 0)) {
+    *out = s[0] == 't';
+    return TRUE;
+  }
+  return fail (c, n, key, "expected true or false, got %s", s ? s : node_kind_name (n));
+}
+
 /* A finite number from a plain scalar. */
 static gboolean
 get_double (Ctx *c, yaml_node_t *n, const char *key, double *out)
@@ -338,11 +351,17 @@ parse_tokenizer (Ctx *c, yaml_node_t *map, ArTokenizerConfig *tk)
 static gboolean
 parse_action (Ctx *c, yaml_node_t *map, ArPredictorConfig *pr)
 {
-  static const char *const keys[] = { "kind", "count", "dim", NULL };
+  static const char *const keys[] = { "kind", "count", "dim", "add_to_frame", NULL };
   static const char *const kinds[] = { "discrete", "continuous", NULL };
   yaml_node_t *v[G_N_ELEMENTS (keys)];
   if (!read_mapping (c, map, "predictor.action", keys, v) || !require (c, map, "predictor.action", "kind", v[0]))
     return FALSE;
+  if (v[3]) {
+    if (pr->kind != AR_PREDICTOR_GPT)
+      return fail (c, v[3], "predictor.action.add_to_frame", "applies to gpt only");
+    if (!get_bool (c, v[3], "predictor.action.add_to_frame", &pr->action_add_to_frame))
+      return FALSE;
+  }
   gint kind = get_kind (c, v[0], "predictor.action.kind", kinds);
   if (kind < 0)
     return FALSE;
@@ -939,6 +958,8 @@ ar_card_describe_predictor (const ArCard *card)
     g_string_append_printf (s, "%u discrete actions", pr->action_count);
   else
     g_string_append_printf (s, "continuous actions of dim %u", pr->action_dim);
+  if (pr->action_add_to_frame)
+    g_string_append (s, " (also added to the next frame's tokens)");
   if (pr->head_hidden)
     g_string_append_printf (s, ", head mlp %u", pr->head_hidden);
   if (pr->kind == AR_PREDICTOR_GPT)

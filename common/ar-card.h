@@ -64,6 +64,8 @@ typedef struct {
   ArActionKind action_kind;
   guint action_count;              /* discrete */
   guint action_dim;                /* continuous */
+  gboolean action_add_to_frame;    /* gpt: the action's embedding is also added to every token
+                                    * of the frame it leads to (default false) */
   guint mlp_hidden;                /* gpt default 4*dim; required for llama */
   guint head_hidden;               /* 0: a single Linear head */
   ArGeluKind gelu;                 /* gpt only, default erf */

@@ -34,15 +34,17 @@ struct _ArPredictor {
   const ArPredictorConfig *cfg;
   gboolean llama;
   ArDType dt;
-  guint C, T, L, dim, H, hd, hidden, vocab, act_size, n_act_rows;
+  guint C, T, L, dim, H, hd, hidden, vocab, act_size, n_act_rows, zero_row;
   float eps;
   Layer *layers;
   const ArBuffer *pos_emb, *nfw, *nfb, *headw, *headb, *head2w, *head2b, *act_w;
   const ArBuffer *act_b; /* continuous: act_proj.bias (gpt) or act_bias (llama) */
   ArBuffer *act_bias;   /* llama continuous: act_proj.bias + sep_emb */
-  ArBuffer *table;      /* [vocab + n_act_rows, dim] */
+  ArBuffer *table;      /* [vocab + n_act_rows (+ 1 zero row with add_to_frame), dim] */
   ArBuffer *posids;     /* guint32 0..L-1 */
   ArBuffer *ids;        /* guint32 [L]: the sequence, sampled tokens included */
+  ArBuffer *ledby;      /* add_to_frame: guint32 [L], the table row added at each position:
+                         * the action that led to its frame, or the zero row */
   ArBuffer *actvals;    /* continuous: [C, act_size] */
   ArBuffer *one;        /* 1.0: weight of strided copies done as products */
   ArBuffer *x, *h, *qkv, *qk, *att, *tmp, *mlp, *mlp2, *logits;
@@ -58,6 +60,7 @@ struct _ArPredictor {
   float *cache_actv;
   /* scratch for one run */
   guint32 *seq_ids;
+  guint32 *seq_ledby;
   float *seq_actv;
   guint16 *half;
 };
@@ -262,7 +265,9 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
     p->layers[i].kc = alloc (p, L * dim, es, &err);
     p->layers[i].vc = alloc (p, L * dim, es, &err);
   }
-  p->table = alloc (p, (guint64) (p->vocab + p->n_act_rows) * dim, es, &err);
+  p->zero_row = p->vocab + p->n_act_rows;
+  p->table = alloc (p, (guint64) (p->zero_row + 1) * dim, es, &err);
+  p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
   p->posids = alloc (p, L, 4, &err);
   p->ids = alloc (p, L, 4, &err);
   p->actvals = alloc (p, (guint64) p->C * p->act_size, es, &err);
@@ -282,6 +287,9 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   }
   if (!build_table (p, error))
     return NULL;
+  g_autofree float *zeros = g_new0 (float, dim);
+  if (!write_floats (p, p->table, (gsize) p->zero_row * dim, zeros, dim, error))
+    return NULL;
   g_autofree guint32 *pos = g_new (guint32, L);
   for (guint i = 0; i < L; i++)
     pos[i] = i;
@@ -296,6 +304,7 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->cache_ids = g_new0 (guint32, L);
   p->cache_actv = g_new0 (float, (gsize) p->C * p->act_size);
   p->seq_ids = g_new0 (guint32, L);
+  p->seq_ledby = g_new0 (guint32, L);
   p->seq_actv = g_new0 (float, (gsize) p->C * p->act_size);
   return g_steal_pointer (&p);
 }
@@ -313,7 +322,7 @@ ar_predictor_free (ArPredictor *p)
     }
     g_free (p->layers);
   }
-  ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->actvals, &p->one, &p->x,
+  ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
     &p->h, &p->qkv, &p->qk, &p->att, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
@@ -323,6 +332,7 @@ ar_predictor_free (ArPredictor *p)
   g_free (p->cache_ids);
   g_free (p->cache_actv);
   g_free (p->seq_ids);
+  g_free (p->seq_ledby);
   g_free (p->seq_actv);
   if (p->model)
     ar_model_unref (p->model);
@@ -424,6 +434,10 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
   guint dim = p->dim, vocab_rows = p->vocab + p->n_act_rows;
   guint64 nd = (guint64) n * dim;
   ar_op_embed (cmd, dt, p->table, p->ids, start, p->x, n, vocab_rows, dim);
+  if (p->ledby) {
+    ar_op_embed (cmd, dt, p->table, p->ledby, start, p->tmp, n, vocab_rows + 1, dim);
+    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
+  }
   if (!p->llama) {
     ar_op_embed (cmd, dt, p->pos_emb, p->posids, start, p->tmp, n, p->L, dim);
     ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
@@ -507,7 +521,9 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
 }
 
 /* Host sequence of @n frames (tokens [n][T], actions): ids into seq_ids, continuous action
- * values into seq_actv. Returns the number of positions, n * (T + 1). */
+ * values into seq_actv, and with add_to_frame the rows added at each position into seq_ledby,
+ * including the T positions of the frame generated next (led by the last action). Returns
+ * the number of positions, n * (T + 1). */
 static guint
 build_seq (ArPredictor *p, const guint32 *tokens, const guint *act, const float *actv, guint n)
 {
@@ -515,9 +531,14 @@ build_seq (ArPredictor *p, const guint32 *tokens, const guint *act, const float 
   guint k = 0;
   for (guint f = 0; f < n; f++) {
     memcpy (p->seq_ids + k, tokens + (gsize) f * p->T, p->T * 4);
+    guint led = f == 0 ? p->zero_row : p->vocab + (discrete ? act[f - 1] : f - 1);
+    for (guint i = 0; i <= p->T; i++)
+      p->seq_ledby[k + i] = i < p->T ? led : p->zero_row;
     k += p->T;
     p->seq_ids[k++] = p->vocab + (discrete ? act[f] : f);
   }
+  for (guint i = 0; i < p->T && k + i < p->L; i++)
+    p->seq_ledby[k + i] = p->vocab + (discrete ? act[n - 1] : n - 1);
   if (!discrete)
     memcpy (p->seq_actv, actv, (gsize) n * p->act_size * 4);
   return k;
@@ -547,6 +568,10 @@ static gboolean
 prepare_run (ArPredictor *p, guint from, guint P, GError **error)
 {
   if (P > from && !ar_buffer_write (p->ids, (gsize) from * 4, p->seq_ids + from, (gsize) (P - from) * 4, error))
+    return FALSE;
+  guint gen_end = MIN (P + p->T, p->L);
+  if (p->ledby && !ar_buffer_write (p->ledby, (gsize) from * 4, p->seq_ledby + from,
+          (gsize) (gen_end - from) * 4, error))
     return FALSE;
   ar_cmd_begin (p->cmd);
   if (!ar_predictor_action_discrete (p)) {

@@ -161,6 +161,8 @@ def main():
     tok, pred = model.tokenizer, model.predictor
     if tok is None or pred is None:
         sys.exit("bench_torch: the card needs a tokenizer and a predictor")
+    if pred.add_to_frame:
+        sys.exit("bench_torch: predictor.action.add_to_frame is not supported by the static step")
     T, C = pred.T, pred.cfg["context_frames"]
     discrete = pred.discrete
     n_act = pred.cfg["action"].get("count", 0) if discrete else 0

@@ -5,7 +5,7 @@
 
 Contents (described in manifest.yaml there):
   tiny-gpt.yaml + .safetensors     vq tokenizer 16x16 RGB (8x8 tokens) + gpt predictor with an
-                                   IRIS head (Linear, ReLU, Linear), weights F16
+                                   IRIS head (Linear, ReLU, Linear) and actions added to frames, F16
   tiny-llama.yaml + .safetensors   llama predictor only, continuous actions (dim 2), weights F32
   tiny-gpt-io.safetensors          inputs and reference outputs for tiny-gpt
   tiny-llama-io.safetensors        inputs and reference outputs for tiny-llama
@@ -38,7 +38,8 @@ GPT_CARD = {
     },
     "predictor": {
         "kind": "gpt", "layers": 2, "dim": 32, "heads": 2, "context_frames": 3, "tokens_per_frame": 64,
-        "vocab": 32, "action": {"kind": "discrete", "count": 4}, "mlp_hidden": 128, "head_hidden": 48,
+        "vocab": 32, "action": {"kind": "discrete", "count": 4, "add_to_frame": True}, "mlp_hidden": 128,
+        "head_hidden": 48,
         "gelu": "erf", "norm_eps": 1.0e-5,
     },
 }

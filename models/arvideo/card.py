@@ -169,18 +169,25 @@ def validate_predictor(p):
         raise CardError("predictor.dim %d not divisible by heads %d" % (out["dim"], out["heads"]))
     act = _mapping(p["action"], "predictor.action")
     ak = act.get("kind")
+    if "add_to_frame" in act:
+        if kind != "gpt":
+            raise CardError("predictor.action.add_to_frame applies to gpt only")
+        if not isinstance(act["add_to_frame"], bool):
+            raise CardError("predictor.action.add_to_frame: expected true or false, got %r" % (act["add_to_frame"],))
     if ak == "discrete":
-        _strict(act, ("kind", "count"), "predictor.action")
+        _strict(act, ("kind", "count", "add_to_frame"), "predictor.action")
         if "count" not in act:
             raise CardError("predictor.action.count is required")
         out["action"] = {"kind": ak, "count": _int(act["count"], "predictor.action.count", 1, MAX_ACTIONS)}
     elif ak == "continuous":
-        _strict(act, ("kind", "dim"), "predictor.action")
+        _strict(act, ("kind", "dim", "add_to_frame"), "predictor.action")
         if "dim" not in act:
             raise CardError("predictor.action.dim is required")
         out["action"] = {"kind": ak, "dim": _int(act["dim"], "predictor.action.dim", 1, MAX_DIM)}
     else:
         raise CardError("unknown action kind %r" % (ak,))
+    if act.get("add_to_frame"):
+        out["action"]["add_to_frame"] = True
     if kind == "gpt":
         for k in ("rope_theta",):
             if k in p:

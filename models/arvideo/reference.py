@@ -354,6 +354,9 @@ class _PredictorBase(nn.Module):
         self.head_dim = pcfg["dim"] // pcfg["heads"]
         act = pcfg["action"]
         self.discrete = act["kind"] == "discrete"
+        # add_to_frame: each frame's tokens also get the embedding of the action that led to
+        # it (besides the action token), so every position of the frame sees the action.
+        self.add_to_frame = bool(act.get("add_to_frame", False))
         if self.discrete:
             self.act_emb = nn.Embedding(act["count"], pcfg["dim"])
         else:
@@ -387,7 +390,10 @@ class _PredictorBase(nn.Module):
             raise ValueError("need n or n-1 actions for n frames (got %d for %d)" % (m, n))
         parts = []
         for i in range(n):
-            parts.append(self.embed_frame_tokens(tokens[:, i]))
+            emb = self.embed_frame_tokens(tokens[:, i])
+            if self.add_to_frame and i > 0:
+                emb = emb + self._action_vector(actions[:, i - 1]).unsqueeze(1)
+            parts.append(emb)
             if i < m:
                 parts.append(self.embed_action(actions[:, i]))
         return torch.cat(parts, dim=1)
@@ -416,9 +422,13 @@ class _PredictorBase(nn.Module):
     def prefill(self, tokens, actions, cache):
         return self.forward_embeddings(self.embed_sequence(tokens, actions), cache)
 
-    def step_token(self, token, cache):
-        """One frame token (int [B]) -> logits [B, vocab]."""
-        return self.forward_embeddings(self.embed_frame_tokens(token.reshape(-1, 1)), cache)[:, -1]
+    def step_token(self, token, cache, led_by=None):
+        """One frame token (int [B]) -> logits [B, vocab].  led_by: the action that led to the
+        token's frame ([B] or [B, A]; None for a window's first frame), used with add_to_frame."""
+        emb = self.embed_frame_tokens(token.reshape(-1, 1))
+        if self.add_to_frame and led_by is not None:
+            emb = emb + self._action_vector(led_by).unsqueeze(1)
+        return self.forward_embeddings(emb, cache)[:, -1]
 
     def step_action(self, action, cache):
         """One action token ([B] or [B, A]) -> logits [B, vocab] (predicting the next frame's first token)."""
@@ -471,14 +481,15 @@ class Rollout:
                 logits = p.step_action(action[:, 0], self.cache)
         else:
             # the cache holds every position except the last token of the last frame
-            p.step_token(self.tokens[:, -1, -1], self.cache)
+            led_by = self.actions[:, -1] if self.actions.shape[1] > 0 else None
+            p.step_token(self.tokens[:, -1, -1], self.cache, led_by)
             logits = p.step_action(action[:, 0], self.cache)
         out = []
         for k in range(p.T):
             tok = sampler(logits)
             out.append(tok)
             if k + 1 < p.T:
-                logits = p.step_token(tok, self.cache)
+                logits = p.step_token(tok, self.cache, action[:, 0])
         new = torch.stack(out, dim=1)
         self.tokens = torch.cat([self.tokens, new.unsqueeze(1)], dim=1)
         self.actions = torch.cat([self.actions, action], dim=1)

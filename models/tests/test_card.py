@@ -79,6 +79,7 @@ class TestCard(unittest.TestCase):
         self._bad(lambda c: c["predictor"].update(heads=3), "divisible")
         self._bad(lambda c: c["predictor"].update(gelu="relu"), "gelu")
         self._bad(lambda c: c["predictor"].update(rope_theta=1e4), "rope_theta")
+        self._bad(lambda c: c["predictor"]["action"].update(add_to_frame="yes"), "add_to_frame")
         self._bad(lambda c: c["tokenizer"].update(in_channels=2), "in_channels")
         self._bad(lambda c: c["tokenizer"].update(norm_groups=48), "norm_groups")
         self._bad(lambda c: c.pop("weights"), "weights")
@@ -92,6 +93,10 @@ class TestCard(unittest.TestCase):
         with self.assertRaises(C.CardError):    # mlp_hidden required for llama
             C.validate_card(c)
         c["predictor"]["mlp_hidden"] = 128
+        c["predictor"]["action"]["add_to_frame"] = True
+        with self.assertRaises(C.CardError):    # add_to_frame is gpt only
+            C.validate_card(c)
+        del c["predictor"]["action"]["add_to_frame"]
         p = C.validate_card(c)["predictor"]
         self.assertEqual((p["rope_theta"], p["norm_eps"]), (10000.0, 1e-5))
 

@@ -450,6 +450,8 @@ test_cards (ArDevice *dev)
     { "card: resolution not divisible", "[16, 16]", "[16, 15]", "tokenizer.resolution: 16x15 is not divisible", 8 },
     { "card: action kind", "kind: discrete, count: 5", "kind: discrete, dim: 5", "missing required key 'count'", 17 },
     { "card: gpt with rope_theta", "gelu: tanh", "rope_theta: 10.0", "applies to llama only", 18 },
+    { "card: add_to_frame not a boolean", "count: 5}", "count: 5, add_to_frame: yes}",
+      "predictor.action.add_to_frame: expected true or false, got yes", 17 },
     { "card: yaml syntax", "  heads: 2\n", "  heads: [2\n", "YAML syntax error", 0 },
     { "card: key action out of range", "loss: 0.5}\n", "loss: 0.5}\nkeys: {Up: 5}\n",
       "keys.Up: action 5, but predictor.action.count is 5", 20 },
@@ -463,6 +465,9 @@ test_cards (ArDevice *dev)
   }
   g_autofree gchar *llama_bad = edit (llama_card, "heads: 2", "heads: 8");
   expect_card_error (dev, "card: llama odd head size", llama_bad, "must be even", 7);
+  g_autofree gchar *llama_add = edit (llama_card, "dim: 3}", "dim: 3, add_to_frame: true}");
+  expect_card_error (dev, "card: add_to_frame on llama", llama_add,
+      "predictor.action.add_to_frame: applies to gpt only", 11);
   g_autofree gchar *llama_keys_bad = g_strconcat (llama_card, "keys:\n  Up: [1, 2]\n", NULL);
   expect_card_error (dev, "card: key of the wrong size", llama_keys_bad,
       "keys.Up: 2 values, but predictor.action.dim is 3", 15);
