@@ -399,7 +399,8 @@ def train_predictor(args):
         pred.load_state_dict(torch.load(os.path.join(args.out, "predictor.pt")))
         with open(os.path.join(args.out, "predictor.json")) as f:
             prev = json.load(f)
-        previous = prev.get("previous_runs", []) + [{k: prev[k] for k in ("steps", "seconds", "batch", "lr")}]
+        previous = prev.get("previous_runs", []) + [
+            {k: prev[k] for k in ("steps", "seconds", "batch", "lr", "add_to_frame") if k in prev}]
         print("predictor: resuming from %s" % os.path.join(args.out, "predictor.pt"))
     if hasattr(pred, "pos_emb"):   # gpt: learned absolute positions
         pred.pos_emb = FactorizedPositions(pred.pos_emb.weight, pred.block_len, not args.resume)
@@ -453,6 +454,7 @@ def train_predictor(args):
     save_report(os.path.join(args.out, "predictor.json"), {
         "stage": "predictor", "steps": step, "seconds": round(train_s), "batch": args.batch,
         "lr": args.lr, "changed_weight": args.changed_weight, "seed": args.seed,
+        "add_to_frame": pred.add_to_frame,
         "factorized_positions": not args.resume, "episodes_train": len(tr), "episodes_val": len(va),
         "threads": torch.get_num_threads(), "previous_runs": previous, "eval_heldout": ev})
 
