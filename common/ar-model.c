@@ -304,6 +304,18 @@ upload (ArModel *m, const ArSafetensors *st, GError **error)
   return TRUE;
 }
 
+/* The storage type a model gets on @dev (see ar_model_load). */
+static ArDType
+storage_dtype (ArDevice *dev, ArModelLoadFlags flags)
+{
+  if ((flags & AR_MODEL_LOAD_FORCE_F32) || !dev->caps.fp16_storage
+      || g_strcmp0 (g_getenv ("AR_MODEL_FP32"), "1") == 0)
+    return AR_F32;
+  if (dev->caps.is_cpu && !(flags & AR_MODEL_LOAD_PREFER_F16))
+    return AR_F32;
+  return AR_F16;
+}
+
 /* Takes @card. */
 static ArModel *
 load_card (ArDevice *dev, ArCard *card, ArModelLoadFlags flags, GError **error)
@@ -316,9 +328,7 @@ load_card (ArDevice *dev, ArCard *card, ArModelLoadFlags flags, GError **error)
   m->tensors = g_ptr_array_new_with_free_func (tensor_free);
   m->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   ar_card_summarize (card, &m->summary);
-  gboolean f32 = (flags & AR_MODEL_LOAD_FORCE_F32) || !dev->caps.fp16_storage
-      || g_strcmp0 (g_getenv ("AR_MODEL_FP32"), "1") == 0;
-  m->summary.dtype = f32 ? AR_F32 : AR_F16;
+  m->summary.dtype = storage_dtype (dev, flags);
 
   g_autoptr (ArSafetensors) st = ar_safetensors_open (card->weights, error);
   if (!st || !ar_model_check_weights (card, st, error) || !upload (m, st, error)) {
@@ -370,9 +380,9 @@ ar_model_get_shared (ArDevice *dev, const char *card_path, GError **error)
   if (card) {
     g_autofree gchar *card_id = file_identity (card_path);
     g_autofree gchar *weights_id = file_identity (card->weights);
-    gboolean f32 = !dev->caps.fp16_storage || g_strcmp0 (g_getenv ("AR_MODEL_FP32"), "1") == 0;
+    ArDType dt = storage_dtype (dev, AR_MODEL_LOAD_DEFAULT);
     g_autofree gchar *key = card_id && weights_id
-        ? g_strdup_printf ("%p|%s|%s|%s", (void *) dev, f32 ? "f32" : "f16", card_id, weights_id) : NULL;
+        ? g_strdup_printf ("%p|%s|%s|%s", (void *) dev, ar_dtype_name (dt), card_id, weights_id) : NULL;
     m = key ? g_hash_table_lookup (shared_models, key) : NULL;
     if (m) {
       ar_card_free (card);

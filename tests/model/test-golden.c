@@ -75,7 +75,7 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want)
   g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
   g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
   g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_DEFAULT, &error) : NULL;
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
   g_autoptr (ArTokenizer) tok = model ? ar_tokenizer_new (model, &error) : NULL;
   g_autoptr (ArPredictor) pred = tok ? ar_predictor_new (model, 0, &error) : NULL;
   if (!pred) {
@@ -230,7 +230,7 @@ run_llama (ArDevice *dev, const char *dir, ArDType want)
   g_autofree gchar *iop = g_build_filename (dir, "tiny-llama-io.safetensors", NULL);
   g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
   g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_DEFAULT, &error) : NULL;
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
   g_autoptr (ArPredictor) pred = model ? ar_predictor_new (model, 0, &error) : NULL;
   if (!pred) {
     check (FALSE, "model tiny-llama load %s: %s", dn, error->message);

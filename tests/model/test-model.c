@@ -527,12 +527,12 @@ main (int argc, char **argv)
 
   expect_load (dev, "load: vq+gpt f32", base_card, NULL, AR_MODEL_LOAD_FORCE_F32, AR_F32);
   if (fp16)
-    expect_load (dev, "load: vq+gpt f16", base_card, NULL, AR_MODEL_LOAD_DEFAULT, AR_F16);
+    expect_load (dev, "load: vq+gpt f16", base_card, NULL, AR_MODEL_LOAD_PREFER_F16, AR_F16);
   WeightsEdit bf16 = { .dtype = AR_ST_BF16 }, f16 = { .dtype = AR_ST_F16 };
   expect_load (dev, "load: bf16 source as f32", base_card, &bf16, AR_MODEL_LOAD_FORCE_F32, AR_F32);
   expect_load (dev, "load: f16 source as f32", base_card, &f16, AR_MODEL_LOAD_FORCE_F32, AR_F32);
   if (fp16)
-    expect_load (dev, "load: bf16 source as f16", base_card, &bf16, AR_MODEL_LOAD_DEFAULT, AR_F16);
+    expect_load (dev, "load: bf16 source as f16", base_card, &bf16, AR_MODEL_LOAD_PREFER_F16, AR_F16);
   expect_load (dev, "load: llama continuous", llama_card, NULL, AR_MODEL_LOAD_FORCE_F32, AR_F32);
   g_autofree gchar *head_mlp = edit (base_card, "kind: discrete, count: 5", "kind: continuous, dim: 7");
   g_autofree gchar *head_mlp2 = edit (head_mlp, "gelu: tanh", "head_hidden: 24");
