@@ -40,7 +40,7 @@ struct _ArPredictor {
   const ArBuffer *pos_emb, *nfw, *nfb, *headw, *headb, *head2w, *head2b, *act_w;
   const ArBuffer *act_b; /* continuous: act_proj.bias (gpt) or act_bias (llama) */
   ArBuffer *act_bias;   /* llama continuous: act_proj.bias + sep_emb */
-  ArBuffer *table;      /* [vocab + n_act_rows (+ 1 zero row with add_to_frame), dim] */
+  ArBuffer *table;      /* [vocab + n_act_rows (+ the zero row with add_to_frame), dim] */
   ArBuffer *posids;     /* guint32 0..L-1 */
   ArBuffer *ids;        /* guint32 [L]: the sequence, sampled tokens included */
   ArBuffer *ledby;      /* add_to_frame: guint32 [L], the table row added at each position:
@@ -266,7 +266,7 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
     p->layers[i].vc = alloc (p, L * dim, es, &err);
   }
   p->zero_row = p->vocab + p->n_act_rows;
-  p->table = alloc (p, (guint64) (p->zero_row + 1) * dim, es, &err);
+  p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
   p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
   p->posids = alloc (p, L, 4, &err);
   p->ids = alloc (p, L, 4, &err);
@@ -287,8 +287,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   }
   if (!build_table (p, error))
     return NULL;
-  g_autofree float *zeros = g_new0 (float, dim);
-  if (!write_floats (p, p->table, (gsize) p->zero_row * dim, zeros, dim, error))
+  g_autofree float *zeros = p->ledby ? g_new0 (float, dim) : NULL;
+  if (zeros && !write_floats (p, p->table, (gsize) p->zero_row * dim, zeros, dim, error))
     return NULL;
   g_autofree guint32 *pos = g_new (guint32, L);
   for (guint i = 0; i < L; i++)
@@ -531,13 +531,16 @@ build_seq (ArPredictor *p, const guint32 *tokens, const guint *act, const float 
   guint k = 0;
   for (guint f = 0; f < n; f++) {
     memcpy (p->seq_ids + k, tokens + (gsize) f * p->T, p->T * 4);
-    guint led = f == 0 ? p->zero_row : p->vocab + (discrete ? act[f - 1] : f - 1);
-    for (guint i = 0; i <= p->T; i++)
-      p->seq_ledby[k + i] = i < p->T ? led : p->zero_row;
+    if (p->ledby) {
+      guint led = f == 0 ? p->zero_row : p->vocab + (discrete ? act[f - 1] : f - 1);
+      for (guint i = 0; i < p->T; i++)
+        p->seq_ledby[k + i] = led;
+      p->seq_ledby[k + p->T] = p->zero_row;   /* the action token */
+    }
     k += p->T;
     p->seq_ids[k++] = p->vocab + (discrete ? act[f] : f);
   }
-  for (guint i = 0; i < p->T && k + i < p->L; i++)
+  for (guint i = 0; p->ledby && i < p->T && k + i < p->L; i++)
     p->seq_ledby[k + i] = p->vocab + (discrete ? act[n - 1] : n - 1);
   if (!discrete)
     memcpy (p->seq_actv, actv, (gsize) n * p->act_size * 4);

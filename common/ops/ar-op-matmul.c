@@ -241,17 +241,6 @@ ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuf
 }
 
 void
-ar_op_norm_matmul (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
-    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out, guint M, guint N,
-    guint K, ArActivation act)
-{
-  ArMatmulParams p;
-  ar_matmul_params_init (&p, M, N, K);
-  p.act = act;
-  ar_op_norm_matmul_ex (cmd, dt, norm, a, scratch, w, bias, out, &p);
-}
-
-void
 ar_op_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
     const ArBuffer *bias, ArBuffer *out, guint M, guint N, guint K, ArActivation act)
 {

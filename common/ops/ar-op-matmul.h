@@ -87,8 +87,4 @@ void ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const 
     ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out,
     const ArMatmulParams *p);
 
-void ar_op_norm_matmul (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuffer *a,
-    ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out, guint M, guint N,
-    guint K, ArActivation act);
-
 G_END_DECLS
