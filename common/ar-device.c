@@ -164,6 +164,58 @@ pick_physical_device (ArDevice *dev, GError **error)
   return TRUE;
 }
 
+/* Whether VK_NV_cooperative_matrix is there and offers the one shape the tiled matmul uses:
+ * 16x16x16, A and B fp16, C and D fp32, subgroup scope. @prereq: the other features it needs. */
+static gboolean
+coopmat_usable (ArDevice *dev, gboolean prereq)
+{
+  if (!prereq || env_flag ("AR_VULKAN_NO_COOPMAT"))
+    return FALSE;
+  guint32 n = 0;
+  if (vkEnumerateDeviceExtensionProperties (dev->physical, NULL, &n, NULL) != VK_SUCCESS)
+    return FALSE;
+  g_autofree VkExtensionProperties *exts = g_new0 (VkExtensionProperties, MAX (n, 1));
+  if (vkEnumerateDeviceExtensionProperties (dev->physical, NULL, &n, exts) != VK_SUCCESS)
+    return FALSE;
+  gboolean found = FALSE;
+  for (guint i = 0; i < n && !found; i++)
+    found = strcmp (exts[i].extensionName, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) == 0;
+  if (!found)
+    return FALSE;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+  };
+  VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cmf };
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &f2);
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get_props =
+      (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) vkGetInstanceProcAddr (dev->instance,
+      "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  VkPhysicalDeviceCooperativeMatrixPropertiesNV cmp = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV,
+  };
+  VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cmp };
+  vkGetPhysicalDeviceProperties2 (dev->physical, &p2);
+  if (!cmf.cooperativeMatrix || !get_props
+      || !(cmp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    return FALSE;
+  n = 0;
+  if (get_props (dev->physical, &n, NULL) != VK_SUCCESS || n == 0)
+    return FALSE;
+  g_autofree VkCooperativeMatrixPropertiesNV *shapes = g_new0 (VkCooperativeMatrixPropertiesNV, n);
+  for (guint i = 0; i < n; i++)
+    shapes[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  if (get_props (dev->physical, &n, shapes) != VK_SUCCESS)
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    const VkCooperativeMatrixPropertiesNV *c = &shapes[i];
+    if (c->MSize == 16 && c->NSize == 16 && c->KSize == 16 && c->scope == VK_SCOPE_SUBGROUP_NV
+        && c->AType == VK_COMPONENT_TYPE_FLOAT16_NV && c->BType == VK_COMPONENT_TYPE_FLOAT16_NV
+        && c->CType == VK_COMPONENT_TYPE_FLOAT32_NV && c->DType == VK_COMPONENT_TYPE_FLOAT32_NV)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 ArDevice *
 ar_device_new (GError **error)
 {
@@ -279,6 +331,23 @@ ar_device_new (GError **error)
   if (env_flag ("AR_VULKAN_NO_FP16"))
     dev->caps.fp16_storage = dev->caps.fp16_arith = FALSE;
 
+  /* Cooperative matrices (NVIDIA tensor cores) for the tiled matmul, where the shape it uses is
+   * offered. */
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV cm = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    .cooperativeMatrix = VK_TRUE,
+  };
+  const char *dev_exts[1];
+  guint n_dev_exts = 0;
+  if (coopmat_usable (dev, f12.vulkanMemoryModel && f12.shaderFloat16
+          && f11.storageBuffer16BitAccess && p11.subgroupSize == 32)) {
+    dev->caps.coopmat_nv = TRUE;
+    dev_exts[n_dev_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    e12.vulkanMemoryModel = VK_TRUE;
+    cm.pNext = e2.pNext;
+    e2.pNext = &cm;
+  }
+
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci = {
     .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -291,6 +360,8 @@ ar_device_new (GError **error)
     .pNext = &e2,
     .queueCreateInfoCount = 1,
     .pQueueCreateInfos = &qci,
+    .enabledExtensionCount = n_dev_exts,
+    .ppEnabledExtensionNames = dev_exts,
   };
   if (!ar_vk_check (vkCreateDevice (dev->physical, &dci, NULL, &dev->device), "vkCreateDevice", error))
     return NULL;
@@ -375,10 +446,11 @@ gchar *
 ar_device_describe (ArDevice *dev)
 {
   return g_strdup_printf ("%s (%s, Vulkan %u.%u), fp16 storage %s, fp16 arithmetic %s, "
-      "subgroup %u%s, timestamps %s",
+      "subgroup %u%s, timestamps %s%s",
       dev->props.deviceName, type_name (dev->props.deviceType),
       VK_API_VERSION_MAJOR (dev->props.apiVersion), VK_API_VERSION_MINOR (dev->props.apiVersion),
       dev->caps.fp16_storage ? "yes" : "no", dev->caps.fp16_arith ? "yes" : "no",
       dev->caps.subgroup_size, dev->caps.subgroup_arith ? " with arithmetic" : "",
-      dev->caps.timestamps ? "yes" : "no");
+      dev->caps.timestamps ? "yes" : "no",
+      dev->caps.coopmat_nv ? ", cooperative matrices (NV)" : "");
 }

@@ -25,6 +25,10 @@ typedef struct {
   gboolean subgroup_ballot;   /* subgroupBroadcast & co. in compute shaders */
   gboolean timestamps;        /* the compute queue has timestamp queries */
   gboolean is_cpu;            /* a software device such as lavapipe */
+  /* VK_NV_cooperative_matrix with 16x16x16 fp16 x fp16 -> fp32 subgroup products, subgroups
+   * of 32 and the Vulkan memory model (the SPIR-V of such shaders uses it). Off with
+   * AR_VULKAN_NO_COOPMAT=1. */
+  gboolean coopmat_nv;
 } ArDeviceCaps;
 
 typedef struct _ArDevice ArDevice;

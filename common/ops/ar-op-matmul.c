@@ -64,6 +64,8 @@ check_view (ArCmd *cmd, const char *what, const ArBuffer *buf, guint64 extent, g
 static const ArShader *const matmul_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul);
 static const ArShader *const matvec_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec);
 static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_sg);
+static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
+static const ArShader *const coop_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_coop);
 
 static const ArShader *
 matmul_shader (ArDType dt, ArActivation act)
@@ -101,6 +103,25 @@ dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
   }
   ar_cmd_dispatch (cmd, matmul_shader (dt, act), spec, G_N_ELEMENTS (spec), bind, 4, pc,
       sizeof *pc, gx, gy, batch);
+}
+
+/* The 64x64 shared-memory tiles of shaders/matmul_tile.comp (BM, BN there). */
+#define TILE_BM 64
+#define TILE_BN 64
+
+static void
+dispatch_tile (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
+    ArActivation act, gboolean coop)
+{
+  const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  guint32 gx = ar_div_up (pc->N, TILE_BN), gy = ar_div_up (pc->M, TILE_BM);
+  if (gx > max[0] || gy > max[1] || batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
+        pc->M, pc->N, batch);
+    return;
+  }
+  const ArShader *sh = (coop ? coop_shaders : tile_shaders)[act][dt == AR_F16];
+  ar_cmd_dispatch (cmd, sh, NULL, 0, bind, 4, pc, sizeof *pc, gx, gy, batch);
 }
 
 /* @bind has 6 entries: a, w, bias, out, then the norm prologue's gamma and beta (NULL without
@@ -151,11 +172,12 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
-  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_MATVEC_REDUCE_SHARED) {
+  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_TILE_COOPMAT) {
     ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
     return;
   }
-  if (p->path >= AR_MATMUL_MATVEC && p->M != 1) {
+  gboolean matvec_path = p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED;
+  if (matvec_path && p->M != 1) {
     ar_cmd_fail_invalid (cmd, "matmul: the matrix-vector kernel needs M = 1, not %u", p->M);
     return;
   }
@@ -189,7 +211,18 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   };
   ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out),
     AR_READ (norm ? norm->gamma : NULL), AR_READ (norm ? norm->beta : NULL) };
-  if (!norm && (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1)))
+  const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
+  gboolean coop_ok = caps->coopmat_nv && dt == AR_F16;
+  if (p->path == AR_MATMUL_TILE_COOPMAT && !coop_ok) {
+    ar_cmd_fail_invalid (cmd, "matmul: cooperative matrices need fp16 storage and a device with "
+        "VK_NV_cooperative_matrix (16x16x16 fp16, subgroups of 32)");
+    return;
+  }
+  gboolean auto_tile = p->path == AR_MATMUL_AUTO && p->M != 1 && !caps->is_cpu;
+  if (!norm && (p->path == AR_MATMUL_TILE_SHARED || p->path == AR_MATMUL_TILE_COOPMAT || auto_tile))
+    dispatch_tile (cmd, dt, bind, &pc, p->batch, p->act,
+        p->path == AR_MATMUL_TILE_COOPMAT || (auto_tile && coop_ok));
+  else if (!norm && (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1)))
     dispatch_tiled (cmd, dt, bind, &pc, p->batch, p->act);
   else
     dispatch_matvec (cmd, dt, bind, &pc, p->batch, p->act,
@@ -222,7 +255,9 @@ ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuf
     return;
   }
   gsize es = ar_dtype_size (dt);
-  gboolean fused = p->M == 1 && p->batch == 1 && !p->w_kn && p->path != AR_MATMUL_TILED
+  gboolean matvec_path = p->path == AR_MATMUL_AUTO
+      || (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED);
+  gboolean fused = p->M == 1 && p->batch == 1 && !p->w_kn && matvec_path
       && norm->gamma && (norm->kind == AR_ROW_NORM_RMS || norm->beta);
   if (fused) {
     if (!ar_op_check_size (cmd, "matmul", "norm gamma", norm->gamma, p->K, es)

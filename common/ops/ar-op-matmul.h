@@ -15,7 +15,8 @@ typedef enum {
 } ArActivation;
 
 /* Which kernel runs. AUTO takes the matrix-vector kernel when M == 1, in the flavour that
- * suits the device. The others force a kernel, for tests and tuning; the MATVEC ones need
+ * suits the device; for M > 1 the register-blocked kernel on CPU devices (no barriers in the
+ * K loop) and the shared-memory tiles on GPUs. The others force a kernel, for tests and tuning; the MATVEC ones need
  * M == 1. */
 typedef enum {
   AR_MATMUL_AUTO = 0,
@@ -23,6 +24,9 @@ typedef enum {
   AR_MATMUL_MATVEC,              /* matrix-vector kernel, flavour chosen by the device */
   AR_MATMUL_MATVEC_REDUCE,       /* one workgroup per output, subgroup reduction if available */
   AR_MATMUL_MATVEC_REDUCE_SHARED,/* one workgroup per output, shared-memory reduction */
+  AR_MATMUL_TILE_SHARED,         /* 64x64 tiles staged in shared memory (AUTO on GPUs) */
+  AR_MATMUL_TILE_COOPMAT,        /* the same with NV cooperative matrices: fp16 storage on a
+                                  * device with caps.coopmat_nv (AUTO there), else an error */
 } ArMatmulPath;
 
 /* A batched, strided product, for b < batch, m < M, n < N:

@@ -7,7 +7,8 @@
 static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
 G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
-  "matvec-reduce-shared" };
+  "matvec-reduce-shared", "tile-shared", "tile-coopmat" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_TILE_COOPMAT + 1);
 
 /* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
  * recording has no timestamps). */
@@ -279,6 +280,24 @@ test_matmul (ArTest *t)
     check_heads (t, dt, 13, 3, 8);
     check_heads (t, dt, 1, 4, 16);
     check_heads (t, dt, 64, 2, 32);
+    /* The shared-memory tiles (what GPUs run for M > 1) on every shape, epilogue and layout,
+     * here too: on CPU devices AUTO takes the register-blocked kernel. The cooperative-matrix
+     * flavour where the device has it (fp16 inputs: the loose bound still holds, the
+     * products accumulate in fp32). */
+    for (int path = AR_MATMUL_TILE_SHARED; path <= AR_MATMUL_TILE_COOPMAT; path++) {
+      if (path == AR_MATMUL_TILE_COOPMAT && !(t->dev->caps.coopmat_nv && dt == AR_F16)) {
+        printf ("# matmul tile-coopmat %s: not run, the device has no VK_NV_cooperative_matrix "
+            "(or fp32 storage)\n", ar_dtype_name (dt));
+        continue;
+      }
+      for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+        check_mm (t, dt, shapes[i][0], shapes[i][1], shapes[i][2], i % 2, AR_ACT_NONE, path,
+            FALSE, FALSE);
+      check_mm (t, dt, 130, 67, 100, TRUE, AR_ACT_GELU_ERF, path, FALSE, FALSE);
+      check_mm (t, dt, 65, 129, 33, TRUE, AR_ACT_RELU, path, TRUE, FALSE);
+      check_accumulate (t, dt, 70, 65, 47, path);
+      check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, path, FALSE, TRUE);
+    }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
     check_mm (t, dt, 1, 2048, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
