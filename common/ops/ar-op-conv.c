@@ -61,6 +61,32 @@ ar_conv2d_out_size (const ArConv2dParams *p, guint *out_h, guint *out_w)
   return TRUE;
 }
 
+/* The implicit-GEMM kernel (shaders/conv2d_tile.comp): 64 output channels x 64 pixels per
+ * workgroup. */
+static void
+record_tile (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
+    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p, guint Ho, guint Wo,
+    gboolean coop)
+{
+  const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  guint32 gx = ar_div_up ((guint64) Ho * Wo, 64), gy = ar_div_up (p->out_channels, 64);
+  if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "conv2d: output %ux%ux%u x batch %u exceeds the grid limits",
+        p->out_channels, Ho, Wo, p->batch);
+    return;
+  }
+  Conv2dPush pc = {
+    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
+    .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
+    .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
+    .has_bias = bias != NULL,
+  };
+  guint32 spec[] = { p->kernel_h, p->kernel_w, p->stride };
+  ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, coop ? AR_SHADER (conv2d_coop, dt) : AR_SHADER (conv2d_tile, dt), spec,
+      G_N_ELEMENTS (spec), bind, 4, &pc, sizeof pc, gx, gy, p->batch);
+}
+
 void
 ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
     const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p)
@@ -96,6 +122,22 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
+  if (p->path > AR_CONV2D_TILE_COOPMAT) {
+    ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
+    return;
+  }
+  gboolean coop_ok = dev->caps.coopmat_nv && dt == AR_F16;
+  if (p->path == AR_CONV2D_TILE_COOPMAT && !coop_ok) {
+    ar_cmd_fail_invalid (cmd, "conv2d: cooperative matrices need fp16 storage and a device with "
+        "VK_NV_cooperative_matrix (16x16x16 fp16, subgroups of 32)");
+    return;
+  }
+  if (p->path == AR_CONV2D_TILE_SHARED || p->path == AR_CONV2D_TILE_COOPMAT
+      || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu)) {
+    record_tile (cmd, dt, in, weight, bias, out, p, Ho, Wo,
+        p->path == AR_CONV2D_TILE_COOPMAT || (p->path == AR_CONV2D_AUTO && coop_ok));
+    return;
+  }
   gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP;
   gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p));
   if (forced && !vec4_ok (p)) {

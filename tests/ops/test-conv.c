@@ -9,6 +9,10 @@ typedef struct {
   gboolean bias, timed;
 } ConvCase;
 
+static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", "/tile-shared",
+  "/tile-coopmat" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_TILE_COOPMAT + 1);
+
 static void
 check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
 {
@@ -56,8 +60,7 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
   g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s",
       c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
       c->pad_bottom, c->pad_right, c->bias ? "+bias" : "",
-      path == AR_CONV2D_VEC4 ? "/vec4" : path == AR_CONV2D_VEC4_NO_SUBGROUP ? "/vec4-nosg"
-      : path == AR_CONV2D_DIRECT ? "/direct" : "");
+      path_names[path]);
   art_report (t, "conv2d", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
   if (c->timed)
     printf ("# conv2d %s %s: %.1f us, %.2f GFLOP/s\n", shape, ar_dtype_name (dt), best,
@@ -117,12 +120,24 @@ test_conv (ArTest *t)
     { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
     { 1, 128, 32, 32, 64, 1, 1, 0, 0, 0, 0, TRUE, TRUE },
   };
+  /* The vec4 kernels are CPU kernels (AUTO never takes them on GPUs): fully unrolled 16x16
+   * register tiles whose pipelines NVIDIA's compiler took over a minute to build. */
+  gboolean cpu = t->dev->caps.is_cpu;
+  if (!cpu)
+    printf ("# conv2d vec4: not run, CPU-only kernels\n");
   for (guint d = 0; d < ndt; d++) {
+    gboolean coop = t->dev->caps.coopmat_nv && dts[d] == AR_F16;
+    if (!coop)
+      printf ("# conv2d tile-coopmat %s: not run, the device has no VK_NV_cooperative_matrix "
+          "(or fp32 storage)\n", ar_dtype_name (dts[d]));
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
       const ConvCase *c = &cases[i];
       check_conv (t, dts[d], c, AR_CONV2D_DIRECT);
+      check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED);
+      if (coop)
+        check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT);
       guint pad = (c->k - 1) / 2;
-      if (c->stride == 1 && (c->k == 1 || c->k == 3) && c->pad_top == pad && c->pad_left == pad
+      if (cpu && c->stride == 1 && (c->k == 1 || c->k == 3) && c->pad_top == pad && c->pad_left == pad
           && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0) {
         check_conv (t, dts[d], c, AR_CONV2D_VEC4);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP);

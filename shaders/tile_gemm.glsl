@@ -1,0 +1,115 @@
+// The 64x64 output tile loop shared by matmul_tile.comp and conv2d_tile.comp: operands
+// staged through shared memory, products in fp32 (plain) or on NV cooperative matrices
+// (COOPMAT). The including shader defines, before including this file:
+//   float tile_a(uint m, uint k), float tile_b(uint n, uint k): operand elements, 0 outside;
+//   void tile_store(uint m, uint n, float v): the epilogue (it checks the bounds);
+//   and B_N_FAST when neighbouring n (not k) are adjacent in memory for tile_b.
+// Then it calls tile_gemm(m0, n0, K) with local size TILE_LOCAL.
+#ifndef TILE_GEMM_GLSL
+#define TILE_GEMM_GLSL
+
+const uint BM = 64, BN = 64;
+#ifdef COOPMAT
+const uint TILE_LOCAL = 128, BK = 32;
+const uint SA = BK + 8;     // fp16 row stride: 80 bytes keeps 16-byte alignment, spreads banks
+const uint SC = BN + 4;     // fp32 row stride of the epilogue tile
+shared float16_t sh_a[BM * SA];   // [m][k]
+shared float16_t sh_w[BN * SA];   // [n][k]
+shared float sh_c[BM * SC];       // [m][n]
+#else
+const uint TILE_LOCAL = 256, BK = 16;
+const uint SA = BM + 1;     // [k][m] rows padded against bank conflicts on the staging stores
+shared float sh_a[BK * SA];       // [k][m]
+shared float sh_w[BK * SA];       // [k][n]
+#endif
+
+// Element e of a 64 x BK slab: row e / BK, k e % BK (neighbouring invocations read
+// neighbouring k), or for B_N_FAST row e % 64, k e / 64.
+void tile_stage(uint k0)
+{
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint r = 0; r < BM * BK / TILE_LOCAL; r++) {
+        uint e = tid + r * TILE_LOCAL;
+        uint row = e / BK, kk = e % BK;
+#ifdef COOPMAT
+        sh_a[row * SA + kk] = float16_t(tile_a(row, k0 + kk));
+#else
+        sh_a[kk * SA + row] = tile_a(row, k0 + kk);
+#endif
+#ifdef B_N_FAST
+        row = e % BN;
+        kk = e / BN;
+#endif
+#ifdef COOPMAT
+        sh_w[row * SA + kk] = float16_t(tile_b(row, k0 + kk));
+#else
+        sh_w[kk * SA + row] = tile_b(row, k0 + kk);
+#endif
+    }
+}
+
+// tile_a/tile_b get rows relative to the tile (m - m0, n - n0): the includer adds m0/n0,
+// which it knows from gl_WorkGroupID.
+void tile_gemm(uint m0, uint n0, uint K)
+{
+    const uint tid = gl_LocalInvocationID.x;
+#ifdef COOPMAT
+    const uint sg = tid / 32;                       // the C side requires subgroups of 32
+    const uint wm = (sg / 2) * 32, wn = (sg % 2) * 32;
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+    for (uint i = 0; i < 2; i++)
+        for (uint j = 0; j < 2; j++)
+            acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    for (uint k0 = 0; k0 < K; k0 += BK) {
+        tile_stage(k0);
+        barrier();
+        for (uint kk = 0; kk < BK; kk += 16) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[2], fb[2];
+            for (uint i = 0; i < 2; i++)
+                coopMatLoadNV(fa[i], sh_a, (wm + 16 * i) * SA + kk, SA, false);
+            // B(k, n) = W(n, k): the [n][k] rows read column-major.
+            for (uint j = 0; j < 2; j++)
+                coopMatLoadNV(fb[j], sh_w, (wn + 16 * j) * SA + kk, SA, true);
+            for (uint i = 0; i < 2; i++)
+                for (uint j = 0; j < 2; j++)
+                    acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
+        }
+        barrier();
+    }
+    for (uint i = 0; i < 2; i++)
+        for (uint j = 0; j < 2; j++)
+            coopMatStoreNV(acc[i][j], sh_c, (wm + 16 * i) * SC + wn + 16 * j, SC, false);
+    barrier();
+    // Neighbouring invocations store neighbouring n.
+    for (uint r = 0; r < BM * BN / TILE_LOCAL; r++) {
+        uint e = tid + r * TILE_LOCAL, row = e / BN, col = e % BN;
+        tile_store(m0 + row, n0 + col, sh_c[row * SC + col]);
+    }
+#else
+    const uint tx = tid % 16, ty = tid / 16;
+    float acc[16];
+    for (uint t = 0; t < 16; t++)
+        acc[t] = 0.0;
+    for (uint k0 = 0; k0 < K; k0 += BK) {
+        tile_stage(k0);
+        barrier();
+        for (uint kk = 0; kk < BK; kk++) {
+            float av[4], wv[4];
+            for (uint i = 0; i < 4; i++)
+                av[i] = sh_a[kk * SA + ty + 16 * i];
+            for (uint j = 0; j < 4; j++)
+                wv[j] = sh_w[kk * SA + tx + 16 * j];
+            for (uint i = 0; i < 4; i++)
+                for (uint j = 0; j < 4; j++)
+                    acc[i * 4 + j] = fma(av[i], wv[j], acc[i * 4 + j]);
+        }
+        barrier();
+    }
+    // Rows ty + 16 i, columns tx + 16 j: neighbouring invocations store neighbouring n.
+    for (uint i = 0; i < 4; i++)
+        for (uint j = 0; j < 4; j++)
+            tile_store(m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i * 4 + j]);
+#endif
+}
+
+#endif
