@@ -28,6 +28,16 @@ typedef struct {
 } AttentionPush;
 G_STATIC_ASSERT (sizeof (AttentionPush) == 40);
 
+/* Mirrors the push constants of shaders/attention_tile.comp. */
+typedef struct {
+  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  float scale;
+  guint32 n_queries;
+} AttentionTilePush;
+G_STATIC_ASSERT (sizeof (AttentionTilePush) == 44);
+#define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
+#define ATTN_TILE_MAX_HEAD_DIM 128   /* registers: query and accumulator per invocation */
+
 /* Mirrors the push constants of shaders/attention_decode.comp. */
 typedef struct {
   guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
@@ -257,6 +267,25 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   const char *op = "attention";
   guint D = layout->head_dim;
   const guint32 *max_groups = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
+  /* GPU prefill: shared-memory key blocks (H200, large's 1799-query window: ~4 ms per layer
+   * with one query per workgroup). */
+  gboolean tile = D <= ATTN_TILE_MAX_HEAD_DIM && (kernel == AR_ATTN_TILE
+      || (kernel == AR_ATTN_AUTO && n > 1 && !ar_cmd_device (cmd)->caps.is_cpu));
+  if (tile) {
+    guint gy = ar_div_up (n, ATTN_TILE_QUERIES);
+    if (layout->n_heads > max_groups[0] || gy > max_groups[1]) {
+      ar_cmd_fail_invalid (cmd, "%s: %u heads x %u queries exceed the grid limits", op,
+          layout->n_heads, n);
+      return;
+    }
+    AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, layout->max_tokens,
+      layout->row_stride, layout->q_offset, pos, first, layout->window, attn_scale (layout), n };
+    guint32 tspec[] = { D };
+    ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
+    ar_cmd_dispatch (cmd, AR_SHADER (attention_tile, dt), tspec, 1, tbind, 4, &tp, sizeof tp,
+        layout->n_heads, gy, 1);
+    return;
+  }
   if (layout->n_heads > max_groups[0] || n > max_groups[1]) {
     ar_cmd_fail_invalid (cmd, "%s: %u heads x %u queries exceed the grid limits", op,
         layout->n_heads, n);

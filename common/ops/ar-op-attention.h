@@ -53,9 +53,11 @@ void ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnL
 
 typedef enum {
   AR_ATTN_AUTO,    /* the device's best */
-  AR_ATTN_ROWS,    /* one query per workgroup, one key per lane (GPU prefill) */
+  AR_ATTN_ROWS,    /* one query per workgroup, one key per lane */
   AR_ATTN_LANES,   /* lanes across D, a few queries per workgroup (decode; CPU prefill); needs
                     * subgroup arithmetic, else ROWS runs */
+  AR_ATTN_TILE,    /* a query per invocation, K/V blocks staged in shared memory (GPU prefill);
+                    * head_dim <= 128, else ROWS runs */
 } ArAttnKernel;
 
 /* ar_op_attention() with the kernel chosen (tests run both). */

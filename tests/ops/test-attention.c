@@ -67,7 +67,8 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
       }
   art_report_cond (t, "kv_append", shape, dt, bad == 0 && barriers >= 1,
       "mismatches=%" G_GSIZE_FORMAT " barriers=%u", bad, barriers);
-  const char *names[] = { "attention", "attention_rows", "attention_lanes" };
+  const char *names[] = { "attention", "attention_rows", "attention_lanes", "attention_tile" };
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == AR_ATTN_TILE + 1);
   art_report (t, names[kernel], shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
@@ -160,9 +161,12 @@ test_attention (ArTest *t)
     for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
       for (guint p = 0; p < G_N_ELEMENTS (steps); p++)
         check_attention (t, dts[d], shapes[s], steps[p][0], steps[p][1], 0, 0, AR_ATTN_AUTO);
-    /* Both prefill kernels whatever the device picks; a sliding start, windows (over more
-     * than one chunk of keys, and narrower than a block of queries), partial query blocks. */
-    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_LANES; k++) {
+    /* Every prefill kernel whatever the device picks; a sliding start, windows (over more
+     * than one chunk of keys, and narrower than a block of queries), partial query blocks,
+     * more queries than one workgroup of the tile kernel takes. */
+    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_TILE; k++) {
+      check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
       check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 2, 1, 36 }, 0, 23, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0, k);

@@ -1,0 +1,95 @@
+#version 450
+// Causal attention for prefill on GPUs (same push constants and semantics as attention.comp):
+// a workgroup takes QT consecutive queries of one head, one query per invocation, and walks
+// the keys in blocks of QT that all its invocations stage together in shared memory (each K
+// and V row read from device memory once per workgroup, not once per query). Each invocation
+// keeps its query and its output accumulator in registers and folds keys in with an online
+// softmax, rescaling only when the running maximum grows.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+const uint QT = 64;                            // queries per workgroup = keys per block
+layout(local_size_x = QT) in;
+layout(constant_id = 0) const uint D = 64;     // head_dim (the C side sets it exactly)
+
+layout(std430, binding = 0) readonly buffer QKV { STYPE qkv[]; };
+layout(std430, binding = 1) readonly buffer KC { STYPE kc[]; };
+layout(std430, binding = 2) readonly buffer VC { STYPE vc[]; };
+layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+
+layout(push_constant) uniform Push {
+    uint n_heads;
+    uint kv_group;
+    uint head_dim;
+    uint max_tokens;
+    uint row_stride;
+    uint q_offset;
+    uint pos;
+    uint first;
+    uint window;
+    float scale;
+    uint n_queries;
+} pc;
+
+shared float k_sh[QT * D];
+shared float v_sh[QT * D];
+
+void main()
+{
+    const uint t = gl_LocalInvocationID.x;
+    const uint h = gl_WorkGroupID.x;
+    const uint i0 = gl_WorkGroupID.y * QT;
+    const uint i = min(i0 + t, pc.n_queries - 1);     // past the end: a clamped query, no store
+    const uint qpos = pc.pos + i;
+    uint lo = pc.first;
+    if (pc.window > 0 && qpos + 1 > pc.window)
+        lo = max(lo, qpos + 1 - pc.window);
+    // Keys the workgroup needs: from the lowest query's window start to the last query.
+    const uint last = pc.pos + min(i0 + QT, pc.n_queries) - 1;
+    uint wg_lo = pc.first;
+    if (pc.window > 0 && pc.pos + i0 + 1 > pc.window)
+        wg_lo = max(wg_lo, pc.pos + i0 + 1 - pc.window);
+    const uint cache_base = (h / pc.kv_group) * pc.max_tokens * D;
+
+    float q[D], acc[D];
+    const uint q_base = i * pc.row_stride + pc.q_offset + h * D;
+    for (uint d = 0; d < D; d++) {
+        q[d] = float(qkv[q_base + d]) * pc.scale;
+        acc[d] = 0.0;
+    }
+    float m = -3.0e38, l = 0.0;
+
+    for (uint k0 = wg_lo; k0 <= last; k0 += QT) {
+        uint kn = min(QT, last + 1 - k0);
+        barrier();   // the previous block is no longer read
+        for (uint e = t; e < kn * D; e += QT) {
+            k_sh[e] = float(kc[cache_base + k0 * D + e]);
+            v_sh[e] = float(vc[cache_base + k0 * D + e]);
+        }
+        barrier();
+        // This query's keys in the block: [max(lo, k0), min(qpos, k0 + kn - 1)].
+        uint j_lo = lo > k0 ? lo - k0 : 0;
+        uint j_hi = min(qpos + 1, k0 + kn);
+        for (uint j = j_lo; k0 + j < j_hi; j++) {
+            float s = 0.0;
+            for (uint d = 0; d < D; d++)
+                s = fma(q[d], k_sh[j * D + d], s);
+            if (s > m) {
+                float c = exp(m - s);
+                l *= c;
+                for (uint d = 0; d < D; d++)
+                    acc[d] *= c;
+                m = s;
+            }
+            float p = exp(s - m);
+            l += p;
+            for (uint d = 0; d < D; d++)
+                acc[d] = fma(p, v_sh[j * D + d], acc[d]);
+        }
+    }
+    if (i0 + t >= pc.n_queries)
+        return;
+    const uint out_base = (i * pc.n_heads + h) * D;
+    for (uint d = 0; d < D; d++)
+        o[out_base + d] = STYPE(acc[d] / l);
+}
