@@ -49,6 +49,13 @@ struct _ArPredictor {
   ArBuffer *one;        /* 1.0: weight of strided copies done as products */
   ArBuffer *x, *h, *qkv, *qk, *att, *tmp, *mlp, *mlp2, *logits;
   ArBuffer *att_scratch; /* split-K partial states of one-token attention */
+  ArBuffer *sample_ctr;  /* guint32 [2]: the frame's sampling counter, read by the sample op */
+  /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
+   * positions with these sampling parameters (counter aside), replayed as is when the next
+   * frame has the same (the window kept full: every frame). */
+  gboolean rec_valid, no_replay;
+  guint rec_start, rec_len;
+  ArSampleParams rec_params;
   ArCmd *cmd;
   /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
   guint n_hist;
@@ -282,6 +289,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->mlp = alloc (p, L * wide, es, &err);
   p->mlp2 = p->llama ? alloc (p, L * wide, es, &err) : NULL;
   p->logits = alloc (p, L * p->vocab, es, &err);
+  p->sample_ctr = alloc (p, 2, 4, &err);
+  p->no_replay = g_strcmp0 (g_getenv ("AR_PREDICTOR_NO_REPLAY"), "1") == 0;
   {
     /* One-token steps split the keys over workgroups (flash decoding): with one workgroup
      * per head, a GPU runs a handful of workgroups over the whole cache (NVIDIA H200: 1.9 ms
@@ -331,7 +340,7 @@ ar_predictor_free (ArPredictor *p)
     g_free (p->layers);
   }
   ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
-    &p->h, &p->qkv, &p->qk, &p->att, &p->att_scratch, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
+    &p->h, &p->qkv, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
   g_free (p->hist_tok);
@@ -577,9 +586,10 @@ common_prefix (ArPredictor *p, guint P)
 }
 
 /* Uploads ids of positions from..P-1 and, for continuous actions, the action values of the
- * sequence's frames, recording their projection into the table's slot rows. */
+ * sequence's frames; with @record, starts a recording with their projection into the table's
+ * slot rows. */
 static gboolean
-prepare_run (ArPredictor *p, guint from, guint P, GError **error)
+prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **error)
 {
   if (P > from && !ar_buffer_write (p->ids, (gsize) from * 4, p->seq_ids + from, (gsize) (P - from) * 4, error))
     return FALSE;
@@ -587,11 +597,16 @@ prepare_run (ArPredictor *p, guint from, guint P, GError **error)
   if (p->ledby && !ar_buffer_write (p->ledby, (gsize) from * 4, p->seq_ledby + from,
           (gsize) (gen_end - from) * 4, error))
     return FALSE;
-  ar_cmd_begin (p->cmd);
+  if (record) {
+    ar_cmd_begin (p->cmd);
+    p->rec_valid = FALSE;
+  }
   if (!ar_predictor_action_discrete (p)) {
     guint frames = P / (p->T + 1);
     if (!write_floats (p, p->actvals, 0, p->seq_actv, (gsize) frames * p->act_size, error))
       return FALSE;
+    if (!record)
+      return TRUE;
     ArMatmulParams m;
     ar_matmul_params_init (&m, frames, p->dim, p->act_size);
     m.o_off = p->vocab * p->dim;
@@ -615,7 +630,7 @@ ar_predictor_context_logits (ArPredictor *p, float *logits, GError **error)
     return TRUE;
   guint P = build_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist);
   /* Every row is wanted, so no reuse: run from 0. */
-  if (!prepare_run (p, 0, P, error))
+  if (!prepare_run (p, 0, P, TRUE, error))
     return FALSE;
   record_forward (p, 0, P, TRUE);
   if (!ar_cmd_run (p->cmd, error))
@@ -634,17 +649,34 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   guint P = build_seq (p, tokens, act, actv, n);
   /* Reuse the cache's prefix; at least the last position runs, for its logits. */
   guint start = MIN (common_prefix (p, P), P - 1);
-  if (!prepare_run (p, start, P, error))
+  /* The recording depends on the positions it covers and the sampling parameters; the
+   * counter is read from a buffer. Replaying saves recording thousands of dispatches per
+   * frame (like a CUDA graph). */
+  gboolean replay = !p->no_replay && p->rec_valid && p->rec_start == start && p->rec_len == P
+      && p->rec_params.temperature == params->temperature && p->rec_params.top_k == params->top_k
+      && p->rec_params.top_p == params->top_p && p->rec_params.greedy == params->greedy
+      && p->rec_params.seed == params->seed;
+  guint32 ctr[2] = { (guint32) counter, (guint32) (counter >> 32) };
+  if (!prepare_run (p, start, P, !replay, error)
+      || !ar_buffer_write (p->sample_ctr, 0, ctr, sizeof ctr, error))
     return FALSE;
-  ArSampleParams sp = *params;
-  record_forward (p, start, P - start, FALSE);
-  for (guint k = 0; k < p->T; k++) {
-    sp.counter = counter + k;
-    ar_op_sample (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k);
-    if (k + 1 < p->T)
-      record_forward (p, P + k, 1, FALSE);
+  if (!replay) {
+    ArSampleParams sp = *params;
+    record_forward (p, start, P - start, FALSE);
+    for (guint k = 0; k < p->T; k++) {
+      sp.counter = k;
+      ar_op_sample_ex (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k, NULL, 0,
+          p->sample_ctr);
+      if (k + 1 < p->T)
+        record_forward (p, P + k, 1, FALSE);
+    }
   }
-  if (!ar_cmd_run (p->cmd, error)
+  gboolean ok = ar_cmd_run (p->cmd, error);
+  p->rec_valid = ok;
+  p->rec_start = start;
+  p->rec_len = P;
+  p->rec_params = *params;
+  if (!ok
       || !ar_buffer_read (p->ids, (gsize) P * 4, out, (gsize) p->T * 4, error))
     return FALSE;
   memcpy (p->seq_ids + P, out, (gsize) (p->T - 1) * 4);

@@ -1,40 +1,60 @@
 #!/usr/bin/env bash
-# One run on a lent NVIDIA machine (see README "Speed"): op and golden tests on the GPU with the
-# validation layer, then arbench against PyTorch CUDA on both bench cards, then a per-op profile.
-# Run from the repository root after the line scripts/gpu-prep prints (loaders in .gl/), with
-# the build folder carried. Logs go to $OUT (or /tmp/device-out); the summary is printed last.
+# One run on a lent NVIDIA machine (README, "Speed"): golden and op tests on the GPU with the
+# validation layer, arbench against PyTorch CUDA on both bench cards (with and without
+# cooperative matrices), PyTorch eager for reference, and per-op profiles.
+# Run from the repository root with the build folder carried, after the line that
+# ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
+# vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
+# is printed last.
 set -u
 out=${OUT:-/tmp/device-out}
+logs=$(mktemp -d)
 mkdir -p "$out"
-# arbench finds models/bench_torch.py under the source root it was built in.
-src=$(sed -n 's/.*-DAR_SOURCE_ROOT="\([^"]*\)".*/\1/p' build/build.ninja | head -1)
+# arbench finds models/bench_torch.py under the source root it was configured in.
+src=$(sed -n 's/.*-DAR_SOURCE_ROOT=\\*"\([^"\\]*\)\\*".*/\1/p' build/build.ninja | head -1)
 [ -n "$src" ] && [ ! -e "$src" ] && mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
 export VK_LAYER_PATH=/opt/ardeps/usr/share/vulkan/explicit_layer.d
 export AR_PYTHON=${AR_PYTHON:-python3}
-summary=$out/summary.txt
-: > "$summary"
+summary=$logs/summary.txt
+say() { echo "$*" | tee -a "$summary"; }
+finish() { tar -C "$logs" -czf "$out/logs.tar.gz" . ; cp "$summary" "$out/summary.txt"; }
+trap finish EXIT
 nvidia-smi -L | tee -a "$summary"
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))' | tee -a "$summary"
 
-groups=${AR_DEVICE_GROUPS:-eltwise matmul conv norm softmax rope embed attention codebook sample runtime}
-for g in $groups; do
-  AR_VULKAN_VALIDATE=1 G_DEBUG=fatal-criticals timeout 60 build/tests/test-ops "$g" > "$out/ops-$g.log" 2>&1
-  echo "ops $g rc=$? $(grep -c 'vulkan validation' "$out/ops-$g.log") validation msgs" | tee -a "$summary"
-done
-AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$out/golden.log" 2>&1
-echo "golden rc=$?" | tee -a "$summary"
-
-bench() {   # name card frames warmup
-  timeout 150 build/tools/arbench --frames "$3" --warmup "$4" --torch --torch-device cuda "$2" \
-    > "$out/bench-$1.log" 2>&1
-  echo "bench $1 rc=$?" >> "$summary"
-  grep -v '^\[' "$out/bench-$1.log" | tail -n 30 >> "$summary"
-  AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 "$2" > "$out/profile-$1.log" 2>&1
+ops() {   # group timeout
+  AR_VULKAN_VALIDATE=1 G_DEBUG=fatal-criticals timeout "$2" stdbuf -oL -eL build/tests/test-ops "$1" \
+    > "$logs/ops-$1.log" 2>&1
+  say "ops $1 rc=$? $(tail -n 1 "$logs/ops-$1.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$1.log") validation msgs)"
 }
-bench iris-small models/bench/iris-small.yaml ${AR_DEVICE_FRAMES:-40} 5
-PYTHONUNBUFFERED=1 timeout 60 python3 models/bench_torch.py --frames 30 --warmup 5 --device cuda --no-graphs \
-  models/bench/iris-small.yaml > "$out/torch-eager-iris-small.log" 2>&1
-echo "torch eager iris-small rc=$?: $(grep -E '^torch_(fps|info)' "$out/torch-eager-iris-small.log" | tr '\n' ' ')" >> "$summary"
-bench large models/bench/large.yaml ${AR_DEVICE_FRAMES:-20} 3
+AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
+say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
+ops matmul 60
+ops conv 60
+ops attention 60
+
+bench() {   # name card frames warmup [env...]
+  local name=$1 card=$2 frames=$3 warmup=$4
+  shift 4
+  env "$@" timeout 150 build/tools/arbench --frames "$frames" --warmup "$warmup" --torch \
+    --torch-device cuda "$card" > "$logs/bench-$name.log" 2>&1
+  say "== bench $name rc=$?"
+  grep -v '^\[' "$logs/bench-$name.log" | tail -n 22 >> "$summary"
+}
+bench iris-small models/bench/iris-small.yaml 40 5
+bench large models/bench/large.yaml 20 3
+for c in iris-small large; do
+  AR_VULKAN_NO_COOPMAT=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 models/bench/$c.yaml \
+    > "$logs/bench-$c-nocoop.log" 2>&1
+  say "== $c without cooperative matrices rc=$?: $(grep -E '^(frame|fps)' "$logs/bench-$c-nocoop.log" | tr '\n' ' ')"
+  AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/$c.yaml \
+    > "$logs/profile-$c.log" 2>&1
+done
+PYTHONUNBUFFERED=1 timeout 60 python3 models/bench_torch.py --frames 30 --warmup 5 --device cuda \
+  --no-graphs models/bench/iris-small.yaml > "$logs/torch-eager-iris-small.log" 2>&1
+say "torch eager iris-small rc=$?: $(grep -E '^torch_(fps|info)' "$logs/torch-eager-iris-small.log" | tr '\n' ' ')"
+for g in ${AR_DEVICE_GROUPS:-eltwise norm softmax rope embed codebook sample runtime}; do
+  ops "$g" 40
+done
 echo "==== summary"
 cat "$summary"

@@ -42,10 +42,12 @@ void main()
 layout(std430, binding = 0) readonly buffer Logits { STYPE logits[]; };
 layout(std430, binding = 1) writeonly buffer Tokens { uint tokens[]; };
 layout(std430, binding = 2) writeonly buffer Probs { float probs[]; };
+layout(std430, binding = 3) readonly buffer CounterBase { uint counter_base[]; };
 
 const uint FLAG_GREEDY = 1u;
 const uint FLAG_TOP_P = 2u;
 const uint FLAG_PROB = 4u;
+const uint FLAG_COUNTER_BUF = 8u;   // counter += (counter_base[0], counter_base[1])
 
 layout(push_constant) uniform Push {
     uint rows;
@@ -371,6 +373,12 @@ void main()
     }
 
     uvec2 ctr = philox_counter_add(uvec2(pc.counter_lo, pc.counter_hi), row);
+    if ((pc.flags & FLAG_COUNTER_BUF) != 0u) {
+        uvec2 base = uvec2(counter_base[0], counter_base[1]);
+        uint carry;
+        uint lo = uaddCarry(ctr.x, base.x, carry);
+        ctr = uvec2(lo, ctr.y + base.y + carry);
+    }
     uint u = philox4x32_10(uvec4(ctr, 0u, 0u), uvec2(pc.seed_lo, pc.seed_hi)).x;
     uint token = 0xffffffffu, token_q = 0u;
     uvec2 total = uvec2(0u);

@@ -158,7 +158,7 @@ run_torch (const char *card, guint frames, guint warmup, guint32 seed, const cha
   g_autofree gchar *out = NULL, *err = NULL;
   gint status = 0;
   fflush (stdout);
-  if (!g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+  if (!g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
           &status, error))
     return FALSE;
   if (!g_spawn_check_wait_status (status, error)) {

@@ -10,6 +10,7 @@ enum {
   SAMPLE_GREEDY = 1,
   SAMPLE_TOP_P = 2,
   SAMPLE_PROB = 4,
+  SAMPLE_COUNTER_BUF = 8,
 };
 
 /* Mirrors the push constants of shaders/sample.comp. */
@@ -22,9 +23,9 @@ typedef struct {
 G_STATIC_ASSERT (sizeof (SamplePush) == 48);
 
 void
-ar_op_sample_prob (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, guint vocab,
+ar_op_sample_ex (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, guint vocab,
     const ArSampleParams *p, ArBuffer *tokens, guint out_offset, ArBuffer *probs,
-    guint prob_offset)
+    guint prob_offset, const ArBuffer *counter_base)
 {
   if (!ar_op_check_dtype (cmd, "sample", dt))
     return;
@@ -49,7 +50,8 @@ ar_op_sample_prob (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, g
   }
   if (!ar_op_check_size (cmd, "sample", "logits", logits, (guint64) rows * vocab, ar_dtype_size (dt))
       || !ar_op_check_size (cmd, "sample", "tokens", tokens, (guint64) out_offset + rows, 4)
-      || (probs && !ar_op_check_size (cmd, "sample", "probs", probs, (guint64) prob_offset + rows, 4)))
+      || (probs && !ar_op_check_size (cmd, "sample", "probs", probs, (guint64) prob_offset + rows, 4))
+      || (counter_base && !ar_op_check_size (cmd, "sample", "counter_base", counter_base, 2, 4)))
     return;
 
   SamplePush pc = {
@@ -66,11 +68,22 @@ ar_op_sample_prob (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, g
     pc.flags |= SAMPLE_TOP_P;
   if (probs)
     pc.flags |= SAMPLE_PROB;
+  if (counter_base)
+    pc.flags |= SAMPLE_COUNTER_BUF;
 
   guint32 spec[] = { SAMPLE_LOCAL }, gx, gy;
   ar_cmd_groups_1d (cmd, rows, &gx, &gy);
-  ArBinding bind[] = { AR_READ (logits), AR_WRITE (tokens), AR_WRITE (probs) };
-  ar_cmd_dispatch (cmd, AR_SHADER (sample, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+  ArBinding bind[] = { AR_READ (logits), AR_WRITE (tokens), AR_WRITE (probs),
+    AR_READ (counter_base) };
+  ar_cmd_dispatch (cmd, AR_SHADER (sample, dt), spec, 1, bind, 4, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+ar_op_sample_prob (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, guint vocab,
+    const ArSampleParams *p, ArBuffer *tokens, guint out_offset, ArBuffer *probs,
+    guint prob_offset)
+{
+  ar_op_sample_ex (cmd, dt, logits, rows, vocab, p, tokens, out_offset, probs, prob_offset, NULL);
 }
 
 void

@@ -52,6 +52,13 @@ void ar_op_sample_prob (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint ro
     const ArSampleParams *p, ArBuffer *tokens, guint out_offset, ArBuffer *probs,
     guint prob_offset);
 
+/* The same, with the counter offset by a 64-bit value read from @counter_base (guint32
+ * [2]: lo, hi) when the dispatch runs, if not NULL: a recording can then be replayed with new
+ * draws by rewriting that buffer. */
+void ar_op_sample_ex (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, guint vocab,
+    const ArSampleParams *p, ArBuffer *tokens, guint out_offset, ArBuffer *probs,
+    guint prob_offset, const ArBuffer *counter_base);
+
 /* Philox4x32-10 alone (the generator ar_op_sample draws from): for i < n, the four words of
  * counter src[6i..6i+3] and key src[6i+4..6i+5] go to dst[4i..4i+3]. Both are guint32 buffers. */
 void ar_op_philox (ArCmd *cmd, const ArBuffer *src, ArBuffer *dst, guint n);

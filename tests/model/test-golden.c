@@ -215,6 +215,33 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want)
     ar_predictor_generate (pred, &greedy, 1, NULL, next, NULL);
   }
   t_roll = (now_ms () - t0) / reps;
+  /* Replayed recordings: with the window full every frame replays the first one's command
+   * buffer with a new sampling counter; it must draw what a fresh recording draws. */
+  g_setenv ("AR_PREDICTOR_NO_REPLAY", "1", TRUE);
+  g_autoptr (ArPredictor) fresh = ar_predictor_new (model, 0, &error);
+  g_unsetenv ("AR_PREDICTOR_NO_REPLAY");
+  g_autoptr (ArPredictor) replayed = ar_predictor_new (model, 0, &error);
+  ArSampleParams sampled = { .temperature = 1.0f, .top_p = 1.0f, .seed = 7 };
+  guint agree = 0, total = 0, moved = 0;
+  g_autofree guint32 *ta = g_new (guint32, T), *tb = g_new (guint32, T), *prev = g_new0 (guint32, T);
+  for (guint r = 0; fresh && replayed && r < 6; r++) {
+    ArAction a = { .discrete = TRUE, .index = r % 4 };
+    sampled.counter = (guint64) r * T;
+    if (!ar_predictor_commit (fresh, ref_tok + (gsize) (r % N) * n, &a, &error)
+        || !ar_predictor_commit (replayed, ref_tok + (gsize) (r % N) * n, &a, &error)
+        || !ar_predictor_generate (fresh, &sampled, 1, NULL, ta, &error)
+        || !ar_predictor_generate (replayed, &sampled, 1, NULL, tb, &error))
+      break;
+    for (guint i = 0; i < T; i++) {
+      agree += ta[i] == tb[i];
+      moved += r > 0 && tb[i] != prev[i];
+    }
+    total += T;
+    memcpy (prev, tb, T * 4);
+  }
+  check (!error && total == 6 * T && agree == total && moved > 0,
+      "model tiny-gpt replayed_sampling %s equal=%u/%u changed=%u%s%s", dn, agree, total, moved,
+      error ? " " : "", error ? error->message : "");
   printf ("time tiny-gpt %s: encode %.2f ms/frame, decode %.2f ms/frame, generate %.2f ms/frame "
       "(cache holds the context), %.2f ms/frame (commit + generate, window full: re-prefill)\n",
       dn, t_enc, t_dec, t_gen_cached, t_roll);

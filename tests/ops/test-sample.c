@@ -228,6 +228,58 @@ check_determinism (ArTest *t, ArDType dt)
       rows, differ);
 }
 
+/* A counter read from a buffer at run time: one recording, replayed after rewriting the
+ * buffer, draws what a recording with that counter in its parameters draws (a carry into
+ * the high word included). */
+static void
+check_counter_base (ArTest *t, ArDType dt)
+{
+  const guint rows = 64, vocab = 300;
+  g_autofree float *x = art_random (t, (gsize) rows * vocab, -1, 1, dt);
+  const guint64 bases[] = { 5, G_GUINT64_CONSTANT (0xfffffffffffffff0) };
+  g_autoptr (ArBuffer) bl = art_upload (t, dt, x, (gsize) rows * vocab);
+  g_autoptr (ArBuffer) bt = art_alloc (t, AR_F32, rows);
+  g_autoptr (ArBuffer) bc = art_alloc (t, AR_F32, 2);
+  ArSampleParams p = { 1.0f, 0, 1.0f, FALSE, 42, 7 };
+  guint equal = 0, total = 0, changed = 0;
+  g_autofree guint32 *first = NULL;
+  /* Its own recorder, recorded once: run_sample records into t->cmd. */
+  GError *err = NULL;
+  g_autoptr (ArCmd) rec = ar_cmd_new (t->dev, &err);
+  if (!rec) {
+    art_report_cond (t, "sample_counter_base", "-", dt, FALSE, "%s", err->message);
+    g_clear_error (&err);
+    return;
+  }
+  ar_cmd_begin (rec);
+  ar_op_sample_ex (rec, dt, bl, rows, vocab, &p, bt, 0, NULL, 0, bc);
+  for (guint i = 0; i < G_N_ELEMENTS (bases); i++) {
+    guint32 words[2] = { (guint32) bases[i], (guint32) (bases[i] >> 32) };
+    if (!ar_buffer_write (bc, 0, words, sizeof words, &err) || !ar_cmd_run (rec, &err)) {
+      art_report_cond (t, "sample_counter_base", "-", dt, FALSE, "%s", err->message);
+      g_clear_error (&err);
+      return;
+    }
+    g_autofree guint32 *got = art_download_u32 (t, bt, rows);
+    g_autofree guint32 *want = g_new (guint32, rows);
+    ArSampleParams q = p;
+    q.counter = p.counter + bases[i];
+    if (!run_sample (t, dt, x, rows, vocab, &q, want, NULL))
+      return;
+    for (guint r = 0; r < rows; r++)
+      equal += got[r] == want[r];
+    total += rows;
+    if (first)
+      for (guint r = 0; r < rows; r++)
+        changed += got[r] != first[r];
+    else
+      first = g_steal_pointer (&got);
+  }
+  art_report_cond (t, "sample_counter_base", "[R=64,V=300]", dt,
+      equal == total && changed > rows / 2, "equal=%u/%u changed_between_bases=%u", equal, total,
+      changed);
+}
+
 static void
 time_sample (ArTest *t, ArDType dt, guint rows, guint vocab, const ArSampleParams *p)
 {
@@ -290,6 +342,7 @@ test_sample (ArTest *t)
     for (guint c = 0; c < G_N_ELEMENTS (chi); c++)
       check_chi2 (t, dt, 16, &chi[c]);
     check_determinism (t, dt);
+    check_counter_base (t, dt);
   }
   const ArSampleParams perf = { 0.8f, 40, 0.9f, FALSE, 1, 0 };
   const ArSampleParams perf_plain = { 1.0f, 0, 1.0f, FALSE, 1, 0 };
