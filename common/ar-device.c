@@ -339,11 +339,14 @@ ar_device_new (GError **error)
   };
   const char *dev_exts[1];
   guint n_dev_exts = 0;
-  if (coopmat_usable (dev, f12.vulkanMemoryModel && f12.shaderFloat16
+  /* The memory model must come with device scope: other shaders' barriers and atomics use
+   * Device scope, invalid with vulkanMemoryModel alone. */
+  if (coopmat_usable (dev, f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && f12.shaderFloat16
           && f11.storageBuffer16BitAccess && p11.subgroupSize == 32)) {
     dev->caps.coopmat_nv = TRUE;
     dev_exts[n_dev_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     e12.vulkanMemoryModel = VK_TRUE;
+    e12.vulkanMemoryModelDeviceScope = VK_TRUE;
     cm.pNext = e2.pNext;
     e2.pNext = &cm;
   }

@@ -290,7 +290,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->mlp2 = p->llama ? alloc (p, L * wide, es, &err) : NULL;
   p->logits = alloc (p, L * p->vocab, es, &err);
   p->sample_ctr = alloc (p, 2, 4, &err);
-  p->no_replay = g_strcmp0 (g_getenv ("AR_PREDICTOR_NO_REPLAY"), "1") == 0;
+  /* The profiler sizes its timestamp pool when recording: profile fresh recordings. */
+  p->no_replay = g_strcmp0 (g_getenv ("AR_PREDICTOR_NO_REPLAY"), "1") == 0 || p->dev->profile;
   {
     /* One-token steps split the keys over workgroups (flash decoding): with one workgroup
      * per head, a GPU runs a handful of workgroups over the whole cache (NVIDIA H200: 1.9 ms

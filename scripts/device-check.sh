@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One run on a lent NVIDIA machine (README, "Speed"): golden and op tests on the GPU with the
-# validation layer, arbench against PyTorch CUDA on both bench cards (with and without
-# cooperative matrices), PyTorch eager for reference, and per-op profiles.
+# validation layer, arbench against PyTorch CUDA on both bench cards, iris-small recording
+# every frame (no replay), per-op profiles, and (AR_DEVICE_TORCH_EAGER=1) PyTorch eager.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
@@ -29,9 +29,9 @@ ops() {   # group timeout
 }
 AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
-ops matmul 60
-ops conv 60
-ops attention 60
+ops matmul 40
+ops conv 40
+ops attention 40
 
 bench() {   # name card frames warmup [env...]
   local name=$1 card=$2 frames=$3 warmup=$4
@@ -43,18 +43,20 @@ bench() {   # name card frames warmup [env...]
 }
 bench iris-small models/bench/iris-small.yaml 40 5
 bench large models/bench/large.yaml 20 3
+AR_PREDICTOR_NO_REPLAY=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 \
+  models/bench/iris-small.yaml > "$logs/bench-iris-small-noreplay.log" 2>&1
+say "== iris-small recording every frame (no replay) rc=$?: $(grep -E '^(frame|fps)' "$logs/bench-iris-small-noreplay.log" | tr '\n' ' ')"
 for c in iris-small large; do
-  AR_VULKAN_NO_COOPMAT=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 models/bench/$c.yaml \
-    > "$logs/bench-$c-nocoop.log" 2>&1
-  say "== $c without cooperative matrices rc=$?: $(grep -E '^(frame|fps)' "$logs/bench-$c-nocoop.log" | tr '\n' ' ')"
   AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/$c.yaml \
     > "$logs/profile-$c.log" 2>&1
 done
-PYTHONUNBUFFERED=1 timeout 60 python3 models/bench_torch.py --frames 30 --warmup 5 --device cuda \
-  --no-graphs models/bench/iris-small.yaml > "$logs/torch-eager-iris-small.log" 2>&1
-say "torch eager iris-small rc=$?: $(grep -E '^torch_(fps|info)' "$logs/torch-eager-iris-small.log" | tr '\n' ' ')"
-for g in ${AR_DEVICE_GROUPS:-eltwise norm softmax rope embed codebook sample runtime}; do
-  ops "$g" 40
+if [ -n "${AR_DEVICE_TORCH_EAGER:-}" ]; then
+  PYTHONUNBUFFERED=1 timeout 60 python3 models/bench_torch.py --frames 30 --warmup 5 --device cuda \
+    --no-graphs models/bench/iris-small.yaml > "$logs/torch-eager-iris-small.log" 2>&1
+  say "torch eager iris-small rc=$?: $(grep -E '^torch_(fps|info)' "$logs/torch-eager-iris-small.log" | tr '\n' ' ')"
+fi
+for g in ${AR_DEVICE_GROUPS:-norm softmax sample eltwise rope embed codebook runtime}; do
+  ops "$g" 30
 done
 echo "==== summary"
 cat "$summary"

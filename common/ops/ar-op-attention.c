@@ -12,6 +12,7 @@
 #define DECODE_MAX_SLOTS 32          /* register slots per lane (R) */
 #define DECODE_MIN_SUBGROUP 8        /* R is sized for subgroups this small */
 #define DECODE_MAX_SPLITS 64
+#define DECODE_GPU_SUBGROUPS 4
 #define DECODE_QUERIES_PER_GROUP 4   /* QB: prefill queries sharing each K/V row load */
 #define COMBINE_LOCAL 64
 
@@ -36,7 +37,8 @@ typedef struct {
 } AttentionTilePush;
 G_STATIC_ASSERT (sizeof (AttentionTilePush) == 44);
 #define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
-#define ATTN_TILE_MAX_HEAD_DIM 128   /* registers: query and accumulator per invocation */
+#define ATTN_TILE_MAX_HEAD_DIM 64    /* registers (query and accumulator per invocation) and
+                                      * shared memory (2 x 64 keys x D floats: 32 KiB) */
 
 /* Mirrors the push constants of shaders/attention_decode.comp. */
 typedef struct {
@@ -185,7 +187,7 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   guint splits = 1;
   if (scratch) {
     guint target = dev->caps.is_cpu ? 2 * g_get_num_processors () : 512;
-    guint min_keys = dev->caps.is_cpu ? 256 : 64;
+    guint min_keys = dev->caps.is_cpu ? 256 : 32;
     splits = ar_div_up (target, H);
     splits = MIN (splits, ar_div_up (keys, min_keys));
     splits = CLAMP (splits, 1, DECODE_MAX_SPLITS);
@@ -207,7 +209,11 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   /* vec4 loads where every row of Q, K and V starts 4-aligned. */
   gboolean vec4 = D % 4 == 0 && layout->q_offset % 4 == 0
       && (n == 1 || layout->row_stride % 4 == 0);
-  guint32 spec[] = { dev->caps.subgroup_size,
+  /* On GPUs several subgroups per workgroup take alternate blocks of keys: each key costs a
+   * dependent load and reduction, so one subgroup alone waits on memory (H200, large: ~0.9 us
+   * per key). On CPUs one subgroup per workgroup; workgroups give the parallelism. */
+  guint subgroups = dev->caps.is_cpu ? 1 : DECODE_GPU_SUBGROUPS;
+  guint32 spec[] = { dev->caps.subgroup_size * subgroups,
     ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
   DecodePush pc = { H, H / hkv, D, layout->max_tokens, layout->row_stride, layout->q_offset,
     pos, first, layout->window, attn_scale (layout), splits, split_keys, n };
@@ -269,7 +275,10 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   const guint32 *max_groups = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
   /* GPU prefill: shared-memory key blocks (H200, large's 1799-query window: ~4 ms per layer
    * with one query per workgroup). */
-  gboolean tile = D <= ATTN_TILE_MAX_HEAD_DIM && (kernel == AR_ATTN_TILE
+  gboolean tile = D <= ATTN_TILE_MAX_HEAD_DIM
+      && 2 * ATTN_TILE_QUERIES * D * sizeof (float)
+      <= ar_cmd_device (cmd)->props.limits.maxComputeSharedMemorySize
+      && (kernel == AR_ATTN_TILE
       || (kernel == AR_ATTN_AUTO && n > 1 && !ar_cmd_device (cmd)->caps.is_cpu));
   if (tile) {
     guint gy = ar_div_up (n, ATTN_TILE_QUERIES);

@@ -9,8 +9,8 @@ G_BEGIN_DECLS
  * Padding is zeros and may be asymmetric: taming-transformers' strided downsample is
  * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
  * and strides 1..4 are supported. */
-/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles (on cooperative matrices where
- * the device has them and storage is fp16); on CPU devices the vec4 register-tiled kernel
+/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the direct
+ * kernel otherwise (the cooperative-matrix tiles only when asked for); on CPU devices the vec4 register-tiled kernel
  * where the shape allows it (stride 1, square kernel 1 or 3 with "same" padding, in_channels
  * and in_w multiples of 4) and the direct kernel otherwise. The others force one (tests, benchmarks);
  * VEC4 on a shape it does not support fails the recording. */
@@ -19,9 +19,9 @@ typedef enum {
   AR_CONV2D_DIRECT,
   AR_CONV2D_VEC4,                /* its subgroup variant where the device has subgroupBroadcast */
   AR_CONV2D_VEC4_NO_SUBGROUP,    /* the vec4 kernel without subgroup operations */
-  AR_CONV2D_TILE_SHARED,         /* implicit GEMM in 64x64 shared-memory tiles (AUTO on GPUs) */
+  AR_CONV2D_TILE_SHARED,         /* implicit GEMM in 64x64 shared-memory tiles */
   AR_CONV2D_TILE_COOPMAT,        /* the same on NV cooperative matrices: fp16 storage on a
-                                  * device with caps.coopmat_nv (AUTO there), else an error */
+                                  * device with caps.coopmat_nv, else an error */
 } ArConv2dPath;
 
 typedef struct {
