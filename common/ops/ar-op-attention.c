@@ -13,6 +13,7 @@
 #define DECODE_MIN_SUBGROUP 8        /* R is sized for subgroups this small */
 #define DECODE_MAX_SPLITS 64
 #define DECODE_GPU_SUBGROUPS 4
+#define DECODE_MAX_SUBGROUPS 8
 #define DECODE_QUERIES_PER_GROUP 4   /* QB: prefill queries sharing each K/V row load */
 #define COMBINE_LOCAL 64
 
@@ -170,11 +171,12 @@ ar_op_attention_scratch_size (const ArAttnLayout *layout)
 }
 
 /* The lanes-across-D kernel for @n queries; @scratch NULL means one workgroup per head (and
- * per block of queries); with n > 1 it must be NULL. */
+ * per block of queries); with n > 1 it must be NULL. @subgroups per workgroup, 0: the
+ * device's default. */
 static void
 record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
-    guint n, guint first, ArBuffer *scratch)
+    guint n, guint first, ArBuffer *scratch, guint subgroups)
 {
   ArDevice *dev = ar_cmd_device (cmd);
   guint H = layout->n_heads, D = layout->head_dim;
@@ -212,7 +214,8 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   /* On GPUs several subgroups per workgroup take alternate blocks of keys: each key costs a
    * dependent load and reduction, so one subgroup alone waits on memory (H200, large: ~0.9 us
    * per key). On CPUs one subgroup per workgroup; workgroups give the parallelism. */
-  guint subgroups = dev->caps.is_cpu ? 1 : DECODE_GPU_SUBGROUPS;
+  if (subgroups == 0)
+    subgroups = dev->caps.is_cpu ? 1 : DECODE_GPU_SUBGROUPS;
   guint32 spec[] = { dev->caps.subgroup_size * subgroups,
     ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
   DecodePush pc = { H, H / hkv, D, layout->max_tokens, layout->row_stride, layout->q_offset,
@@ -231,18 +234,32 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
 }
 
 void
-ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
-    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint first,
-    ArBuffer *scratch)
+ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
+    guint pos, guint first, ArBuffer *scratch, guint subgroups)
 {
   guint hkv;
   if (!check_attention (cmd, "attention_decode", dt, qkv, layout, k_cache, v_cache, out, pos, 1,
           first, &hkv))
     return;
+  if (subgroups > DECODE_MAX_SUBGROUPS) {
+    ar_cmd_fail_invalid (cmd, "attention_decode: %u subgroups per workgroup (at most %u)",
+        subgroups, DECODE_MAX_SUBGROUPS);
+    return;
+  }
   if (decode_supported (cmd, layout))
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first, scratch);
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first, scratch,
+        subgroups);
   else
     ar_op_attention (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, 1, first);
+}
+
+void
+ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint first,
+    ArBuffer *scratch)
+{
+  ar_op_attention_decode_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, first, scratch, 0);
 }
 
 void
@@ -267,7 +284,7 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
       && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
   if (lanes) {
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first, NULL);
+    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first, NULL, 0);
     return;
   }
   const char *op = "attention";

@@ -77,4 +77,10 @@ void ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
     guint pos, guint first, ArBuffer *scratch);
 
+/* The same with @subgroups subgroups per workgroup taking alternate blocks of keys (0: the
+ * device's default, 1 on CPUs and 4 on GPUs; at most 8). For tests and tuning. */
+void ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
+    guint pos, guint first, ArBuffer *scratch, guint subgroups);
+
 G_END_DECLS

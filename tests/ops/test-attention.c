@@ -76,7 +76,7 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
  * matter) for one query token at @pos; rows beyond pos hold NaN. */
 static void
 check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint window,
-    gboolean split)
+    gboolean split, guint subgroups)
 {
   guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
   guint T = pos + 4;
@@ -103,7 +103,7 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
   g_autoptr (ArBuffer) scratch = split ? art_upload (t, AR_F32, nans, scratch_n) : NULL;
 
   art_begin (t);
-  ar_op_attention_decode (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch);
+  ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch, subgroups);
   if (!art_run (t))
     return;
   guint dispatches = ar_cmd_dispatch_count (t->cmd);
@@ -113,7 +113,8 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
   art_round (ref, (gsize) H * D, dt);
   g_autofree float *out = art_download (t, dt, bo, (gsize) H * D);
   g_autofree gchar *shape = g_strdup_printf ("[H=%u Hkv=%u D=%u pos=%u first=%u win=%u %s"
-      " dispatches=%u]", H, Hkv, D, pos, first, window, split ? "split" : "1wg", dispatches);
+      " sg=%u dispatches=%u]", H, Hkv, D, pos, first, window, split ? "split" : "1wg", subgroups,
+      dispatches);
   art_report (t, "attention_decode", shape, dt, art_nmse (out, ref, (gsize) H * D),
       ART_NMSE_LOOSE);
 }
@@ -184,9 +185,17 @@ test_attention (ArTest *t)
     for (guint s = 0; s < G_N_ELEMENTS (dshapes); s++)
       for (guint p = 0; p < G_N_ELEMENTS (dpos); p++)
         for (int split = 0; split < 2; split++)
-          check_decode (t, dts[d], dshapes[s], dpos[p], 0, 0, split);
-    check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE);
-    check_decode (t, dts[d], (HeadShape) { 2, 1, 33 }, 2056, 0, 900, TRUE);
+          check_decode (t, dts[d], dshapes[s], dpos[p], 0, 0, split, 0);
+    check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE, 0);
+    check_decode (t, dts[d], (HeadShape) { 2, 1, 33 }, 2056, 0, 900, TRUE, 0);
+    /* Several subgroups per workgroup (GPUs' default), merged through shared memory, on
+     * every device: split and not, windows, a short range (subgroups without keys). */
+    for (guint sg = 2; sg <= 4; sg += 2) {
+      check_decode (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 0, 0, TRUE, sg);
+      check_decode (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 0, 0, FALSE, sg);
+      check_decode (t, dts[d], (HeadShape) { 2, 1, 128 }, 700, 30, 300, TRUE, sg);
+      check_decode (t, dts[d], (HeadShape) { 1, 1, 8 }, 5, 0, 0, FALSE, sg);
+    }
   }
   for (guint d = 0; d < ndt; d++)
     for (guint c = 0; c < 2; c++)
