@@ -127,9 +127,23 @@ test_conv (ArTest *t)
     printf ("# conv2d vec4: not run, CPU-only kernels\n");
   for (guint d = 0; d < ndt; d++) {
     gboolean coop = t->dev->caps.coopmat_nv && dts[d] == AR_F16;
-    if (!coop)
-      printf ("# conv2d tile-coopmat %s: not run, the device has no VK_NV_cooperative_matrix "
-          "(or fp32 storage)\n", ar_dtype_name (dts[d]));
+    if (!coop) {
+      /* Asked for where it cannot run: a clear error, no dispatch. */
+      ArConv2dParams p;
+      ar_conv2d_params_init (&p, 2, 4, 4, 2, 3, 1, 1);
+      p.path = AR_CONV2D_TILE_COOPMAT;
+      g_autoptr (ArBuffer) bi = art_alloc (t, dts[d], 2 * 4 * 4);
+      g_autoptr (ArBuffer) bw = art_alloc (t, dts[d], 2 * 2 * 9);
+      g_autoptr (ArBuffer) bo = art_alloc (t, dts[d], 2 * 4 * 4);
+      GError *err = NULL;
+      art_begin (t);
+      ar_op_conv2d (t->cmd, dts[d], bi, bw, NULL, bo, &p);
+      gboolean ran = ar_cmd_run (t->cmd, &err);
+      art_report_cond (t, "conv2d", "[1,2,4,4]->[2,4,4]/tile-coopmat-unavailable", dts[d],
+          !ran && err && strstr (err->message, "cooperative"), "error=\"%s\"",
+          err ? err->message : "none");
+      g_clear_error (&err);
+    }
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
       const ConvCase *c = &cases[i];
       check_conv (t, dts[d], c, AR_CONV2D_DIRECT);

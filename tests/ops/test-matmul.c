@@ -286,8 +286,20 @@ test_matmul (ArTest *t)
      * products accumulate in fp32). */
     for (int path = AR_MATMUL_TILE_SHARED; path <= AR_MATMUL_TILE_COOPMAT; path++) {
       if (path == AR_MATMUL_TILE_COOPMAT && !(t->dev->caps.coopmat_nv && dt == AR_F16)) {
-        printf ("# matmul tile-coopmat %s: not run, the device has no VK_NV_cooperative_matrix "
-            "(or fp32 storage)\n", ar_dtype_name (dt));
+        /* Asked for where it cannot run: a clear error, no dispatch. */
+        g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
+        g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
+        ArMatmulParams p;
+        ar_matmul_params_init (&p, 8, 8, 8);
+        p.path = path;
+        GError *err = NULL;
+        art_begin (t);
+        ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
+        gboolean ran = ar_cmd_run (t->cmd, &err);
+        art_report_cond (t, "matmul", "[8,8,8]/tile-coopmat-unavailable", dt,
+            !ran && err && strstr (err->message, "cooperative"), "error=\"%s\"",
+            err ? err->message : "none");
+        g_clear_error (&err);
         continue;
       }
       for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
