@@ -271,6 +271,8 @@ check_coder (Ctx *c, yaml_node_t *at, const char *section, const ArTokenizerConf
           cfg->attn_resolutions[a], tk->height, tk->height / down);
   }
   guint g = tk->norm_groups;
+  if (!tk->norm)    /* no GroupNorm layers: the group count does not matter */
+    return TRUE;
   if (cfg->channels % g)
     return fail (c, at, "tokenizer.norm_groups", "%u does not divide %s.channels %u", g, section, cfg->channels);
   for (guint i = 0; i < cfg->n_levels; i++)
@@ -284,8 +286,9 @@ static gboolean
 parse_tokenizer (Ctx *c, yaml_node_t *map, ArTokenizerConfig *tk)
 {
   static const char *const keys[] = { "kind", "resolution", "in_channels", "encoder", "decoder",
-    "codebook", "norm_groups", NULL };
+    "codebook", "norm_groups", "norm", "mid_attention", NULL };
   static const char *const kinds[] = { "vq", "msvq", "pixel", NULL };
+  static const char *const norms[] = { "group", "none", NULL };
   yaml_node_t *v[G_N_ELEMENTS (keys)];
   if (!read_mapping (c, map, "tokenizer", keys, v) || !require (c, map, "tokenizer", "kind", v[0]))
     return FALSE;
@@ -318,6 +321,16 @@ parse_tokenizer (Ctx *c, yaml_node_t *map, ArTokenizerConfig *tk)
   }
   tk->norm_groups = 32;
   if (v[6] && !get_uint (c, v[6], "tokenizer.norm_groups", 1, MAX_CHANNELS, &tk->norm_groups))
+    return FALSE;
+  tk->norm = TRUE;
+  if (v[7]) {
+    gint norm = get_kind (c, v[7], "tokenizer.norm", norms);
+    if (norm < 0)
+      return FALSE;
+    tk->norm = norm == 0;
+  }
+  tk->mid_attention = TRUE;
+  if (v[8] && !get_bool (c, v[8], "tokenizer.mid_attention", &tk->mid_attention))
     return FALSE;
 
   if (!parse_coder (c, v[3], "tokenizer.encoder", TRUE, &tk->encoder))
@@ -728,27 +741,31 @@ add_linear (GArray *a, const char *prefix, guint out, guint in, gboolean bias)
 }
 
 static void
-add_resblock (GArray *a, const char *prefix, guint in, guint out)
+add_resblock (GArray *a, const ArTokenizerConfig *tk, const char *prefix, guint in, guint out)
 {
   g_autofree gchar *p = NULL;
-  add_norm (a, (g_free (p), p = g_strconcat (prefix, ".norm1", NULL)), in);
+  if (tk->norm)
+    add_norm (a, (g_free (p), p = g_strconcat (prefix, ".norm1", NULL)), in);
   add_conv (a, (g_free (p), p = g_strconcat (prefix, ".conv1", NULL)), out, in, 3);
-  add_norm (a, (g_free (p), p = g_strconcat (prefix, ".norm2", NULL)), out);
+  if (tk->norm)
+    add_norm (a, (g_free (p), p = g_strconcat (prefix, ".norm2", NULL)), out);
   add_conv (a, (g_free (p), p = g_strconcat (prefix, ".conv2", NULL)), out, out, 3);
   if (in != out)
     add_conv (a, (g_free (p), p = g_strconcat (prefix, ".nin_shortcut", NULL)), out, in, 1);
 }
 
 static void
-add_attnblock (GArray *a, const char *prefix, guint ch)
+add_attnblock (GArray *a, const ArTokenizerConfig *tk, const char *prefix, guint ch)
 {
   static const char *const parts[] = { "norm", "q", "k", "v", "proj_out" };
   for (guint i = 0; i < G_N_ELEMENTS (parts); i++) {
     g_autofree gchar *p = g_strdup_printf ("%s.%s", prefix, parts[i]);
-    if (i == 0)
-      add_norm (a, p, ch);
-    else
+    if (i == 0) {
+      if (tk->norm)
+        add_norm (a, p, ch);
+    } else {
       add_conv (a, p, ch, ch, 1);
+    }
   }
 }
 
@@ -772,22 +789,24 @@ add_encoder (GArray *a, const ArTokenizerConfig *tk)
     guint block_out = ch * e->channel_mult[i];
     for (guint j = 0; j < e->res_blocks; j++) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.encoder.down.%u.block.%u", i, j);
-      add_resblock (a, p, block_in, block_out);
+      add_resblock (a, tk, p, block_in, block_out);
       block_in = block_out;
     }
     for (guint j = 0; level_attends (tk, e, i) && j < e->res_blocks; j++) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.encoder.down.%u.attn.%u", i, j);
-      add_attnblock (a, p, block_in);
+      add_attnblock (a, tk, p, block_in);
     }
     if (i != e->n_levels - 1) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.encoder.down.%u.downsample.conv", i);
       add_conv (a, p, block_in, block_in, 3);
     }
   }
-  add_resblock (a, "tokenizer.encoder.mid.block_1", block_in, block_in);
-  add_attnblock (a, "tokenizer.encoder.mid.attn_1", block_in);
-  add_resblock (a, "tokenizer.encoder.mid.block_2", block_in, block_in);
-  add_norm (a, "tokenizer.encoder.norm_out", block_in);
+  add_resblock (a, tk, "tokenizer.encoder.mid.block_1", block_in, block_in);
+  if (tk->mid_attention)
+    add_attnblock (a, tk, "tokenizer.encoder.mid.attn_1", block_in);
+  add_resblock (a, tk, "tokenizer.encoder.mid.block_2", block_in, block_in);
+  if (tk->norm)
+    add_norm (a, "tokenizer.encoder.norm_out", block_in);
   add_conv (a, "tokenizer.encoder.conv_out", e->z_channels, block_in, 3);
 }
 
@@ -799,26 +818,28 @@ add_decoder (GArray *a, const ArTokenizerConfig *tk)
   guint ch = d->channels, nr = d->n_levels;
   guint block_in = ch * d->channel_mult[nr - 1];
   add_conv (a, "tokenizer.decoder.conv_in", block_in, d->z_channels, 3);
-  add_resblock (a, "tokenizer.decoder.mid.block_1", block_in, block_in);
-  add_attnblock (a, "tokenizer.decoder.mid.attn_1", block_in);
-  add_resblock (a, "tokenizer.decoder.mid.block_2", block_in, block_in);
+  add_resblock (a, tk, "tokenizer.decoder.mid.block_1", block_in, block_in);
+  if (tk->mid_attention)
+    add_attnblock (a, tk, "tokenizer.decoder.mid.attn_1", block_in);
+  add_resblock (a, tk, "tokenizer.decoder.mid.block_2", block_in, block_in);
   for (guint i = nr; i-- > 0;) {
     guint block_out = ch * d->channel_mult[i];
     for (guint j = 0; j <= d->res_blocks; j++) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.decoder.up.%u.block.%u", i, j);
-      add_resblock (a, p, block_in, block_out);
+      add_resblock (a, tk, p, block_in, block_out);
       block_in = block_out;
     }
     for (guint j = 0; level_attends (tk, d, i) && j <= d->res_blocks; j++) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.decoder.up.%u.attn.%u", i, j);
-      add_attnblock (a, p, block_in);
+      add_attnblock (a, tk, p, block_in);
     }
     if (i != 0) {
       g_autofree gchar *p = g_strdup_printf ("tokenizer.decoder.up.%u.upsample.conv", i);
       add_conv (a, p, block_in, block_in, 3);
     }
   }
-  add_norm (a, "tokenizer.decoder.norm_out", block_in);
+  if (tk->norm)
+    add_norm (a, "tokenizer.decoder.norm_out", block_in);
   add_conv (a, "tokenizer.decoder.conv_out", tk->in_channels, block_in, 3);
 }
 
@@ -939,8 +960,15 @@ ar_card_describe_tokenizer (const ArCard *card)
     g_string_append (s, ", decoder ");
     append_coder (s, &tk->decoder);
   }
-  g_string_append_printf (s, ", codebook %ux%u, groups %u, grid %ux%u = %u tokens/frame", tk->codebook_size,
-      tk->codebook_dim, tk->norm_groups, tk->grid_width, tk->grid_height, tk->tokens_per_frame);
+  g_string_append_printf (s, ", codebook %ux%u, ", tk->codebook_size, tk->codebook_dim);
+  if (tk->norm)
+    g_string_append_printf (s, "groups %u", tk->norm_groups);
+  else
+    g_string_append (s, "no norm");
+  if (!tk->mid_attention)
+    g_string_append (s, ", no mid attention");
+  g_string_append_printf (s, ", grid %ux%u = %u tokens/frame", tk->grid_width, tk->grid_height,
+      tk->tokens_per_frame);
   return g_string_free (s, FALSE);
 }
 

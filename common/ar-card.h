@@ -49,7 +49,10 @@ typedef struct {
   ArCoderConfig encoder;
   ArCoderConfig decoder;           /* the encoder's values unless given */
   guint codebook_size, codebook_dim;
-  guint norm_groups;               /* default 32 */
+  guint norm_groups;               /* default 32; unused without normalisation */
+  gboolean norm;                   /* `norm: group` (default): GroupNorm layers; `none`: no
+                                    * normalisation layers at all (and no tensors for them) */
+  gboolean mid_attention;          /* default true; false: the mid blocks have no attn_1 */
   /* derived */
   guint grid_height, grid_width;   /* resolution / 2^(n_levels-1) */
   guint tokens_per_frame;

@@ -106,10 +106,18 @@ conv (Walk *w, const ArBuffer *in, ArBuffer *out, const char *name, guint cin, g
     *ow = wo;
 }
 
+/* GroupNorm, then SiLU when @silu. Without normalisation layers (card `norm: none`) only the
+ * SiLU is left; attn() does not call this then (its norm would be a plain copy). */
 static void
 gnorm (Walk *w, const ArBuffer *in, ArBuffer *out, const char *name, guint c, guint h, guint wd,
     gboolean silu)
 {
+  if (!w->tok->cfg->norm) {
+    g_assert (silu);
+    if (!w->dry)
+      ar_op_unary (w->cmd, w->tok->dt, AR_UNARY_SILU, in, out, (guint64) c * h * wd);
+    return;
+  }
   const ArBuffer *g = weight (w, "%s.weight", name), *b = weight (w, "%s.bias", name);
   if (!w->dry)
     ar_op_group_norm (w->cmd, w->tok->dt, in, g, b, out, 1, c, h, wd, w->tok->cfg->norm_groups,
@@ -164,10 +172,13 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
   g_autofree gchar *kn = g_strdup_printf ("%s.k", name);
   g_autofree gchar *vn = g_strdup_printf ("%s.v", name);
   g_autofree gchar *pn = g_strdup_printf ("%s.proj_out", name);
-  gnorm (w, buf (w, cur), buf (w, n), nn, c, h, wd, FALSE);
-  conv (w, buf (w, n), buf (w, q), qn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  conv (w, buf (w, n), buf (w, k), kn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  conv (w, buf (w, n), buf (w, v), vn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
+  /* Without normalisation the projections read x itself. */
+  int src = w->tok->cfg->norm ? n : cur;
+  if (w->tok->cfg->norm)
+    gnorm (w, buf (w, cur), buf (w, n), nn, c, h, wd, FALSE);
+  conv (w, buf (w, src), buf (w, q), qn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
+  conv (w, buf (w, src), buf (w, k), kn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
+  conv (w, buf (w, src), buf (w, v), vn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
   if (!w->dry) {
     ArCmd *cmd = w->cmd;
     ArTokenizer *tok = w->tok;
@@ -212,7 +223,8 @@ mid (Walk *w, int *cur, const char *prefix, guint c, guint h, guint wd)
   g_autofree gchar *a1 = g_strdup_printf ("%s.mid.attn_1", prefix);
   g_autofree gchar *b2 = g_strdup_printf ("%s.mid.block_2", prefix);
   resblock (w, cur, b1, c, c, h, wd);
-  attn (w, *cur, a1, c, h, wd);
+  if (w->tok->cfg->mid_attention)
+    attn (w, *cur, a1, c, h, wd);
   resblock (w, cur, b2, c, c, h, wd);
 }
 

@@ -9,6 +9,9 @@ Contents (described in manifest.yaml there):
   tiny-llama.yaml + .safetensors   llama predictor only, continuous actions (dim 2), weights F32
   tiny-gpt-io.safetensors          inputs and reference outputs for tiny-gpt
   tiny-llama-io.safetensors        inputs and reference outputs for tiny-llama
+  tiny-vq-local.yaml + .safetensors   vq tokenizer only, 16x16 RGB, `norm: none` and
+                                   `mid_attention: false` (attention at 8x8 kept), F16
+  tiny-vq-local-io.safetensors     inputs and reference outputs for tiny-vq-local
 Reference outputs are computed with the weights as stored (F16 rounded values, as float32).
 Inputs are chosen (by a small seed search) so that no token decision is close to a tie.
 """
@@ -41,6 +44,18 @@ GPT_CARD = {
         "vocab": 32, "action": {"kind": "discrete", "count": 4, "add_to_frame": True}, "mlp_hidden": 128,
         "head_hidden": 48,
         "gelu": "erf", "norm_eps": 1.0e-5,
+    },
+}
+
+# A tokenizer only, without normalisation layers or mid-block attention (card keys `norm: none`,
+# `mid_attention: false`); the level at 8x8 keeps its attention, which then reads x directly.
+LOCAL_CARD = {
+    "format": 1, "name": "tiny-vq-local", "weights": "tiny-vq-local.safetensors",
+    "tokenizer": {
+        "kind": "vq", "resolution": [16, 16], "in_channels": 3,
+        "encoder": {"channels": 8, "channel_mult": [1, 2], "res_blocks": 1, "attn_resolutions": [8], "z_channels": 8},
+        "codebook": {"size": 16, "dim": 4},
+        "norm": "none", "mid_attention": False,
     },
 }
 
@@ -89,6 +104,25 @@ def _gpt_io(model, seed):
     gaps = {"codebook": _min_gap(dist.numpy(), largest=False),
             "greedy": _min_gap(gen_logits[0].numpy(), largest=True),
             "decoded_u8_half": _half_dist(dec)}
+    return io, gaps
+
+
+@torch.no_grad()
+def _vq_io(model, seed):
+    tok = model.tokenizer
+    gen = torch.Generator().manual_seed(seed)
+    frames = export._smooth_frames(3, 16, 16, 3, gen)
+    lat, tokens, dist = tok.encode(frames, return_distances=True)
+    dec = tok.decode(tokens)
+    io = {
+        "frames": frames.numpy(),
+        "latents": lat.numpy().astype(np.float32),
+        "tokens": tokens.numpy().astype(np.uint32),
+        "token_margin": _margins(dist.numpy()),
+        "decoded_float": dec.numpy().astype(np.float32),
+        "decoded": R.float_to_pixels(dec).numpy(),
+    }
+    gaps = {"codebook": _min_gap(dist.numpy(), largest=False), "decoded_u8_half": _half_dist(dec)}
     return io, gaps
 
 
@@ -154,6 +188,8 @@ GPT_NOTES = {
     "next_tokens_greedy": "generate_frame(context = frames 0,1 with action 0 between, action = actions[1], "
                           "greedy argmax): next frame tokens, uint32 [64]",
 }
+LOCAL_NOTES = {k: GPT_NOTES[k] for k in ("frames", "latents", "tokens", "token_margin", "decoded_float",
+                                         "decoded")}
 LLAMA_NOTES = {
     "tokens": "input frame tokens, uint32 [N, tokens_per_frame]",
     "actions": "continuous actions, float32 [N, 2]; actions[i] is taken after frame i",
@@ -168,10 +204,13 @@ def make(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     gpt = export.make_random(GPT_CARD, os.path.join(out_dir, "tiny-gpt.yaml"), seed=1, dtype="f16")
     llama = export.make_random(LLAMA_CARD, os.path.join(out_dir, "tiny-llama.yaml"), seed=2, dtype="f32")
+    local = export.make_random(LOCAL_CARD, os.path.join(out_dir, "tiny-vq-local.yaml"), seed=3, dtype="f16")
     gseed, gio, ggaps = _pick(_gpt_io, gpt, range(64), {"codebook": 0.01, "greedy": 0.1})
+    vseed, vio, vgaps = _pick(_vq_io, local, range(64), {"codebook": 0.01})
     lseed, lio, lgaps = _pick(_llama_io, llama, range(64), {"greedy": 0.1})
     safetensors_io.save(os.path.join(out_dir, "tiny-gpt-io.safetensors"), gio)
     safetensors_io.save(os.path.join(out_dir, "tiny-llama-io.safetensors"), lio)
+    safetensors_io.save(os.path.join(out_dir, "tiny-vq-local-io.safetensors"), vio)
     manifest = {
         "format": 1,
         "generator": "models/make_fixtures.py (PyTorch reference, models/arvideo/reference.py)",
@@ -187,6 +226,8 @@ def make(out_dir):
              "weights_dtype": "F16", "min_gaps": ggaps, "tensors": _describe(gio, GPT_NOTES)},
             {"card": "tiny-llama.yaml", "io": "tiny-llama-io.safetensors", "input_seed": lseed,
              "weights_dtype": "F32", "min_gaps": lgaps, "tensors": _describe(lio, LLAMA_NOTES)},
+            {"card": "tiny-vq-local.yaml", "io": "tiny-vq-local-io.safetensors", "input_seed": vseed,
+             "weights_dtype": "F16", "min_gaps": vgaps, "tensors": _describe(vio, LOCAL_NOTES)},
         ],
     }
     with open(os.path.join(out_dir, "manifest.yaml"), "w") as f:

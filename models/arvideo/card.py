@@ -32,7 +32,9 @@ MAX_CHANNELS = 65536
 MAX_KEYS = 256
 
 TOP_KEYS = ("format", "name", "weights", "tokenizer", "predictor", "training", "keys")
-TOKENIZER_KEYS = ("kind", "resolution", "in_channels", "encoder", "decoder", "codebook", "norm_groups")
+TOKENIZER_KEYS = ("kind", "resolution", "in_channels", "encoder", "decoder", "codebook", "norm_groups", "norm",
+                  "mid_attention")
+TOKENIZER_NORMS = ("group", "none")
 ENCDEC_KEYS = ("channels", "channel_mult", "res_blocks", "attn_resolutions", "z_channels")
 CODEBOOK_KEYS = ("size", "dim")
 PREDICTOR_KEYS = ("kind", "layers", "dim", "heads", "context_frames", "tokens_per_frame", "vocab",
@@ -129,12 +131,19 @@ def validate_tokenizer(t):
     cb = {"size": _int(cb["size"], "tokenizer.codebook.size", 1, MAX_VOCAB),
           "dim": _int(cb["dim"], "tokenizer.codebook.dim", 1, MAX_DIM)}
     groups = _int(t.get("norm_groups", 32), "tokenizer.norm_groups", 1, MAX_CHANNELS)
+    norm = t.get("norm", "group")
+    if norm not in TOKENIZER_NORMS:
+        raise CardError("unknown tokenizer.norm %r (group | none)" % (norm,))
+    mid_attention = t.get("mid_attention", True)
+    if not isinstance(mid_attention, bool):
+        raise CardError("tokenizer.mid_attention: expected true or false, got %r" % (mid_attention,))
     if len(enc["channel_mult"]) != len(dec["channel_mult"]):
         raise CardError("tokenizer encoder and decoder must have the same number of levels")
     down = 2 ** (len(enc["channel_mult"]) - 1)
     if res[0] % down or res[1] % down:
         raise CardError("tokenizer.resolution %r not divisible by 2^(levels-1) = %d" % (res, down))
-    for what, ed in (("encoder", enc), ("decoder", dec)):
+    # Without normalisation layers there are no groups: norm_groups is kept but not checked.
+    for what, ed in (("encoder", enc), ("decoder", dec)) if norm == "group" else ():
         for m in ed["channel_mult"]:
             if (ed["channels"] * m) % groups:
                 raise CardError("tokenizer.%s channels %d not divisible by norm_groups %d"
@@ -142,7 +151,7 @@ def validate_tokenizer(t):
         if ed["channels"] % groups:
             raise CardError("tokenizer.%s.channels not divisible by norm_groups" % what)
     return {"kind": kind, "resolution": res, "in_channels": in_ch, "encoder": enc, "decoder": dec,
-            "codebook": cb, "norm_groups": groups}
+            "codebook": cb, "norm_groups": groups, "norm": norm, "mid_attention": mid_attention}
 
 
 def validate_predictor(p):
@@ -323,6 +332,15 @@ def dump_card(card):
     for k in TOP_KEYS:
         if k in card:
             ordered[k] = card[k]
+    if "tokenizer" in ordered:
+        # Defaults are left out, so that the cards written before these keys existed stay the same.
+        tok = ordered["tokenizer"]
+        if tok["norm"] == "group":
+            del tok["norm"]
+        else:
+            del tok["norm_groups"]   # no normalisation layers: meaningless
+        if tok["mid_attention"]:
+            del tok["mid_attention"]
     return yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 

@@ -56,6 +56,9 @@ def swish(x):
 
 
 def group_norm(channels, groups):
+    """GroupNorm(groups, eps 1e-6); groups None (card `norm: none`): identity, with no tensors."""
+    if groups is None:
+        return nn.Identity()
     return nn.GroupNorm(groups, channels, eps=1e-6, affine=True)
 
 
@@ -134,14 +137,20 @@ class _Level(nn.Module):
 
 
 class _Mid(nn.Module):
-    def __init__(self, channels, groups):
+    """block_1 -> attn_1 -> block_2; without attention (card `mid_attention: false`) there is no
+    attn_1 at all."""
+
+    def __init__(self, channels, groups, attention=True):
         super().__init__()
         self.block_1 = ResnetBlock(channels, channels, groups)
-        self.attn_1 = AttnBlock(channels, groups)
+        self.attn_1 = AttnBlock(channels, groups) if attention else None
         self.block_2 = ResnetBlock(channels, channels, groups)
 
     def forward(self, x):
-        return self.block_2(self.attn_1(self.block_1(x)))
+        h = self.block_1(x)
+        if self.attn_1 is not None:
+            h = self.attn_1(h)
+        return self.block_2(h)
 
 
 def level_has_attention(resolution, level, attn_resolutions):
@@ -150,7 +159,7 @@ def level_has_attention(resolution, level, attn_resolutions):
 
 
 class Encoder(nn.Module):
-    def __init__(self, cfg, in_channels, resolution, groups):
+    def __init__(self, cfg, in_channels, resolution, groups, mid_attention=True):
         super().__init__()
         ch, mult, nrb = cfg["channels"], cfg["channel_mult"], cfg["res_blocks"]
         self.num_levels = len(mult)
@@ -168,7 +177,7 @@ class Encoder(nn.Module):
             if i != self.num_levels - 1:
                 lvl.downsample = Downsample(cout)
             self.down.append(lvl)
-        self.mid = _Mid(cin, groups)
+        self.mid = _Mid(cin, groups, mid_attention)
         self.norm_out = group_norm(cin, groups)
         self.conv_out = nn.Conv2d(cin, cfg["z_channels"], 3, 1, 1)
 
@@ -186,13 +195,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg, out_channels, resolution, groups):
+    def __init__(self, cfg, out_channels, resolution, groups, mid_attention=True):
         super().__init__()
         ch, mult, nrb = cfg["channels"], cfg["channel_mult"], cfg["res_blocks"]
         self.num_levels = nl = len(mult)
         cin = ch * mult[-1]
         self.conv_in = nn.Conv2d(cfg["z_channels"], cin, 3, 1, 1)
-        self.mid = _Mid(cin, groups)
+        self.mid = _Mid(cin, groups, mid_attention)
         levels = [None] * nl
         for i in reversed(range(nl)):   # built from the lowest resolution up, stored by level index
             lvl = _Level()
@@ -241,12 +250,14 @@ class VQTokenizer(nn.Module):
     def __init__(self, tcfg):
         super().__init__()
         self.cfg = tcfg
-        res, groups = tcfg["resolution"], tcfg["norm_groups"]
-        self.encoder = Encoder(tcfg["encoder"], tcfg["in_channels"], res, groups)
+        res = tcfg["resolution"]
+        groups = tcfg["norm_groups"] if tcfg.get("norm", "group") == "group" else None
+        mid_attn = tcfg.get("mid_attention", True)
+        self.encoder = Encoder(tcfg["encoder"], tcfg["in_channels"], res, groups, mid_attn)
         self.pre_quant_conv = nn.Conv2d(tcfg["encoder"]["z_channels"], tcfg["codebook"]["dim"], 1)
         self.codebook = nn.Embedding(tcfg["codebook"]["size"], tcfg["codebook"]["dim"])
         self.post_quant_conv = nn.Conv2d(tcfg["codebook"]["dim"], tcfg["decoder"]["z_channels"], 1)
-        self.decoder = Decoder(tcfg["decoder"], tcfg["in_channels"], res, groups)
+        self.decoder = Decoder(tcfg["decoder"], tcfg["in_channels"], res, groups, mid_attn)
 
     @property
     def grid(self):

@@ -85,6 +85,26 @@ class TestCard(unittest.TestCase):
         self._bad(lambda c: c.pop("weights"), "weights")
         self._bad(lambda c: c["predictor"].update(layers=True), "integer")
 
+    def test_norm_and_mid_attention(self):
+        t = C.validate_card(BASE)["tokenizer"]
+        self.assertEqual((t["norm"], t["mid_attention"]), ("group", True))
+        self.assertNotIn("norm:", C.dump_card(BASE))           # defaults are not written
+        self.assertNotIn("mid_attention", C.dump_card(BASE))
+        c = copy.deepcopy(BASE)
+        c["tokenizer"].update(norm="none", mid_attention=False, norm_groups=48)   # groups unchecked
+        t = C.validate_card(c)["tokenizer"]
+        self.assertEqual((t["norm"], t["mid_attention"]), ("none", False))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "c.yaml")
+            C.save_card(c, path)
+            t = C.load_card(path)["tokenizer"]
+            self.assertEqual((t["norm"], t["mid_attention"]), ("none", False))
+        self._bad(lambda c: c["tokenizer"].update(norm="batch"), "tokenizer.norm 'batch'")
+        self._bad(lambda c: c["tokenizer"].update(norm=None), "tokenizer.norm")
+        self._bad(lambda c: c["tokenizer"].update(mid_attention="no"), "tokenizer.mid_attention")
+        self._bad(lambda c: c["tokenizer"].update(mid_attention=1), "tokenizer.mid_attention")
+        self._bad(lambda c: c["tokenizer"].update(norm="group", norm_groups=48), "norm_groups")
+
     def test_llama(self):
         c = copy.deepcopy(BASE)
         del c["tokenizer"]

@@ -53,6 +53,19 @@ class TestFixtures(unittest.TestCase):
         np.testing.assert_array_equal(nxt.numpy().astype(np.uint32), io["next_tokens_greedy"])
 
     @torch.no_grad()
+    def test_vq_local_case(self):
+        case = self.manifest["cases"][2]
+        m = R.load_model(os.path.join(FIX, case["card"]))
+        self.assertEqual((m.tokenizer.cfg["norm"], m.tokenizer.cfg["mid_attention"]), ("none", False))
+        io, _ = st.load(os.path.join(FIX, case["io"]))
+        lat, tok = m.tokenizer.encode(io["frames"])
+        np.testing.assert_allclose(lat.numpy(), io["latents"], atol=1e-5, rtol=1e-5)
+        np.testing.assert_array_equal(tok.numpy().astype(np.uint32), io["tokens"])
+        dec = m.tokenizer.decode(torch.from_numpy(io["tokens"].astype(np.int64)))
+        np.testing.assert_allclose(dec.numpy(), io["decoded_float"], atol=1e-5, rtol=1e-5)
+        np.testing.assert_array_equal(R.float_to_pixels(dec).numpy(), io["decoded"])
+
+    @torch.no_grad()
     def test_llama_case(self):
         case = self.manifest["cases"][1]
         m = R.load_model(os.path.join(FIX, case["card"]))

@@ -57,6 +57,16 @@ class TestKeys(unittest.TestCase):
         self.assertEqual(tuple(sd["predictor.blocks.0.attn.qkv.weight"].shape), (48, 16))
         self.assertEqual(tuple(sd["tokenizer.codebook.weight"].shape), (16, 4))
 
+    def test_local_tokenizer_keys(self):
+        card = copy.deepcopy(GPT)
+        card["tokenizer"].update(norm="none", mid_attention=False, norm_groups=3)
+        keys = set(R.build_model(card).state_dict())
+        self.assertEqual([k for k in keys if "norm" in k or "mid.attn" in k], [])
+        self.assertIn("tokenizer.encoder.down.1.attn.0.q.weight", keys)   # level attention stays
+        self.assertIn("tokenizer.decoder.mid.block_2.conv2.weight", keys)
+        card["tokenizer"].update(norm="group", mid_attention=True, norm_groups=4)
+        self.assertIn("tokenizer.encoder.mid.attn_1.q.weight", set(R.build_model(card).state_dict()))
+
     def test_iris_head_and_llama_keys(self):
         c = copy.deepcopy(GPT)
         c["predictor"]["head_hidden"] = 16
@@ -218,6 +228,29 @@ class TestTokenizer(unittest.TestCase):
             z, t = m.tokenizer.encode(torch.zeros(1, 16, 32, 1, dtype=torch.uint8))
             self.assertEqual(t.shape, (1, 8, 16))
             self.assertEqual(m.tokenizer.decode_pixels(t).shape, (1, 16, 32, 1))
+
+class TestLocalTokenizer(unittest.TestCase):
+    """Without GroupNorm and mid attention a pixel only reaches the latents within the encoder's
+    receptive field; with them (statistics over the whole image) it reaches every latent."""
+
+    @torch.no_grad()
+    def test_pixel_change_stays_local(self):
+        card = copy.deepcopy(GPT)
+        del card["predictor"]
+        card["tokenizer"].update(resolution=[32, 32])
+        card["tokenizer"]["encoder"]["attn_resolutions"] = []
+        far = {}
+        for norm, mid in (("none", False), ("group", True)):
+            card["tokenizer"].update(norm=norm, mid_attention=mid)
+            m = _model(card, seed=1)
+            x = torch.full((1, 32, 32, 3), 100, dtype=torch.uint8)
+            y = x.clone()
+            y[0, 0, 0] = 255
+            za, zb = m.tokenizer.encode(x)[0], m.tokenizer.encode(y)[0]
+            far[norm] = (za[..., 12:, 12:] - zb[..., 12:, 12:]).abs().max().item()
+            self.assertGreater((za - zb).abs().max().item(), 0.0)
+        self.assertEqual(far["none"], 0.0)     # grid cells 12..15 start 24 pixels away
+        self.assertGreater(far["group"], 0.0)
 
 
 if __name__ == "__main__":

@@ -300,6 +300,73 @@ run_llama (ArDevice *dev, const char *dir, ArDType want)
   printf ("time tiny-llama %s: generate %.2f ms/frame (cache warm)\n", dn, t_gen);
 }
 
+/* A tokenizer-only fixture (tiny-vq-local: no normalisation, no mid attention): encode and
+ * decode against the reference. */
+static void
+run_vq (ArDevice *dev, const char *dir, const char *name, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  double lim = want == AR_F16 ? 5e-3 : 1e-4;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card_name = g_strconcat (name, ".yaml", NULL);
+  g_autofree gchar *io_name = g_strconcat (name, "-io.safetensors", NULL);
+  g_autofree gchar *card = g_build_filename (dir, card_name, NULL);
+  g_autofree gchar *iop = g_build_filename (dir, io_name, NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArTokenizer) tok = model ? ar_tokenizer_new (model, &error) : NULL;
+  if (!tok) {
+    check (FALSE, "model %s load %s: %s", name, dn, error->message);
+    return;
+  }
+  const guint N = 3, H = ar_tokenizer_height (tok), W = ar_tokenizer_width (tok), C = 3;
+  const guint n = ar_tokenizer_n_tokens (tok), dim = ar_model_card (model)->tokenizer.codebook_dim;
+  const guint8 *frames = io (st, "frames", AR_ST_U8, (gsize) N * H * W * C);
+  g_autofree float *ref_lat = io_copy (st, "latents", AR_ST_F32, (gsize) N * dim * n);
+  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * n);
+  g_autofree float *margin = io_copy (st, "token_margin", AR_ST_F32, (gsize) N * n);
+  g_autofree float *ref_dec = io_copy (st, "decoded_float", AR_ST_F32, (gsize) N * C * H * W);
+  const guint8 *ref_u8 = io (st, "decoded", AR_ST_U8, (gsize) N * H * W * C);
+  if (!frames || !ref_lat || !ref_tok || !margin || !ref_dec || !ref_u8)
+    return;
+
+  g_autofree guint32 *tokens = g_new (guint32, (gsize) N * n);
+  g_autofree float *lat = g_new (float, (gsize) N * dim * n);
+  for (guint f = 0; f < N; f++)
+    if (!ar_tokenizer_encode (tok, frames + (gsize) f * H * W * C, W * C, AR_PIXEL_RGB,
+            tokens + (gsize) f * n, lat + (gsize) f * dim * n, &error)) {
+      check (FALSE, "model %s encode %s: %s", name, dn, error->message);
+      return;
+    }
+  guint same = 0, hard_diff = 0;
+  for (guint i = 0; i < N * n; i++) {
+    same += tokens[i] == ref_tok[i];
+    hard_diff += tokens[i] != ref_tok[i] && margin[i] > 1e-3f;
+  }
+  check (same >= 0.99 * N * n, "model %s tokens %s equal=%u/%u (%u not near a tie)", name, dn, same,
+      N * n, hard_diff);
+  double e = nmse (lat, ref_lat, (gsize) N * dim * n);
+  check (e <= lim, "model %s latents %s nmse=%.3g", name, dn, e);
+
+  g_autofree float *dec = g_new (float, (gsize) N * C * H * W);
+  g_autofree guint8 *u8 = g_new (guint8, (gsize) N * H * W * C);
+  for (guint f = 0; f < N; f++)
+    if (!ar_tokenizer_decode (tok, ref_tok + (gsize) f * n, u8 + (gsize) f * H * W * C, W * C,
+            AR_PIXEL_RGB, dec + (gsize) f * C * H * W, &error)) {
+      check (FALSE, "model %s decode %s: %s", name, dn, error->message);
+      return;
+    }
+  e = nmse (dec, ref_dec, (gsize) N * C * H * W);
+  check (e <= lim, "model %s decoded_float %s nmse=%.3g", name, dn, e);
+  double se = 0;
+  gsize np = (gsize) N * H * W * C;
+  for (gsize i = 0; i < np; i++)
+    se += ((double) u8[i] - ref_u8[i]) * ((double) u8[i] - ref_u8[i]);
+  double psnr = se > 0 ? 10 * log10 (255.0 * 255.0 / (se / np)) : INFINITY;
+  check (psnr >= 40, "model %s decoded_u8 %s psnr=%.1fdB", name, dn, psnr);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -319,6 +386,7 @@ main (int argc, char **argv)
     for (guint d = 0; d < ndt; d++) {
       run_gpt (dev, argv[1], dts[d]);
       run_llama (dev, argv[1], dts[d]);
+      run_vq (dev, argv[1], "tiny-vq-local", dts[d]);
     }
     guint msgs = ar_device_validation_messages (dev);
     check (msgs == 0, "vulkan validation messages=%u", msgs);

@@ -446,6 +446,10 @@ test_cards (ArDevice *dev)
     { "card: duplicate key", "  heads: 2\n", "  heads: 2\n  heads: 2\n", "duplicate key", 16 },
     { "card: format version", "format: 1", "format: 2", "card format 2 is not supported", 1 },
     { "card: norm groups", "norm_groups: 4", "norm_groups: 3", "tokenizer.norm_groups: 3 does not divide", 8 },
+    { "card: norm not a kind", "norm_groups: 4", "norm_groups: 4\n  norm: layer",
+      "tokenizer.norm: unknown kind 'layer' (kinds: group, none)", 11 },
+    { "card: mid_attention not a boolean", "norm_groups: 4", "norm_groups: 4\n  mid_attention: no",
+      "tokenizer.mid_attention: expected true or false, got no", 11 },
     { "card: attention level", "attn_resolutions: [8]", "attn_resolutions: [5]", "tokenizer.encoder.attn_resolutions: entry 5 matches no level", 8 },
     { "card: resolution not divisible", "[16, 16]", "[16, 15]", "tokenizer.resolution: 16x15 is not divisible", 8 },
     { "card: action kind", "kind: discrete, count: 5", "kind: discrete, dim: 5", "missing required key 'count'", 17 },
@@ -479,6 +483,29 @@ test_cards (ArDevice *dev)
   ok = keyed && keyed->n_keys == 2 && up && up->dim == 3 && up->values[2] == -0.5f
       && ar_card_lookup_key (keyed, "space") && !ar_card_lookup_key (keyed, "Down");
   report ("card: keys table", ok, error ? error->message : NULL);
+  /* norm: none has no groups, so norm_groups need not divide; mid_attention: false drops
+   * mid.attn_1. The tensor list must then have no norm or mid attention tensors. */
+  g_autofree gchar *local = edit (base_card, "norm_groups: 4", "norm_groups: 3\n  norm: none\n  mid_attention: false");
+  g_clear_error (&error);
+  g_autoptr (ArCard) lc = ar_card_parse (local, strlen (local), "/some/dir/card.yaml", &error);
+  g_autoptr (ArCard) gc = ar_card_parse (base_card, strlen (base_card), "/some/dir/card.yaml", NULL);
+  ok = lc && gc && !lc->tokenizer.norm && !lc->tokenizer.mid_attention && gc->tokenizer.norm
+      && gc->tokenizer.mid_attention;
+  guint n_norm = 0, n_mid_attn = 0, n_attn = 0;
+  if (ok) {
+    g_autoptr (GArray) specs = ar_card_expected_tensors (lc);
+    for (guint i = 0; i < specs->len; i++) {
+      const char *name = g_array_index (specs, ArTensorSpec, i).name;
+      n_norm += strstr (name, "norm") != NULL;
+      n_mid_attn += strstr (name, "mid.attn") != NULL;
+      n_attn += strstr (name, ".attn.") != NULL && g_str_has_prefix (name, "tokenizer.");
+    }
+    /* the level attention at 8 keeps its q, k, v, proj_out (1 encoder + 2 decoder blocks) */
+    ok = n_norm == 0 && n_mid_attn == 0 && n_attn == 3 * 4 * 2;
+  }
+  g_autofree gchar *counts = g_strdup_printf ("%u norm, %u mid attention, %u level attention tensors", n_norm,
+      n_mid_attn, n_attn);
+  report ("card: norm none, no mid attention", ok, error ? error->message : counts);
   g_autofree gchar *empty = g_strdup ("");
   expect_card_error (dev, "card: empty", empty, "the card is empty", 0);
 }
@@ -537,6 +564,12 @@ main (int argc, char **argv)
   g_autofree gchar *head_mlp = edit (base_card, "kind: discrete, count: 5", "kind: continuous, dim: 7");
   g_autofree gchar *head_mlp2 = edit (head_mlp, "gelu: tanh", "head_hidden: 24");
   expect_load (dev, "load: gpt continuous, head mlp", head_mlp2, NULL, AR_MODEL_LOAD_FORCE_F32, AR_F32);
+
+  g_autofree gchar *local = edit (base_card, "norm_groups: 4", "norm: none\n  mid_attention: false");
+  expect_load (dev, "load: vq without norm and mid attention", local, NULL, AR_MODEL_LOAD_FORCE_F32, AR_F32);
+  WeightsEdit norm_extra = { .extra = "tokenizer.encoder.norm_out.weight" };
+  expect_error (dev, "weights: norm tensor with norm none", local, &norm_extra,
+      "extra tensor 'tokenizer.encoder.norm_out.weight'");
 
   WeightsEdit drop = { .drop = "predictor.blocks.1.mlp.fc2.bias" };
   expect_error (dev, "weights: missing tensor", base_card, &drop,
