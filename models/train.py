@@ -205,6 +205,21 @@ def random_crops(x, size, align, gen):
     return torch.stack([x[i, :, oy[i]:oy[i] + size, ox[i]:ox[i] + size] for i in range(b)])
 
 
+def init_norm_free(tok):
+    """Initialisation for a tokenizer without normalisation layers (card `norm: none`). PyTorch's
+    default conv init scales the signal by about 1/3 per layer, which GroupNorm used to undo;
+    without it the deep encoder/decoder starts with vanishing outputs and barely learns. Here
+    every conv keeps the variance (std 1/sqrt(fan_in)) and the last conv of each residual branch
+    starts at zero, so that every block starts as its shortcut (SkipInit/Fixup)."""
+    for mod in tok.modules():
+        if isinstance(mod, nn.Conv2d):
+            fan_in = mod.weight.shape[1] * mod.weight.shape[2] * mod.weight.shape[3]
+            nn.init.normal_(mod.weight, 0.0, 1.0 / math.sqrt(fan_in))
+            nn.init.zeros_(mod.bias)
+        if isinstance(mod, R.ResnetBlock):
+            nn.init.zeros_(mod.conv2.weight)
+
+
 def train_vq(args):
     card = cardmod.load_card(args.card)
     tcfg = card["tokenizer"]
@@ -216,6 +231,8 @@ def train_vq(args):
     val_frames = frames[va][:, ::4].reshape(-1, *frames.shape[2:])
     model = R.WorldModel(card)
     tok = model.tokenizer
+    if tcfg["norm"] == "none":
+        init_norm_free(tok)
     tok.train()
     down = 2 ** (len(tcfg["encoder"]["channel_mult"]) - 1)
     opt = torch.optim.Adam(tok.parameters(), lr=args.lr)
