@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The recipe of the shipped demo model, models/demo/sim64.yaml: record simulator episodes, train
-# the VQ tokenizer, then the predictor on the tokenized episodes, export (f16), and evaluate on
-# held-out seeds with areval. About 1 h 40 min on a 2-core CPU with Debian's python3-torch
-# (install libopenblas0-pthread: the generic reference BLAS is ~10x slower).
+# the VQ tokenizer (no normalisation layers, no mid-block attention), then the predictor on the
+# tokenized episodes in one stage with the action added to every token of the frame it leads to,
+# export (f16), and evaluate on held-out seeds with areval. About 1 h 10 min on a 2-core CPU with
+# Debian's python3-torch (install libopenblas0-pthread: the generic reference BLAS is ~10x slower).
 #
 # Usage: models/train_demo.sh [WORK_DIR]     (default: train-work/; needs a build in build/)
 set -euo pipefail
@@ -16,14 +17,9 @@ mkdir -p "$work"
 build/tools/arsim-record --out "$work/data" --episodes 288 --frames 64 --seed-start 0
 build/tools/arsim-record --out "$work/data" --episodes 32 --frames 64 --seed-start 5000 --policy scripted
 $py models/train.py vq "$arch" "$work/data" "$work" --minutes 12 --steps 100000 --threads 2
-# The predictor in the two stages the shipped model went through: 45 min with the action as a
-# token only, then 40 min with the arch card's add_to_frame (the action also added to every
-# token of the frame it leads to). (A third stage, 30 min more at lr 6e-4, scored no better on
-# held-out seeds and was not shipped.)
-token_only="$work/arch-token-only.yaml"
-sed 's/, add_to_frame: true//' "$arch" > "$token_only"
-$py models/train.py predictor "$token_only" "$work/data" "$work" --minutes 45 --steps 100000 --batch 24 --threads 2
-$py models/train.py predictor "$arch" "$work/data" "$work" --resume --minutes 40 --steps 100000 --batch 24 --threads 2
+# How local the tokens are (tokens vs 8x8 pixel blocks that change per frame, held-out episodes).
+$py models/token_locality.py "$arch" "$work/vq.pt" "$work/data" --threads 2 | tee "$work/locality.json"
+$py models/train.py predictor "$arch" "$work/data" "$work" --minutes 50 --steps 100000 --batch 24 --threads 2
 notes="models/train_demo.sh at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 $py models/train.py export "$arch" "$work" models/demo/sim64.yaml --dtype f16 --notes "$notes"
 # Evaluate the exported model with the C runtime on held-out seeds, and record the numbers.
