@@ -26,3 +26,14 @@ ar_op_check_dtype (ArCmd *cmd, const char *op, ArDType dt)
   }
   return TRUE;
 }
+
+gboolean
+ar_op_check_coopmat (ArCmd *cmd, const char *op, ArDType dt)
+{
+  if (dt != AR_F16 || !ar_cmd_device (cmd)->caps.coopmat_nv) {
+    ar_cmd_fail_invalid (cmd, "%s: cooperative matrices need fp16 storage and a device with "
+        "VK_NV_cooperative_matrix (16x16x16 fp16, subgroups of 32)", op);
+    return FALSE;
+  }
+  return TRUE;
+}

@@ -34,6 +34,10 @@ gboolean ar_op_check_size (ArCmd *cmd, const char *op, const char *what, const A
 /* Fails the recording if fp16 storage is asked for on a device without it. */
 gboolean ar_op_check_dtype (ArCmd *cmd, const char *op, ArDType dt);
 
+/* Fails the recording unless the cooperative-matrix kernels can run: fp16 storage on a device
+ * with caps.coopmat_nv. */
+gboolean ar_op_check_coopmat (ArCmd *cmd, const char *op, ArDType dt);
+
 G_END_DECLS
 
 #include "ops/ar-op-eltwise.h"

@@ -64,27 +64,19 @@ ar_conv2d_out_size (const ArConv2dParams *p, guint *out_h, guint *out_w)
 /* The implicit-GEMM kernel (shaders/conv2d_tile.comp): 64 output channels x 64 pixels per
  * workgroup. */
 static void
-record_tile (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
-    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p, guint Ho, guint Wo,
-    gboolean coop)
+record_tile (ArCmd *cmd, ArDType dt, const Conv2dPush *pc, const ArBinding *bind,
+    const ArConv2dParams *p, gboolean coop)
 {
   const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
-  guint32 gx = ar_div_up ((guint64) Ho * Wo, 64), gy = ar_div_up (p->out_channels, 64);
+  guint32 gx = ar_div_up ((guint64) pc->Ho * pc->Wo, 64), gy = ar_div_up (pc->Cout, 64);
   if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "conv2d: output %ux%ux%u x batch %u exceeds the grid limits",
-        p->out_channels, Ho, Wo, p->batch);
+        pc->Cout, pc->Ho, pc->Wo, p->batch);
     return;
   }
-  Conv2dPush pc = {
-    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
-    .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
-    .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
-    .has_bias = bias != NULL,
-  };
   guint32 spec[] = { p->kernel_h, p->kernel_w, p->stride };
-  ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, coop ? AR_SHADER (conv2d_coop, dt) : AR_SHADER (conv2d_tile, dt), spec,
-      G_N_ELEMENTS (spec), bind, 4, &pc, sizeof pc, gx, gy, p->batch);
+      G_N_ELEMENTS (spec), bind, 4, pc, sizeof *pc, gx, gy, p->batch);
 }
 
 void
@@ -126,17 +118,23 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
     return;
   }
-  if (p->path == AR_CONV2D_TILE_COOPMAT && !(dev->caps.coopmat_nv && dt == AR_F16)) {
-    ar_cmd_fail_invalid (cmd, "conv2d: cooperative matrices need fp16 storage and a device with "
-        "VK_NV_cooperative_matrix (16x16x16 fp16, subgroups of 32)");
+  if (p->path == AR_CONV2D_TILE_COOPMAT && !ar_op_check_coopmat (cmd, "conv2d", dt))
     return;
-  }
   /* GPUs: the tiles for 1x1 kernels (H200, 128->64 at 32x32: 24 us, direct 33 us); for 3x3
    * the direct kernel was as fast (64->64 at 64x64: 69 us, tiles 76, cooperative matrices
    * 129). */
+  /* Push constants and bindings of every kernel; tiles_x and n_tiles are the register-tiled
+   * kernels' own. */
+  Conv2dPush pc = {
+    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
+    .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
+    .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
+    .has_bias = bias != NULL,
+  };
+  ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
   if (p->path == AR_CONV2D_TILE_SHARED || p->path == AR_CONV2D_TILE_COOPMAT
       || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu && p->kernel_h == 1 && p->kernel_w == 1)) {
-    record_tile (cmd, dt, in, weight, bias, out, p, Ho, Wo, p->path == AR_CONV2D_TILE_COOPMAT);
+    record_tile (cmd, dt, &pc, bind, p, p->path == AR_CONV2D_TILE_COOPMAT);
     return;
   }
   gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP;
@@ -153,14 +151,8 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     tp = tp > 8 ? CONV4_TP : tp > 4 ? 8 : 4;
     tc = tc > 8 ? CONV4_TC : tc > 4 ? 8 : 4;
   }
-  guint32 tiles_x = ar_div_up (Wo, tp);
-  Conv2dPush pc = {
-    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
-    .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
-    .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
-    .tiles_x = tiles_x, .n_tiles = tiles_x * Ho,
-    .has_bias = bias != NULL,
-  };
+  pc.tiles_x = ar_div_up (Wo, tp);
+  pc.n_tiles = pc.tiles_x * Ho;
   const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
   /* Small images get narrower workgroups so that lanes past the last tile do not idle
    * (8 = lavapipe's SIMD width). */
@@ -175,7 +167,6 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
         p->out_channels, Ho, Wo, p->batch);
     return;
   }
-  ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
   if (v4) {
     /* The subgroup variant needs whole subgroups inside the workgroup. */
     gboolean sg = p->path != AR_CONV2D_VEC4_NO_SUBGROUP && dev->caps.subgroup_ballot

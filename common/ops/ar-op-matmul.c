@@ -212,11 +212,8 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   ArBinding bind[] = { AR_READ (a), AR_READ (w), AR_READ (bias), AR_WRITE (out),
     AR_READ (norm ? norm->gamma : NULL), AR_READ (norm ? norm->beta : NULL) };
   const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
-  if (p->path == AR_MATMUL_TILE_COOPMAT && !(caps->coopmat_nv && dt == AR_F16)) {
-    ar_cmd_fail_invalid (cmd, "matmul: cooperative matrices need fp16 storage and a device with "
-        "VK_NV_cooperative_matrix (16x16x16 fp16, subgroups of 32)");
+  if (p->path == AR_MATMUL_TILE_COOPMAT && !ar_op_check_coopmat (cmd, "matmul", dt))
     return;
-  }
   gboolean auto_tile = p->path == AR_MATMUL_AUTO && p->M != 1 && !caps->is_cpu;
   if (!norm && (p->path == AR_MATMUL_TILE_SHARED || p->path == AR_MATMUL_TILE_COOPMAT || auto_tile))
     dispatch_tile (cmd, dt, bind, &pc, p->batch, p->act, p->path == AR_MATMUL_TILE_COOPMAT);
