@@ -250,7 +250,7 @@ def train_vq(args):
     down = 2 ** (len(tcfg["encoder"]["channel_mult"]) - 1)
     opt = torch.optim.Adam(tok.parameters(), lr=args.lr)
     k = tcfg["codebook"]["size"]
-    usage = torch.zeros(k)
+    usage = torch.zeros(k, device=dev)
     curves = {"reconstruction (mse)": [], "codebook": []}
     prog = Progress(args.steps, args.minutes, "vq")
     t0 = time.time()
@@ -283,7 +283,7 @@ def train_vq(args):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        usage += torch.bincount(idx.cpu(), minlength=k).float()
+        usage += torch.bincount(idx, minlength=k).float()
         step += 1
         if step % args.restart_every == 0 and prog.done_fraction(step) < 0.9:
             # Dead codes restart on random encoder outputs of this batch.
@@ -292,7 +292,7 @@ def train_vq(args):
                 with torch.no_grad():
                     zf = z.detach().permute(0, 2, 3, 1).reshape(-1, z.shape[1])
                     pick = torch.randint(0, len(zf), (len(dead),), generator=gen).to(dev)
-                    tok.codebook.weight[dead.to(dev)] = zf[pick] + 0.01 * torch.randn(
+                    tok.codebook.weight[dead] = zf[pick] + 0.01 * torch.randn(
                         len(dead), z.shape[1], generator=gen).to(dev)
                 restarts += len(dead)
             usage.zero_()
@@ -315,7 +315,8 @@ def train_vq(args):
     save_report(os.path.join(args.out, "vq.json"), {
         "stage": "vq", "steps": step, "seconds": round(train_s), "batch": args.batch,
         "crop": args.crop, "crop_fraction": args.crop_fraction, "lr": args.lr, "beta": args.beta,
-        "device": args.device, "bf16": args.bf16, "seed": args.seed, "episodes_train": len(tr), "episodes_val": len(va),
+        "device": args.device, "bf16": args.bf16, "seed": args.seed,
+        "episodes_train": len(tr), "episodes_val": len(va),
         "dead_code_restarts": restarts, "threads": torch.get_num_threads(),
         "eval_heldout": ev})
 
@@ -340,7 +341,7 @@ def tokenize_all(tok, frames, batch=128):
     return torch.cat(out).reshape(e, t, -1)
 
 
-def frame_targets(pred, n):
+def frame_targets(pred, n, device="cpu"):
     """Sequence positions whose logits predict a token of frames 1..n-1, and those tokens' index
     (frame, token) — the first frame of a window has nothing to be predicted from."""
     T, L = pred.T, pred.block_len
@@ -350,7 +351,8 @@ def frame_targets(pred, n):
             pos.append(f * L + i - 1)     # the logits at p predict the token at p+1
             frm.append(f)
             tk.append(i)
-    return torch.tensor(pos), torch.tensor(frm), torch.tensor(tk)
+    return (torch.tensor(pos, device=device), torch.tensor(frm, device=device),
+            torch.tensor(tk, device=device))
 
 
 def batch_windows(tokens, actions, ep_idx, n, batch, gen):
@@ -370,7 +372,7 @@ def eval_predictor(pred, tokens, actions, ep_idx, n, gen, windows=256):
     tk, ac = batch_windows(tokens, actions, torch.as_tensor(ep_idx), n, windows, gen)
     tk, ac = tk.to(dev), ac.to(dev)
     logits = pred(tk, ac)
-    pos, frm, ti = (v.to(dev) for v in frame_targets(pred, n))
+    pos, frm, ti = frame_targets(pred, n, dev)
     last = frm == n - 1
     lg = logits[:, pos[last]]
     tgt = tk[:, n - 1, ti[last]]
@@ -446,7 +448,7 @@ def train_predictor(args):
     pred.to(dev)
     pred.train()
     n = pcfg["context_frames"]
-    pos, frm, ti = (v.to(dev) for v in frame_targets(pred, n))
+    pos, frm, ti = frame_targets(pred, n, dev)
     decay = [p for nme, p in pred.named_parameters() if p.dim() >= 2 and "emb" not in nme]
     no_decay = [p for nme, p in pred.named_parameters() if not (p.dim() >= 2 and "emb" not in nme)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
@@ -556,7 +558,6 @@ def main():
             p.add_argument("--crop-fraction", type=float, default=0.8,
                            help="fraction of the run trained on crops")
             p.add_argument("--restart-every", type=int, default=50)
-
         else:
             p.add_argument("--lr", type=float, default=1e-3)
             p.add_argument("--changed-weight", type=float, default=2.0,
