@@ -34,12 +34,15 @@ struct _ArCmd {
 static gboolean
 new_desc_pool (ArCmd *cmd, GError **error)
 {
-  VkDescriptorPoolSize size = { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * AR_MAX_BINDINGS };
+  VkDescriptorPoolSize sizes[] = {
+    { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * AR_MAX_BINDINGS },
+    { VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, SETS_PER_POOL * AR_MAX_TEXEL_BINDINGS },
+  };
   VkDescriptorPoolCreateInfo ci = {
     .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
     .maxSets = SETS_PER_POOL,
-    .poolSizeCount = 1,
-    .pPoolSizes = &size,
+    .poolSizeCount = G_N_ELEMENTS (sizes),
+    .pPoolSizes = sizes,
   };
   VkDescriptorPool pool;
   if (!ar_vk_check (vkCreateDescriptorPool (cmd->dev->device, &ci, NULL, &pool),
@@ -329,7 +332,7 @@ ar_cmd_dispatch (ArCmd *cmd, const ArShader *shader, const guint32 *spec, guint 
     return;
   ArDevice *dev = cmd->dev;
   const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
-  if (n_bindings > AR_MAX_BINDINGS || push_size > AR_MAX_PUSH) {
+  if (n_bindings > AR_MAX_BINDINGS + AR_MAX_TEXEL_BINDINGS || push_size > AR_MAX_PUSH) {
     ar_cmd_fail_invalid (cmd, "%s: %u bindings / %" G_GSIZE_FORMAT " push bytes exceed the layout",
         shader->name, n_bindings, push_size);
     return;
@@ -351,20 +354,34 @@ ar_cmd_dispatch (ArCmd *cmd, const ArShader *shader, const guint32 *spec, guint 
   if (!set)
     return;
 
-  VkDescriptorBufferInfo infos[AR_MAX_BINDINGS];
-  VkWriteDescriptorSet writes[AR_MAX_BINDINGS];
-  Span spans[AR_MAX_BINDINGS];
-  gboolean is_write[AR_MAX_BINDINGS];
+  enum { N = AR_MAX_BINDINGS + AR_MAX_TEXEL_BINDINGS };
+  VkDescriptorBufferInfo infos[N];
+  VkBufferView views[N];
+  VkWriteDescriptorSet writes[N];
+  Span spans[N];
+  gboolean is_write[N];
   for (guint i = 0; i < n_bindings; i++) {
     const ArBuffer *b = bindings[i].buf ? bindings[i].buf : dev->dummy;
+    gboolean texel = i >= AR_TEXEL_BINDING;
+    if (texel) {
+      if (bindings[i].write || !(views[i] = ar_buffer_texel_view (b, bindings[i].texel_f16, &err))) {
+        if (!err)
+          err = g_error_new (AR_ERROR, AR_ERROR_INVALID, "%s: texel binding %u is written",
+              shader->name, i);
+        ar_cmd_fail (cmd, err);
+        return;
+      }
+    }
     infos[i] = (VkDescriptorBufferInfo) { b->vk_buffer, b->offset, b->size };
     writes[i] = (VkWriteDescriptorSet) {
       .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
       .dstSet = set,
       .dstBinding = i,
       .descriptorCount = 1,
-      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-      .pBufferInfo = &infos[i],
+      .descriptorType = texel ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+          : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .pBufferInfo = texel ? NULL : &infos[i],
+      .pTexelBufferView = texel ? &views[i] : NULL,
     };
     spans[i] = span_of (b, 0, b->size);
     /* The dummy stands in for absent tensors and is never really written. */

@@ -13,10 +13,13 @@ typedef struct _ArCmd ArCmd;
 typedef struct {
   const ArBuffer *buf;
   gboolean write;
+  gboolean texel_f16;   /* texel bindings: fp16 texels (R16G16B16A16), else fp32 */
 } ArBinding;
 
-#define AR_READ(b) ((ArBinding) { (b), FALSE })
-#define AR_WRITE(b) ((ArBinding) { (b), TRUE })
+#define AR_READ(b) ((ArBinding) { (b), FALSE, FALSE })
+#define AR_WRITE(b) ((ArBinding) { (b), TRUE, FALSE })
+/* For bindings AR_TEXEL_BINDING..: @b read as a uniform texel buffer of vec4s of @dt. */
+#define AR_TEXEL(b, dt) ((ArBinding) { (b), FALSE, (dt) == AR_F16 })
 
 ArCmd *ar_cmd_new (ArDevice *dev, GError **error);
 void ar_cmd_free (ArCmd *cmd);
@@ -27,7 +30,8 @@ ArDevice *ar_cmd_device (ArCmd *cmd);
 /* Starts a new recording (waiting for the previous submission if one is in flight). */
 void ar_cmd_begin (ArCmd *cmd);
 
-/* Records one dispatch. Binding i of @bindings goes to binding i of set 0. */
+/* Records one dispatch. Binding i of @bindings goes to binding i of set 0: storage buffers
+ * below AR_TEXEL_BINDING, read-only uniform texel buffers from there (AR_TEXEL). */
 void ar_cmd_dispatch (ArCmd *cmd, const ArShader *shader, const guint32 *spec, guint n_spec,
     const ArBinding *bindings, guint n_bindings, const void *push, gsize push_size,
     guint32 groups_x, guint32 groups_y, guint32 groups_z);

@@ -91,7 +91,7 @@ block_new (ArDevice *dev, ArMemKind kind, VkDeviceSize size, GError **error)
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
     .size = size,
     .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT
-        | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        | VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
     .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
   };
   if (!ar_vk_check (vkCreateBuffer (dev->device, &bci, NULL, &b->buffer), "vkCreateBuffer", error))
@@ -248,6 +248,9 @@ ar_buffer_free (ArBuffer *buf)
 {
   if (!buf)
     return;
+  for (int i = 0; i < 2; i++)
+    if (buf->texel_view[i])
+      vkDestroyBufferView (buf->dev->device, buf->texel_view[i], NULL);
   ArAllocator *a = buf->dev->allocator;
   g_mutex_lock (&a->lock);
   ArBlock *b = buf->block;
@@ -382,4 +385,46 @@ ar_buffer_read (ArBuffer *buf, gsize offset, void *data, gsize size, GError **er
     return TRUE;
   }
   return staged_copy (buf, offset, data, size, FALSE, error);
+}
+
+static VkBufferView make_texel_view (ArBuffer *b, gboolean f16, GError **error);
+
+VkBufferView
+ar_buffer_texel_view (const ArBuffer *buf, gboolean f16, GError **error)
+{
+  ArBuffer *b = (ArBuffer *) buf;
+  int i = f16 ? 1 : 0;
+  /* Model weights are shared by recordings on several threads. */
+  ArAllocator *a = b->dev->allocator;
+  g_mutex_lock (&a->lock);
+  VkBufferView view = b->texel_view[i] ? b->texel_view[i] : make_texel_view (b, f16, error);
+  g_mutex_unlock (&a->lock);
+  return view;
+}
+
+static VkBufferView
+make_texel_view (ArBuffer *b, gboolean f16, GError **error)
+{
+  int i = f16 ? 1 : 0;
+  VkDeviceSize texel = f16 ? 8 : 16;
+  VkDeviceSize range = b->size / texel * texel;
+  const VkPhysicalDeviceLimits *lim = &b->dev->props.limits;
+  if (range == 0 || range / texel > lim->maxTexelBufferElements
+      || b->offset % MAX (lim->minTexelBufferOffsetAlignment, 1) != 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "a buffer of %" G_GUINT64_FORMAT
+        " bytes at offset %" G_GUINT64_FORMAT " cannot be viewed as a texel buffer",
+        (guint64) b->size, (guint64) b->offset);
+    return VK_NULL_HANDLE;
+  }
+  VkBufferViewCreateInfo ci = {
+    .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+    .buffer = b->vk_buffer,
+    .format = f16 ? VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT,
+    .offset = b->offset,
+    .range = range,
+  };
+  if (!ar_vk_check (vkCreateBufferView (b->dev->device, &ci, NULL, &b->texel_view[i]),
+          "vkCreateBufferView", error))
+    return VK_NULL_HANDLE;
+  return b->texel_view[i];
 }

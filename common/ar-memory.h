@@ -19,6 +19,9 @@ typedef struct _ArBuffer {
   VkDeviceSize offset;
   VkDeviceSize size;
   guint8 *mapped;      /* host pointer when the memory is host-visible, else NULL */
+  /* Uniform texel buffer views of the whole buffer as vec4s (fp32, fp16), made on first use
+   * by ar_buffer_texel_view() and destroyed with the buffer. */
+  VkBufferView texel_view[2];
 } ArBuffer;
 
 ArAllocator *ar_allocator_new (ArDevice *dev);
@@ -26,6 +29,11 @@ void ar_allocator_free (ArAllocator *alloc);
 
 /* Allocates @size bytes (> 0, at most maxStorageBufferRange). */
 ArBuffer *ar_buffer_new (ArDevice *dev, gsize size, ArMemKind kind, GError **error);
+
+/* The buffer seen as a uniform texel buffer of vec4 texels (R32G32B32A32_SFLOAT, or
+ * R16G16B16A16_SFLOAT when @f16), whole texels only; created once and cached on the buffer
+ * (hence the cast-away const: a cache, not a change of contents). */
+VkBufferView ar_buffer_texel_view (const ArBuffer *buf, gboolean f16, GError **error);
 void ar_buffer_free (ArBuffer *buf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArBuffer, ar_buffer_free)
 

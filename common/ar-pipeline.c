@@ -27,17 +27,18 @@ ar_pipeline_cache_new (ArDevice *dev, GError **error)
   g_mutex_init (&c->lock);
   c->table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, pipeline_free);
 
-  VkDescriptorSetLayoutBinding b[AR_MAX_BINDINGS];
-  for (guint i = 0; i < AR_MAX_BINDINGS; i++)
+  VkDescriptorSetLayoutBinding b[AR_MAX_BINDINGS + AR_MAX_TEXEL_BINDINGS];
+  for (guint i = 0; i < G_N_ELEMENTS (b); i++)
     b[i] = (VkDescriptorSetLayoutBinding) {
       .binding = i,
-      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorType = i < AR_TEXEL_BINDING ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+          : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
       .descriptorCount = 1,
       .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
     };
   VkDescriptorSetLayoutCreateInfo dci = {
     .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-    .bindingCount = AR_MAX_BINDINGS,
+    .bindingCount = G_N_ELEMENTS (b),
     .pBindings = b,
   };
   VkPushConstantRange pcr = { VK_SHADER_STAGE_COMPUTE_BIT, 0, AR_MAX_PUSH };

@@ -1,6 +1,7 @@
 /* Compute pipelines: one per (shader, specialization constants), created once and cached.
  * Every pipeline shares one layout: AR_MAX_BINDINGS storage buffers at bindings 0..N-1 of
- * set 0, and AR_MAX_PUSH bytes of push constants. Specialization constant i has
+ * set 0, then AR_MAX_TEXEL_BINDINGS uniform texel buffers (vec4 texels) at bindings
+ * AR_TEXEL_BINDING.., and AR_MAX_PUSH bytes of push constants. Specialization constant i has
  * constant_id i; by convention constant 0 is the local size along x. */
 #pragma once
 #include "ar-device.h"
@@ -9,6 +10,8 @@
 G_BEGIN_DECLS
 
 #define AR_MAX_BINDINGS 8
+#define AR_TEXEL_BINDING AR_MAX_BINDINGS
+#define AR_MAX_TEXEL_BINDINGS 2
 #define AR_MAX_PUSH 128
 #define AR_MAX_SPEC 8
 

@@ -16,6 +16,9 @@
 #define DECODE_MAX_SUBGROUPS 8
 #define DECODE_QUERIES_PER_GROUP 4   /* QB: prefill queries sharing each K/V row load */
 #define COMBINE_LOCAL 64
+/* Registers: a query and an accumulator of head_dim floats per lane. */
+#define ATTN_QLANES_MAX_HEAD_DIM 128
+#define ATTN_QLANES_LOCAL 8          /* queries per workgroup: lavapipe's SIMD width */
 
 /* Mirrors the push constants of shaders/kv_append.comp. */
 typedef struct {
@@ -279,8 +282,41 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   if (!check_attention (cmd, "attention", dt, qkv, layout, k_cache, v_cache, out, pos, n, first,
           &hkv))
     return;
-  /* Lanes across D: always for one query; for prefill on CPUs, where it beats one query per
-   * workgroup with per-lane row gathers (6x on lavapipe, measured with arbench). */
+  /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
+  const ArDevice *dev = ar_cmd_device (cmd);
+  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
+  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
+  VkDeviceSize texel = 4 * ar_dtype_size (dt);
+  gboolean qlanes_ok = layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
+      && layout->q_offset % 4 == 0 && layout->row_stride % 4 == 0
+      && k_cache->offset % align == 0 && v_cache->offset % align == 0
+      && k_cache->size / texel <= lim->maxTexelBufferElements
+      && v_cache->size / texel <= lim->maxTexelBufferElements;
+  if (n > 0 && qlanes_ok && (kernel == AR_ATTN_QUERY_LANES
+          || (kernel == AR_ATTN_AUTO && n > 1 && dev->caps.is_cpu))) {
+    guint local = ATTN_QLANES_LOCAL;
+    guint gy = ar_div_up (n, local);
+    const guint32 *mg = lim->maxComputeWorkGroupCount;
+    if (layout->n_heads > mg[0] || gy > mg[1]) {
+      ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
+          layout->n_heads, n);
+      return;
+    }
+    DecodePush qp = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
+      layout->max_tokens, layout->row_stride, layout->q_offset, pos, first, layout->window,
+      attn_scale (layout), 1, 0, n };
+    guint32 qspec[] = { local, layout->head_dim, DECODE_KEYS_PER_BLOCK };
+    ArBinding qbind[AR_TEXEL_BINDING + 2] = { [0] = AR_READ (qkv), [3] = AR_WRITE (out),
+      [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt) };
+    ar_cmd_dispatch (cmd, AR_SHADER (attention_qlanes, dt), qspec, G_N_ELEMENTS (qspec), qbind,
+        G_N_ELEMENTS (qbind), &qp, sizeof qp, layout->n_heads, gy, 1);
+    return;
+  }
+  if (kernel == AR_ATTN_QUERY_LANES)
+    kernel = AR_ATTN_LANES;
+  /* Lanes across D: always for one query; for prefill on CPUs without QUERY_LANES, where it
+   * beats one query per workgroup with per-lane row gathers (6x on lavapipe, measured with
+   * arbench). */
   gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
       && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
   if (lanes) {

@@ -58,6 +58,9 @@ typedef enum {
                     * subgroup arithmetic, else ROWS runs */
   AR_ATTN_TILE,    /* a query per invocation, K/V blocks staged in shared memory (GPU prefill);
                     * head_dim <= 128, else ROWS runs */
+  AR_ATTN_QUERY_LANES, /* a query per lane, the caches read as texel buffers (CPU prefill);
+                        * needs head_dim % 4 == 0 (<= 128), 4-aligned query rows and caches
+                        * that can be viewed as texel buffers, else LANES runs */
 } ArAttnKernel;
 
 /* ar_op_attention() with the kernel chosen (tests run both). */

@@ -19,6 +19,13 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
 #define TILE_M 4
 #define TILE_N 8
 #define LOCAL_MAX 64
+/* Register tile of shaders/matmul_texel.comp: rows x columns per invocation. Lavapipe,
+ * iris-small's three prefill matmul shapes (bench-ops --only matmul), total us, 3 alternating
+ * rounds: 16x16 13.7-14.8 ms, 8x16 15.9-18.1, 8x32 15.1-18.7; the register-blocked kernel
+ * 19-39 ms. An earlier version that shared W through subgroupBroadcast instead (a loop over
+ * the lanes on lavapipe 22.3, like storage-buffer loads) was ~1.7x slower than 16x16. */
+#define TEXEL_TM 16
+#define TEXEL_TN 16
 /* Outputs per invocation of the matrix-vector kernel on CPU devices. Lavapipe, N=2048 K=512,
  * CPU time: 1 row ~3.0 ms, 4 ~1.7-2.0 ms, 8 ~1.2-1.5 ms (noisy, shared cores). */
 #define MATVEC_ROWS 8
@@ -62,6 +69,7 @@ check_view (ArCmd *cmd, const char *what, const ArBuffer *buf, guint64 extent, g
     { &ar_shader_##kernel##_relu_f32, &ar_shader_##kernel##_relu_f16 } }
 
 static const ArShader *const matmul_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul);
+static const ArShader *const texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_texel);
 static const ArShader *const matvec_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec);
 static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_sg);
 static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
@@ -103,6 +111,46 @@ dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
   }
   ar_cmd_dispatch (cmd, matmul_shader (dt, act), spec, G_N_ELEMENTS (spec), bind, 4, pc,
       sizeof *pc, gx, gy, batch);
+}
+
+/* Whether shaders/matmul_texel.comp applies: K-contiguous W, whole vec4 texels along K, and
+ * buffers that can be viewed as texel buffers (offset alignment, texel count). */
+static gboolean
+texel_kernel_applies (const ArDevice *dev, const MatmulPush *pc, guint batch, const ArBuffer *a,
+    const ArBuffer *w, ArDType dt)
+{
+  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
+  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
+  VkDeviceSize texel = 4 * ar_dtype_size (dt);
+  return a && w && pc->w_sk == 1 && pc->K % 4 == 0 && pc->K > 0
+      && (pc->a_off | pc->a_ld | pc->w_off | pc->w_sn) % 4 == 0
+      && (batch == 1 || (pc->a_bs | pc->w_bs) % 4 == 0)
+      && a->offset % align == 0 && w->offset % align == 0
+      && a->size / texel <= lim->maxTexelBufferElements
+      && w->size / texel <= lim->maxTexelBufferElements;
+}
+
+static void
+dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
+    ArActivation act)
+{
+  const ArDevice *dev = ar_cmd_device (cmd);
+  const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
+  /* One SIMD vector of lanes per workgroup: more would only add rows to one workgroup. */
+  guint32 local = MAX (dev->caps.subgroup_size, 1);
+  guint32 spec[] = { local, TEXEL_TM, TEXEL_TN };
+  guint32 gx = ar_div_up (pc->M, (guint64) local * TEXEL_TM), gy = ar_div_up (pc->N, TEXEL_TN);
+  if (gx > max[0] || gy > max[1] || batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
+        pc->M, pc->N, batch);
+    return;
+  }
+  /* Bias and out stay storage buffers; A and W go to the texel bindings. */
+  ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
+    [AR_TEXEL_BINDING] = AR_TEXEL (bind[0].buf, dt),
+    [AR_TEXEL_BINDING + 1] = AR_TEXEL (bind[1].buf, dt) };
+  ar_cmd_dispatch (cmd, texel_shaders[act][dt == AR_F16], spec, G_N_ELEMENTS (spec), tb,
+      G_N_ELEMENTS (tb), pc, sizeof *pc, gx, gy, batch);
 }
 
 /* The 64x64 shared-memory tiles of shaders/matmul_tile.comp (BM, BN there). */
@@ -172,7 +220,7 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
-  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_TILE_COOPMAT) {
+  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_TEXEL) {
     ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
     return;
   }
@@ -215,7 +263,17 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   if (p->path == AR_MATMUL_TILE_COOPMAT && !ar_op_check_coopmat (cmd, "matmul", dt))
     return;
   gboolean auto_tile = p->path == AR_MATMUL_AUTO && p->M != 1 && !caps->is_cpu;
-  if (!norm && (p->path == AR_MATMUL_TILE_SHARED || p->path == AR_MATMUL_TILE_COOPMAT || auto_tile))
+  ArDevice *dev = ar_cmd_device (cmd);
+  gboolean texel_ok = texel_kernel_applies (dev, &pc, p->batch, a, w, dt);
+  gboolean auto_texel = p->path == AR_MATMUL_AUTO && p->M != 1 && caps->is_cpu && texel_ok;
+  if (p->path == AR_MATMUL_TEXEL && (norm || !texel_ok)) {
+    ar_cmd_fail_invalid (cmd, "matmul: the texel kernel needs K-contiguous W, K %% 4 == 0, "
+        "4-aligned rows and buffers viewable as texel buffers");
+    return;
+  }
+  if (!norm && (p->path == AR_MATMUL_TEXEL || auto_texel))
+    dispatch_texel (cmd, dt, bind, &pc, p->batch, p->act);
+  else if (!norm && (p->path == AR_MATMUL_TILE_SHARED || p->path == AR_MATMUL_TILE_COOPMAT || auto_tile))
     dispatch_tile (cmd, dt, bind, &pc, p->batch, p->act, p->path == AR_MATMUL_TILE_COOPMAT);
   else if (!norm && (p->path == AR_MATMUL_TILED || (p->path == AR_MATMUL_AUTO && p->M != 1)))
     dispatch_tiled (cmd, dt, bind, &pc, p->batch, p->act);

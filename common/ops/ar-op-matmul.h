@@ -15,8 +15,9 @@ typedef enum {
 } ArActivation;
 
 /* Which kernel runs. AUTO takes the matrix-vector kernel when M == 1, in the flavour that
- * suits the device; for M > 1 the register-blocked kernel on CPU devices (no barriers in the
- * K loop) and the shared-memory tiles on GPUs. The others force a kernel, for tests and tuning; the MATVEC ones need
+ * suits the device; for M > 1 on CPU devices the texel-buffer kernel where it applies,
+ * else the register-blocked kernel (neither has barriers in the K loop), and the
+ * shared-memory tiles on GPUs. The others force a kernel, for tests and tuning; the MATVEC ones need
  * M == 1. */
 typedef enum {
   AR_MATMUL_AUTO = 0,
@@ -29,6 +30,10 @@ typedef enum {
                                   * device with caps.coopmat_nv, else an error. Not AUTO: on an
                                   * H200 it measured slower than the plain tiles (340x768x256:
                                   * 38 vs 24 us) */
+  AR_MATMUL_TEXEL,               /* lanes across rows, A and W read as uniform texel buffers
+                                  * of vec4s: needs K-contiguous W, K % 4 == 0, 4-aligned
+                                  * rows and texel-viewable buffers, else an error (AUTO for
+                                  * M > 1 on CPU devices where it applies) */
 } ArMatmulPath;
 
 /* A batched, strided product, for b < batch, m < M, n < N:

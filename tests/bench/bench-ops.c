@@ -1,6 +1,6 @@
 /* Op benchmark: GPU time per call (median of repeated replays of one recorded dispatch,
  * measured with timestamp queries), throughput, and the plain C reference's time for scale.
- * Usage: bench-ops [--reps N] [--f16-only|--f32-only] */
+ * Usage: bench-ops [--reps N] [--f16-only|--f32-only] [--only matmul|conv2d|attention] */
 #include "harness.h"
 #include "ref.h"
 
@@ -72,7 +72,7 @@ run_ref_matmul (void *data)
 }
 
 static void
-bench_matmul (ArTest *t, ArDType dt, guint M, guint N, guint K)
+bench_matmul (ArTest *t, ArDType dt, guint M, guint N, guint K, ArActivation act)
 {
   g_autofree float *a = art_random (t, (gsize) M * K, -1, 1, dt);
   g_autofree float *w = art_random (t, (gsize) N * K, -1, 1, dt);
@@ -81,11 +81,12 @@ bench_matmul (ArTest *t, ArDType dt, guint M, guint N, guint K)
   g_autoptr (ArBuffer) bw = art_upload (t, dt, w, (gsize) N * K);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) M * N);
   art_begin (t);
-  ar_op_matmul (t->cmd, dt, ba, bw, NULL, bo, M, N, K, AR_ACT_NONE);
+  ar_op_matmul (t->cmd, dt, ba, bw, NULL, bo, M, N, K, act);
   double us = median_gpu_us (t);
   MatmulJob job = { a, w, NULL, ref, M, N, K };
   double ref_us = time_cpu_us (run_ref_matmul, &job);
-  g_autofree gchar *shape = g_strdup_printf ("M=%u K=%u N=%u", M, K, N);
+  g_autofree gchar *shape = g_strdup_printf ("M=%u K=%u N=%u%s", M, K, N,
+      act == AR_ACT_GELU_ERF ? " +gelu" : "");
   print_row ("matmul", shape, dt, us, 2.0 * M * N * K, "GFLOP/s", ref_us);
 }
 
@@ -166,10 +167,34 @@ bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx, gbool
   print_row ("attention", shape, dt, us, 2.0 * n_cache * ar_dtype_size (dt), "GB/s", ref_us);
 }
 
+/* A causal prefill of @n queries from position 0 (the window re-prefill of iris-small:
+ * H=4, D=64, n=340). */
+static void
+bench_attention_prefill (ArTest *t, ArDType dt, guint heads, guint d, guint n)
+{
+  ArAttnLayout l = ar_attn_layout_fused (heads, 0, d, n);
+  gsize n_qkv = (gsize) n * l.row_stride, n_cache = (gsize) heads * n * d;
+  g_autofree float *qkv = art_random (t, n_qkv, -1, 1, dt);
+  g_autofree float *k = art_random (t, n_cache, -1, 1, dt);
+  g_autofree float *v = art_random (t, n_cache, -1, 1, dt);
+  g_autoptr (ArBuffer) bq = art_upload (t, dt, qkv, n_qkv);
+  g_autoptr (ArBuffer) bk = art_upload (t, dt, k, n_cache);
+  g_autoptr (ArBuffer) bv = art_upload (t, dt, v, n_cache);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * heads * d);
+  art_begin (t);
+  ar_op_attention (t->cmd, dt, bq, &l, bk, bv, bo, 0, n, 0);
+  double us = median_gpu_us (t);
+  g_autofree gchar *shape = g_strdup_printf ("prefill H=%u D=%u n=%u", heads, d, n);
+  /* Two products of D multiply-adds per causal (query, key) pair. */
+  double pairs = (double) heads * n * (n + 1) / 2;
+  print_row ("attention", shape, dt, us, 4.0 * d * pairs, "GFLOP/s", 0);
+}
+
 int
 main (int argc, char **argv)
 {
   gboolean f16_only = FALSE, f32_only = FALSE;
+  const char *only = NULL;   /* matmul, conv2d or attention */
   for (int i = 1; i < argc; i++) {
     if (strcmp (argv[i], "--reps") == 0 && i + 1 < argc) {
       i++;
@@ -179,8 +204,10 @@ main (int argc, char **argv)
       f16_only = TRUE;
     else if (strcmp (argv[i], "--f32-only") == 0)
       f32_only = TRUE;
+    else if (strcmp (argv[i], "--only") == 0 && i + 1 < argc)
+      only = argv[++i];
     else {
-      fprintf (stderr, "usage: %s [--reps N] [--f16-only|--f32-only]\n", argv[0]);
+      fprintf (stderr, "usage: %s [--reps N] [--f16-only|--f32-only] [--only matmul|conv2d|attention]\n", argv[0]);
       return 2;
     }
   }
@@ -200,12 +227,21 @@ main (int argc, char **argv)
     ArDType dt = dts[d];
     if ((f16_only && dt != AR_F16) || (f32_only && dt != AR_F32))
       continue;
-    bench_matmul (&t, dt, 1, 512, 512);
-    bench_matmul (&t, dt, 1, 1024, 1024);
-    bench_matmul (&t, dt, 256, 512, 512);
-    bench_matmul (&t, dt, 256, 1024, 1024);
-    bench_conv (&t, dt, 64, 64, 64, 64);
-    for (int split = 1; split >= 0; split--) {
+    if (!only || strcmp (only, "matmul") == 0) {
+      bench_matmul (&t, dt, 1, 512, 512, AR_ACT_NONE);
+      bench_matmul (&t, dt, 1, 1024, 1024, AR_ACT_NONE);
+      bench_matmul (&t, dt, 256, 512, 512, AR_ACT_NONE);
+      bench_matmul (&t, dt, 256, 1024, 1024, AR_ACT_NONE);
+      /* iris-small's window prefill: qkv, fc1 (+GELU), fc2 */
+      bench_matmul (&t, dt, 340, 768, 256, AR_ACT_NONE);
+      bench_matmul (&t, dt, 340, 1024, 256, AR_ACT_GELU_ERF);
+      bench_matmul (&t, dt, 340, 256, 1024, AR_ACT_NONE);
+    }
+    if (!only || strcmp (only, "conv2d") == 0)
+      bench_conv (&t, dt, 64, 64, 64, 64);
+    if (!only || strcmp (only, "attention") == 0)
+      bench_attention_prefill (&t, dt, 4, 64, 340);
+    for (int split = 1; split >= 0 && (!only || strcmp (only, "attention") == 0); split--) {
       bench_attention (&t, dt, 8, 64, 340, split);
       bench_attention (&t, dt, 8, 64, 2056, split);
     }

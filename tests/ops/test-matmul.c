@@ -7,8 +7,8 @@
 static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
 G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
-  "matvec-reduce-shared", "tile-shared", "tile-coopmat" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_TILE_COOPMAT + 1);
+  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_TEXEL + 1);
 
 /* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
  * recording has no timestamps). */
@@ -309,6 +309,41 @@ test_matmul (ArTest *t)
       check_mm (t, dt, 65, 129, 33, TRUE, AR_ACT_RELU, path, TRUE, FALSE);
       check_accumulate (t, dt, 70, 65, 47, path);
       check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, path, FALSE, TRUE);
+    }
+    /* The lanes-across-rows kernel (AUTO on CPU devices where K % 4 == 0), forced, so that
+     * GPUs run it too: row and column counts that are not multiples of its 8x24 tile or of
+     * the workgroup, every epilogue, the residual add (batches: check_heads' Q K^T above); and a clear error where it
+     * cannot apply (K not a multiple of 4, W laid out [K,N]). */
+    if (t->dev->caps.subgroup_ballot) {
+      static const guint texel_shapes[][3] = {
+        { 1, 1, 4 }, { 2, 3, 8 }, { 7, 13, 32 }, { 13, 31, 4 }, { 65, 25, 12 }, { 33, 65, 20 },
+        { 64, 48, 64 }, { 3, 300, 132 }, { 130, 67, 100 },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (texel_shapes); i++)
+        check_mm (t, dt, texel_shapes[i][0], texel_shapes[i][1], texel_shapes[i][2], i % 2,
+            AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, FALSE);
+      for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
+        check_mm (t, dt, 67, 29, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
+      check_accumulate (t, dt, 70, 65, 48, AR_MATMUL_TEXEL);
+      check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, TRUE);
+      for (int bad = 0; bad < 2; bad++) {
+        g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
+        g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
+        ArMatmulParams p;
+        ar_matmul_params_init (&p, 4, 4, bad ? 8 : 6);
+        p.path = AR_MATMUL_TEXEL;
+        p.w_kn = bad == 1;
+        if (p.w_kn)
+          p.w_ld = p.N;
+        GError *err = NULL;
+        art_begin (t);
+        ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
+        gboolean ran = ar_cmd_run (t->cmd, &err);
+        art_report_cond (t, "matmul", bad ? "[4,4,8]/texel-w-kn" : "[4,4,6]/texel-k-odd", dt,
+            !ran && err && strstr (err->message, "texel kernel"), "error=\"%s\"",
+            err ? err->message : "none");
+        g_clear_error (&err);
+      }
     }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);

@@ -1,0 +1,86 @@
+#version 450
+// Batched matmul, the CPU-device kernel: out[b,m,n] = act(alpha * sum_k A[b,m,k] * W[b,n,k]
+// + bias[n]) (+ out[b,m,n] when accumulate), for K-contiguous W ([N,K], nn.Linear). Same
+// push constants as matmul.comp; needs K % 4 == 0 and 4-aligned rows of A and W.
+//
+// Why texel buffers: on lavapipe (Mesa 22.3) a storage-buffer load is a loop over the SIMD
+// lanes with a branch per lane and component, and so is a subgroupBroadcast; a texel fetch
+// from a uniform texel buffer is straight-line code (one 16-byte load per lane and a
+// transpose). So A and W are read as vec4 texels. Lanes go across rows: each invocation owns
+// TM rows; the workgroup's TN columns are the same for all lanes (one fetch each per 4 k).
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "common.glsl"
+#include "activation.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint TM = 8;
+layout(constant_id = 2) const uint TN = 16;
+
+layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
+layout(std430, binding = 3) buffer O { STYPE o[]; };
+layout(binding = 8) uniform samplerBuffer a_tex;   // A as vec4s along K
+layout(binding = 9) uniform samplerBuffer w_tex;   // W as vec4s along K
+
+layout(push_constant) uniform Push {
+    uint M, N, K;
+    uint a_off, a_ld, a_bs;
+    uint w_off, w_sn, w_sk, w_bs;
+    uint o_off, o_ld, o_bs;
+    uint has_bias;
+    float alpha;
+    uint accumulate;
+    float eps;      // matvec.comp's norm prologue; unused here
+} pc;
+
+void main()
+{
+    const uint L = gl_WorkGroupSize.x;
+    const uint b = gl_WorkGroupID.z;
+    // Rows m0 + i*L, interleaved across the workgroup; columns n0 .. n0+TN-1 for all of it.
+    const uint m0 = gl_WorkGroupID.x * L * TM + gl_LocalInvocationID.x;
+    const uint n0 = gl_WorkGroupID.y * TN;
+
+    // Out-of-range rows and columns read a clamped (valid) row and are not stored.
+    int a_row[TM];
+    [[unroll]] for (uint i = 0; i < TM; i++)
+        a_row[i] = int((pc.a_off + b * pc.a_bs + min(m0 + i * L, pc.M - 1) * pc.a_ld) / 4);
+    int w_row[TN];
+    [[unroll]] for (uint j = 0; j < TN; j++)
+        w_row[j] = int((pc.w_off + b * pc.w_bs + min(n0 + j, pc.N - 1) * pc.w_sn) / 4);
+
+    float acc[TM * TN];
+    [[unroll]] for (uint t = 0; t < TM * TN; t++)
+        acc[t] = 0.0;
+
+    const int K4 = int(pc.K / 4);
+    for (int k = 0; k < K4; k++) {
+        vec4 av[TM];
+        [[unroll]] for (uint i = 0; i < TM; i++)
+            av[i] = texelFetch(a_tex, a_row[i] + k);
+        [[unroll]] for (uint j = 0; j < TN; j++) {
+            vec4 wv = texelFetch(w_tex, w_row[j] + k);
+            // Explicit fmas: dot() becomes separate multiplies and adds on lavapipe.
+            [[unroll]] for (uint i = 0; i < TM; i++)
+                acc[i * TN + j] = fma(av[i].w, wv.w, fma(av[i].z, wv.z,
+                    fma(av[i].y, wv.y, fma(av[i].x, wv.x, acc[i * TN + j]))));
+        }
+    }
+
+    [[unroll]] for (uint j = 0; j < TN; j++) {
+        uint n = n0 + j;
+        if (n >= pc.N)
+            break;
+        float bv = pc.has_bias != 0 ? float(bias[n]) : 0.0;
+        [[unroll]] for (uint i = 0; i < TM; i++) {
+            uint m = m0 + i * L;
+            if (m < pc.M) {
+                uint idx = pc.o_off + b * pc.o_bs + m * pc.o_ld + n;
+                float v = ar_activate(pc.alpha * acc[i * TN + j] + bv);
+                if (pc.accumulate != 0)
+                    v += float(o[idx]);
+                o[idx] = STYPE(v);
+            }
+        }
+    }
+}
