@@ -17,6 +17,11 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TC = 4;
 layout(constant_id = 2) const uint TP = 8;
 layout(constant_id = 3) const uint KS = 3;
+#ifdef USE_TEXEL
+// Texel variant: input and weights read as uniform texel buffers of vec4s. On lavapipe
+// (Mesa 22.3) a storage-buffer load is a loop over the lanes with a branch per lane and
+// component, and so is a subgroupBroadcast; a texel fetch is straight-line code.
+#endif
 #ifdef USE_SUBGROUP
 // Subgroup variant: the weights are the same for the whole workgroup, so the lanes of a
 // subgroup load different weight vec4s (SG x 4 values per load instruction instead of 4)
@@ -25,8 +30,17 @@ layout(constant_id = 3) const uint KS = 3;
 layout(constant_id = 4) const uint SG = 8;   // the device's subgroup size
 #endif
 
+#ifdef USE_TEXEL
+layout(binding = 8) uniform samplerBuffer x_tex;
+layout(binding = 9) uniform samplerBuffer w_tex;
+#define LOAD_X(i) texelFetch(x_tex, int(i))
+#define LOAD_W(i) texelFetch(w_tex, int(i))
+#else
 layout(std430, binding = 0) readonly buffer In { STYPE4 x4[]; };
 layout(std430, binding = 1) readonly buffer Wt { STYPE4 w4[]; };
+#define LOAD_X(i) vec4(x4[i])
+#define LOAD_W(i) vec4(w4[i])
+#endif
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
 layout(std430, binding = 3) writeonly buffer O { STYPE4 o4[]; };
 
@@ -83,13 +97,13 @@ void main()
         [[unroll]] for (uint r = 0; r < NR; r++) {
             uint g = min(r * SG + gl_SubgroupInvocationID, NWV - 1);
             uint co = min(co0 + g / KK, pc.Cout - 1);
-            wl[r] = vec4(w4[(co * (pc.Cin / 4) + ci0 / 4) * KK + g % KK]);
+            wl[r] = LOAD_W((co * (pc.Cin / 4) + ci0 / 4) * KK + g % KK);
         }
 #else
         float wv[TC * NW];
         [[unroll]] for (uint c = 0; c < TC; c++) {
             [[unroll]] for (uint q = 0; q < KK; q++) {
-                vec4 v = vec4(w4[wrow[c] + (ci0 / 4) * KK + q]);
+                vec4 v = LOAD_W(wrow[c] + (ci0 / 4) * KK + q);
                 [[unroll]] for (uint e = 0; e < 4; e++)
                     wv[c * NW + 4 * q + e] = v[e];
             }
@@ -103,7 +117,7 @@ void main()
                 uint row = in_base + uint(clamp(iy, 0, int(pc.H) - 1)) * W4;
                 float xv[NV * 4];
                 [[unroll]] for (uint j = 0; j < NV; j++) {
-                    vec4 v = vec4(x4[row + vcol[j]]);
+                    vec4 v = LOAD_X(row + vcol[j]);
                     v = row_ok && vok[j] ? v : vec4(0.0);
                     [[unroll]] for (uint e = 0; e < 4; e++)
                         xv[4 * j + e] = v[e];

@@ -23,6 +23,18 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
 #define CONV4_TC 16
 #define CONV4_TP 16
 
+/* Whether @in and @weight can be read as texel buffers of vec4s (conv2d_v4_texel). */
+static gboolean
+texel_ok (const ArDevice *dev, ArDType dt, const ArBuffer *in, const ArBuffer *weight)
+{
+  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
+  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
+  VkDeviceSize texel = 4 * ar_dtype_size (dt);
+  return in && weight && in->offset % align == 0 && weight->offset % align == 0
+      && in->size / texel <= lim->maxTexelBufferElements
+      && weight->size / texel <= lim->maxTexelBufferElements;
+}
+
 /* The vec4 kernel reads rows and weight groups of 4 as aligned vec4s. */
 static gboolean
 vec4_ok (const ArConv2dParams *p)
@@ -114,7 +126,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
-  if (p->path > AR_CONV2D_TILE_COOPMAT) {
+  if (p->path > AR_CONV2D_VEC4_TEXEL) {
     ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
     return;
   }
@@ -137,7 +149,8 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     record_tile (cmd, dt, &pc, bind, p, p->path == AR_CONV2D_TILE_COOPMAT);
     return;
   }
-  gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP;
+  gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP
+      || p->path == AR_CONV2D_VEC4_TEXEL;
   gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p));
   if (forced && !vec4_ok (p)) {
     ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs stride 1, kernel 1 or 3 with same "
@@ -165,6 +178,19 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "conv2d: output %ux%ux%u x batch %u exceeds the grid limits",
         p->out_channels, Ho, Wo, p->batch);
+    return;
+  }
+  if (v4 && (p->path == AR_CONV2D_VEC4_TEXEL
+          || (p->path == AR_CONV2D_AUTO && texel_ok (dev, dt, in, weight)))) {
+    if (!texel_ok (dev, dt, in, weight)) {
+      ar_cmd_fail_invalid (cmd, "conv2d: the texel kernel needs buffers viewable as texel buffers");
+      return;
+    }
+    guint32 spec4[] = { local, tc, tp, p->kernel_h };
+    ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
+      [AR_TEXEL_BINDING] = AR_TEXEL (in, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (weight, dt) };
+    ar_cmd_dispatch (cmd, AR_SHADER (conv2d_v4_texel, dt), spec4, G_N_ELEMENTS (spec4), tb,
+        G_N_ELEMENTS (tb), &pc, sizeof pc, gx, gy, p->batch);
     return;
   }
   if (v4) {

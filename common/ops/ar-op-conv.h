@@ -22,6 +22,9 @@ typedef enum {
   AR_CONV2D_TILE_SHARED,         /* implicit GEMM in 64x64 shared-memory tiles */
   AR_CONV2D_TILE_COOPMAT,        /* the same on NV cooperative matrices: fp16 storage on a
                                   * device with caps.coopmat_nv, else an error */
+  AR_CONV2D_VEC4_TEXEL,          /* the vec4 kernel reading input and weights as texel
+                                  * buffers (AUTO's choice on CPU devices where the buffers
+                                  * can be viewed so) */
 } ArConv2dPath;
 
 typedef struct {

@@ -10,8 +10,8 @@ typedef struct {
 } ConvCase;
 
 static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", "/tile-shared",
-  "/tile-coopmat" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_TILE_COOPMAT + 1);
+  "/tile-coopmat", "/vec4-texel" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_VEC4_TEXEL + 1);
 
 static void
 check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
@@ -155,6 +155,7 @@ test_conv (ArTest *t)
           && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0) {
         check_conv (t, dts[d], c, AR_CONV2D_VEC4);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP);
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4_TEXEL);
       }
     }
     check_too_small (t, dts[d]);
