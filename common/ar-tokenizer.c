@@ -21,7 +21,9 @@ struct _ArTokenizer {
   ArDType dt;
   ArBuffer *pool[POOL];
   ArBuffer *scores;     /* attention scores [hw, hw] */
-  ArBuffer *one;        /* a single 1.0: the weight of the transposing product */
+  ArBuffer *identity;   /* [identity_hw, identity_hw] identity, the largest attention block:
+                         * the A of the transposing products */
+  guint identity_hw;
   ArBuffer *pixels_in;  /* [in_planes, H, W] in [-1, 1], storage type */
   /* CPU devices run 3x3 convolutions with in_channels % 4 == 0 through the vec4 kernel,
    * ~40x faster than the direct kernel at 3 input channels; so there the image gets zero
@@ -45,6 +47,7 @@ typedef struct {
   gboolean dry;
   guint64 max_act;      /* elements */
   guint64 max_scores;
+  guint max_hw;         /* largest attention block, in pixels */
   GError *error;        /* the first missing tensor */
 } Walk;
 
@@ -164,8 +167,10 @@ resblock (Walk *w, int *cur, const char *name, guint cin, guint cout, guint h, g
 }
 
 /* AttnBlock, in place on pool buffer cur. Layouts: x, q, k, v are [c, hw] (NCHW). The
- * matmul reads its A operand K-contiguous only, so q is transposed to [hw, c] (an exact
- * product by 1 with strided views); k and v are read in place through W's strides. */
+ * scores contract over c, the slow index of q and k, so both are transposed to [hw, c] first,
+ * as exact products with the identity (qt = I q^T: every operand K-contiguous, so CPU devices
+ * take the texel kernel; a per-element transposing product was ~3 ms per block there); v is
+ * read in place. */
 static void
 attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
 {
@@ -181,6 +186,7 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
   int v = pick (busy);
   need (w, (guint64) c * hw);
   w->max_scores = MAX (w->max_scores, (guint64) hw * hw);
+  w->max_hw = MAX (w->max_hw, hw);
   g_autofree gchar *nn = g_strdup_printf ("%s.norm", name);
   g_autofree gchar *qn = g_strdup_printf ("%s.q", name);
   g_autofree gchar *kn = g_strdup_printf ("%s.k", name);
@@ -197,21 +203,16 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
     ArCmd *cmd = w->cmd;
     ArTokenizer *tok = w->tok;
     ArMatmulParams p;
-    /* qt[i, ch] = q[ch, i] * 1: batch i, rows ch. */
-    ar_matmul_params_init (&p, c, 1, 1);
-    p.batch = hw;
-    p.a_ld = hw;
-    p.a_bs = 1;
-    p.w_bs = 0;
-    p.o_ld = 1;
-    p.o_bs = c;
-    ar_op_matmul_ex (cmd, dt, buf (w, q), tok->one, NULL, buf (w, n), &p);
-    /* scores[i, j] = c^-1/2 sum_ch qt[i, ch] k[ch, j] */
+    /* qt[i, ch] = sum_j I[i, j] q[ch, j]; kt likewise, into q (free then). The identity's
+     * rows are max_hw long. */
+    ar_matmul_params_init (&p, hw, c, hw);
+    p.a_ld = tok->identity_hw;
+    ar_op_matmul_ex (cmd, dt, tok->identity, buf (w, q), NULL, buf (w, n), &p);
+    ar_op_matmul_ex (cmd, dt, tok->identity, buf (w, k), NULL, buf (w, q), &p);
+    /* scores[i, j] = c^-1/2 sum_ch qt[i, ch] kt[j, ch] */
     ar_matmul_params_init (&p, hw, hw, c);
-    p.w_kn = TRUE;
-    p.w_ld = hw;
     p.alpha = 1.0f / sqrtf ((float) c);
-    ar_op_matmul_ex (cmd, dt, buf (w, n), buf (w, k), NULL, tok->scores, &p);
+    ar_op_matmul_ex (cmd, dt, buf (w, n), buf (w, q), NULL, tok->scores, &p);
     ar_op_softmax (cmd, dt, tok->scores, tok->scores, hw, hw, 1.0f);
     /* o[ch, i] = sum_j v[ch, j] att[i, j]: NCHW directly. */
     ar_op_matmul (cmd, dt, buf (w, v), tok->scores, NULL, buf (w, q), c, hw, hw, AR_ACT_NONE);
@@ -353,6 +354,23 @@ alloc (ArTokenizer *tok, guint64 n, gsize es, GError **error)
   return ar_buffer_new (tok->dev, MAX (n, 1) * es, AR_MEM_DEVICE, error);
 }
 
+/* The identity matrix of the transposing products (nothing to write without attention). */
+static gboolean
+write_identity (ArTokenizer *tok, GError **error)
+{
+  guint side = tok->identity_hw;
+  if (side == 0)
+    return TRUE;
+  gsize n = (gsize) side * side, es = ar_dtype_size (tok->dt);
+  g_autofree guint8 *host = g_malloc0 (n * es);
+  guint16 one_h = ar_float_to_half (1.0f);
+  float one_f = 1.0f;
+  for (guint i = 0; i < side; i++)
+    memcpy (host + ((gsize) i * side + i) * es,
+        tok->dt == AR_F16 ? (const void *) &one_h : (const void *) &one_f, es);
+  return ar_buffer_write (tok->identity, 0, host, n * es, error);
+}
+
 /* conv_in's weights [Cout, C, 3, 3] copied into [Cout, in_planes, 3, 3], the extra input
  * channels zero. */
 static gboolean
@@ -414,16 +432,15 @@ ar_tokenizer_new (ArModel *model, GError **error)
     if (!(tok->pool[i] = alloc (tok, dry.max_act, es, error)))
       return NULL;
   if (!(tok->scores = alloc (tok, dry.max_scores, es, error))
-      || !(tok->one = alloc (tok, 1, es, error))
+      || !(tok->identity = alloc (tok, (guint64) dry.max_hw * dry.max_hw, es, error))
       || !(tok->pixels_in = alloc (tok, pix_in, es, error))
       || !(tok->pixels_out = alloc (tok, pix, es, error))
       || !(tok->latents = alloc (tok, (guint64) cfg->codebook_dim * n, es, error))
       || !(tok->tokens_enc = alloc (tok, n, 4, error))
       || !(tok->tokens_dec = alloc (tok, n, 4, error)))
     return NULL;
-  guint16 one_h = ar_float_to_half (1.0f);
-  float one_f = 1.0f;
-  if (!ar_buffer_write (tok->one, 0, tok->dt == AR_F16 ? (const void *) &one_h : &one_f, es, error))
+  tok->identity_hw = dry.max_hw;
+  if (!write_identity (tok, error))
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
@@ -458,7 +475,7 @@ ar_tokenizer_free (ArTokenizer *tok)
   for (int i = 0; i < POOL; i++)
     g_clear_pointer (&tok->pool[i], ar_buffer_free);
   g_clear_pointer (&tok->scores, ar_buffer_free);
-  g_clear_pointer (&tok->one, ar_buffer_free);
+  g_clear_pointer (&tok->identity, ar_buffer_free);
   g_clear_pointer (&tok->pixels_in, ar_buffer_free);
   g_clear_pointer (&tok->conv_in_w, ar_buffer_free);
   g_clear_pointer (&tok->pixels_out, ar_buffer_free);
