@@ -389,6 +389,17 @@ ar_buffer_read (ArBuffer *buf, gsize offset, void *data, gsize size, GError **er
 
 static VkBufferView make_texel_view (ArBuffer *b, gboolean f16, GError **error);
 
+gboolean
+ar_buffer_texel_viewable (const ArBuffer *buf, gboolean f16)
+{
+  if (!buf)
+    return FALSE;
+  const VkPhysicalDeviceLimits *lim = &buf->dev->props.limits;
+  VkDeviceSize texel = f16 ? 8 : 16;
+  return buf->size >= texel && buf->size / texel <= lim->maxTexelBufferElements
+      && buf->offset % MAX (lim->minTexelBufferOffsetAlignment, 1) == 0;
+}
+
 VkBufferView
 ar_buffer_texel_view (const ArBuffer *buf, gboolean f16, GError **error)
 {
@@ -408,9 +419,7 @@ make_texel_view (ArBuffer *b, gboolean f16, GError **error)
   int i = f16 ? 1 : 0;
   VkDeviceSize texel = f16 ? 8 : 16;
   VkDeviceSize range = b->size / texel * texel;
-  const VkPhysicalDeviceLimits *lim = &b->dev->props.limits;
-  if (range == 0 || range / texel > lim->maxTexelBufferElements
-      || b->offset % MAX (lim->minTexelBufferOffsetAlignment, 1) != 0) {
+  if (!ar_buffer_texel_viewable (b, f16)) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "a buffer of %" G_GUINT64_FORMAT
         " bytes at offset %" G_GUINT64_FORMAT " cannot be viewed as a texel buffer",
         (guint64) b->size, (guint64) b->offset);

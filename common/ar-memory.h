@@ -34,6 +34,10 @@ ArBuffer *ar_buffer_new (ArDevice *dev, gsize size, ArMemKind kind, GError **err
  * R16G16B16A16_SFLOAT when @f16), whole texels only; created once and cached on the buffer
  * (hence the cast-away const: a cache, not a change of contents). */
 VkBufferView ar_buffer_texel_view (const ArBuffer *buf, gboolean f16, GError **error);
+
+/* Whether ar_buffer_texel_view() can view @buf (NULL: FALSE): its offset is aligned for texel
+ * views and its texel count within the device's limit. */
+gboolean ar_buffer_texel_viewable (const ArBuffer *buf, gboolean f16);
 void ar_buffer_free (ArBuffer *buf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArBuffer, ar_buffer_free)
 

@@ -36,7 +36,7 @@ struct _ArTokenizer {
   ArBuffer *pixels_out; /* [C, H, W] decoder output */
   ArCmd *enc, *dec;
   gchar fingerprint[17];
-  float *host_in, *host_out;   /* in_planes (out: C) * H * W floats, conversion staging */
+  float *host_in, *host_out;   /* C * H * W floats, staging for the conversions */
   guint16 *host_half;
 };
 
@@ -204,7 +204,7 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
     ArTokenizer *tok = w->tok;
     ArMatmulParams p;
     /* qt[i, ch] = sum_j I[i, j] q[ch, j]; kt likewise, into q (free then). The identity's
-     * rows are max_hw long. */
+     * rows are identity_hw long. */
     ar_matmul_params_init (&p, hw, c, hw);
     p.a_ld = tok->identity_hw;
     ar_op_matmul_ex (cmd, dt, tok->identity, buf (w, q), NULL, buf (w, n), &p);
@@ -372,7 +372,7 @@ write_identity (ArTokenizer *tok, GError **error)
 }
 
 /* conv_in's weights [Cout, C, 3, 3] copied into [Cout, in_planes, 3, 3], the extra input
- * channels zero. */
+ * channels zero; and the image's padding planes zeroed (frames upload the first C only). */
 static gboolean
 pad_conv_in (ArTokenizer *tok, GError **error)
 {
@@ -387,6 +387,7 @@ pad_conv_in (ArTokenizer *tok, GError **error)
     return FALSE;
   ar_cmd_begin (cmd);
   ar_cmd_zero (cmd, tok->conv_in_w);
+  ar_cmd_zero (cmd, tok->pixels_in);
   for (guint co = 0; co < cout; co++)
     ar_cmd_copy (cmd, t->buf, (gsize) co * cfg->in_channels * kk * es, tok->conv_in_w,
         (gsize) co * tok->in_planes * kk * es, (gsize) cfg->in_channels * kk * es);
@@ -444,10 +445,9 @@ ar_tokenizer_new (ArModel *model, GError **error)
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
-  /* Zeroed once: the padding planes stay zero. */
-  tok->host_in = g_new0 (float, pix_in);
+  tok->host_in = g_new (float, pix);
   tok->host_out = g_new (float, pix);
-  tok->host_half = g_new (guint16, MAX (pix, pix_in));
+  tok->host_half = g_new (guint16, pix);
 
   if (!(tok->enc = ar_cmd_new (tok->dev, error)) || !(tok->dec = ar_cmd_new (tok->dev, error)))
     return NULL;
@@ -581,7 +581,7 @@ ar_tokenizer_encode (ArTokenizer *tok, const guint8 *pixels, gsize stride, ArPix
     }
   }
   guint n = ar_tokenizer_n_tokens (tok);
-  if (!upload (tok, tok->pixels_in, tok->host_in, plane * tok->in_planes, error)
+  if (!upload (tok, tok->pixels_in, tok->host_in, plane * cfg->in_channels, error)
       || !ar_cmd_run (tok->enc, error)
       || !ar_buffer_read (tok->tokens_enc, 0, tokens, n * 4, error))
     return FALSE;

@@ -284,19 +284,15 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
     return;
   /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
   const ArDevice *dev = ar_cmd_device (cmd);
-  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
-  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
-  VkDeviceSize texel = 4 * ar_dtype_size (dt);
   gboolean qlanes_ok = layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
       && layout->q_offset % 4 == 0 && layout->row_stride % 4 == 0
-      && k_cache->offset % align == 0 && v_cache->offset % align == 0
-      && k_cache->size / texel <= lim->maxTexelBufferElements
-      && v_cache->size / texel <= lim->maxTexelBufferElements;
+      && ar_buffer_texel_viewable (k_cache, dt == AR_F16)
+      && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
   if (n > 0 && qlanes_ok && (kernel == AR_ATTN_QUERY_LANES
           || (kernel == AR_ATTN_AUTO && n > 1 && dev->caps.is_cpu))) {
     guint local = ATTN_QLANES_LOCAL;
     guint gy = ar_div_up (n, local);
-    const guint32 *mg = lim->maxComputeWorkGroupCount;
+    const guint32 *mg = dev->props.limits.maxComputeWorkGroupCount;
     if (layout->n_heads > mg[0] || gy > mg[1]) {
       ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
           layout->n_heads, n);

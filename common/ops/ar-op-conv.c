@@ -23,18 +23,6 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
 #define CONV4_TC 16
 #define CONV4_TP 16
 
-/* Whether @in and @weight can be read as texel buffers of vec4s (conv2d_v4_texel). */
-static gboolean
-texel_ok (const ArDevice *dev, ArDType dt, const ArBuffer *in, const ArBuffer *weight)
-{
-  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
-  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
-  VkDeviceSize texel = 4 * ar_dtype_size (dt);
-  return in && weight && in->offset % align == 0 && weight->offset % align == 0
-      && in->size / texel <= lim->maxTexelBufferElements
-      && weight->size / texel <= lim->maxTexelBufferElements;
-}
-
 /* The vec4 kernel reads rows and weight groups of 4 as aligned vec4s. */
 static gboolean
 vec4_ok (const ArConv2dParams *p)
@@ -180,9 +168,10 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
         p->out_channels, Ho, Wo, p->batch);
     return;
   }
-  if (v4 && (p->path == AR_CONV2D_VEC4_TEXEL
-          || (p->path == AR_CONV2D_AUTO && texel_ok (dev, dt, in, weight)))) {
-    if (!texel_ok (dev, dt, in, weight)) {
+  gboolean texel_ok = ar_buffer_texel_viewable (in, dt == AR_F16)
+      && ar_buffer_texel_viewable (weight, dt == AR_F16);
+  if (v4 && (p->path == AR_CONV2D_VEC4_TEXEL || (p->path == AR_CONV2D_AUTO && texel_ok))) {
+    if (!texel_ok) {
       ar_cmd_fail_invalid (cmd, "conv2d: the texel kernel needs buffers viewable as texel buffers");
       return;
     }

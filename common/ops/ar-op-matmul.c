@@ -114,20 +114,15 @@ dispatch_tiled (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
 }
 
 /* Whether shaders/matmul_texel.comp applies: K-contiguous W, whole vec4 texels along K, and
- * buffers that can be viewed as texel buffers (offset alignment, texel count). */
+ * buffers that can be viewed as texel buffers. */
 static gboolean
-texel_kernel_applies (const ArDevice *dev, const MatmulPush *pc, guint batch, const ArBuffer *a,
-    const ArBuffer *w, ArDType dt)
+texel_kernel_applies (const MatmulPush *pc, guint batch, const ArBuffer *a, const ArBuffer *w,
+    ArDType dt)
 {
-  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
-  VkDeviceSize align = MAX (lim->minTexelBufferOffsetAlignment, 1);
-  VkDeviceSize texel = 4 * ar_dtype_size (dt);
-  return a && w && pc->w_sk == 1 && pc->K % 4 == 0 && pc->K > 0
+  return pc->w_sk == 1 && pc->K % 4 == 0 && pc->K > 0
       && (pc->a_off | pc->a_ld | pc->w_off | pc->w_sn) % 4 == 0
       && (batch == 1 || (pc->a_bs | pc->w_bs) % 4 == 0)
-      && a->offset % align == 0 && w->offset % align == 0
-      && a->size / texel <= lim->maxTexelBufferElements
-      && w->size / texel <= lim->maxTexelBufferElements;
+      && ar_buffer_texel_viewable (a, dt == AR_F16) && ar_buffer_texel_viewable (w, dt == AR_F16);
 }
 
 static void
@@ -263,8 +258,7 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   if (p->path == AR_MATMUL_TILE_COOPMAT && !ar_op_check_coopmat (cmd, "matmul", dt))
     return;
   gboolean auto_tile = p->path == AR_MATMUL_AUTO && p->M != 1 && !caps->is_cpu;
-  ArDevice *dev = ar_cmd_device (cmd);
-  gboolean texel_ok = texel_kernel_applies (dev, &pc, p->batch, a, w, dt);
+  gboolean texel_ok = texel_kernel_applies (&pc, p->batch, a, w, dt);
   gboolean auto_texel = p->path == AR_MATMUL_AUTO && p->M != 1 && caps->is_cpu && texel_ok;
   if (p->path == AR_MATMUL_TEXEL && (norm || !texel_ok)) {
     ar_cmd_fail_invalid (cmd, "matmul: the texel kernel needs K-contiguous W, K %% 4 == 0, "
