@@ -29,6 +29,11 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
 /* Outputs per invocation of the matrix-vector kernel on CPU devices. Lavapipe, N=2048 K=512,
  * CPU time: 1 row ~3.0 ms, 4 ~1.7-2.0 ms, 8 ~1.2-1.5 ms (noisy, shared cores). */
 #define MATVEC_ROWS 8
+/* shaders/matvec_texel.comp: at most this many outputs per invocation, fewer where the
+ * workgroups would be fewer than MATVEC_TEXEL_GROUPS (each workgroup runs on one CPU thread,
+ * so a 256-output product in one workgroup left a core idle). */
+#define MATVEC_TEXEL_ROWS 8
+#define MATVEC_TEXEL_GROUPS 8
 
 void
 ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K)
@@ -71,6 +76,7 @@ check_view (ArCmd *cmd, const char *what, const ArBuffer *buf, guint64 extent, g
 static const ArShader *const matmul_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul);
 static const ArShader *const texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_texel);
 static const ArShader *const matvec_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec);
+static const ArShader *const matvec_texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_texel);
 static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_sg);
 static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
 static const ArShader *const coop_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_coop);
@@ -167,13 +173,46 @@ dispatch_tile (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, gu
   ar_cmd_dispatch (cmd, sh, NULL, 0, bind, 4, pc, sizeof *pc, gx, gy, batch);
 }
 
-/* @bind has 6 entries: a, w, bias, out, then the norm prologue's gamma and beta (NULL without
- * one); @norm is the shader's NORM constant (0 none, 1 layer, 2 RMS). */
+/* shaders/matvec_texel.comp; @bind as for dispatch_matvec. */
 static void
-dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
-    ArActivation act, ArMatmulPath path, gboolean w_kn, guint32 norm)
+dispatch_matvec_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc,
+    guint batch, ArActivation act, guint32 norm)
 {
   ArDevice *dev = ar_cmd_device (cmd);
+  /* One SIMD vector of lanes per workgroup. */
+  guint32 local = MAX (dev->caps.subgroup_size, 1), rows = MATVEC_TEXEL_ROWS;
+  while (rows > 1 && ar_div_up (pc->N, local * rows) < MATVEC_TEXEL_GROUPS)
+    rows /= 2;
+  guint32 spec[] = { local, rows, norm };
+  guint32 gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (pc->N, local * rows), &gx, &gy);
+  if (batch > dev->props.limits.maxComputeWorkGroupCount[2]) {
+    ar_cmd_fail_invalid (cmd, "matmul: batch = %u exceeds the grid limit", batch);
+    return;
+  }
+  /* All four texel bindings are statically used (NORM is a specialization constant); the
+   * absent norm vectors read the device's dummy. */
+  ArBinding tb[AR_TEXEL_BINDING + 4] = { [2] = bind[2], [3] = bind[3],
+    [AR_TEXEL_BINDING] = AR_TEXEL (bind[0].buf, dt),
+    [AR_TEXEL_BINDING + 1] = AR_TEXEL (bind[1].buf, dt),
+    [AR_TEXEL_BINDING + 2] = AR_TEXEL (bind[4].buf, dt),
+    [AR_TEXEL_BINDING + 3] = AR_TEXEL (bind[5].buf, dt) };
+  ar_cmd_dispatch (cmd, matvec_texel_shaders[act][dt == AR_F16], spec, G_N_ELEMENTS (spec), tb,
+      G_N_ELEMENTS (tb), pc, sizeof *pc, gx, gy, batch);
+}
+
+/* @bind has 6 entries: a, w, bias, out, then the norm prologue's gamma and beta (NULL without
+ * one); @norm is the shader's NORM constant (0 none, 1 layer, 2 RMS). @texel_ok: whether
+ * shaders/matvec_texel.comp applies (what MATVEC takes then on CPU devices). */
+static void
+dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
+    ArActivation act, ArMatmulPath path, gboolean w_kn, guint32 norm, gboolean texel_ok)
+{
+  ArDevice *dev = ar_cmd_device (cmd);
+  if (path == AR_MATMUL_MATVEC_TEXEL || (path == AR_MATMUL_MATVEC && dev->caps.is_cpu && texel_ok)) {
+    dispatch_matvec_texel (cmd, dt, bind, pc, batch, act, norm);
+    return;
+  }
   gboolean reduce = path == AR_MATMUL_MATVEC_REDUCE || path == AR_MATMUL_MATVEC_REDUCE_SHARED
       || (path == AR_MATMUL_MATVEC && !dev->caps.is_cpu && !w_kn);
   gboolean subgroup = reduce && path != AR_MATMUL_MATVEC_REDUCE_SHARED && dev->caps.subgroup_arith;
@@ -215,11 +254,12 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
-  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_TEXEL) {
+  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_MATVEC_TEXEL) {
     ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
     return;
   }
-  gboolean matvec_path = p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED;
+  gboolean matvec_path = (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED)
+      || p->path == AR_MATMUL_MATVEC_TEXEL;
   if (matvec_path && p->M != 1) {
     ar_cmd_fail_invalid (cmd, "matmul: the matrix-vector kernel needs M = 1, not %u", p->M);
     return;
@@ -260,7 +300,12 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   gboolean auto_tile = p->path == AR_MATMUL_AUTO && p->M != 1 && !caps->is_cpu;
   gboolean texel_ok = texel_kernel_applies (&pc, p->batch, a, w, dt);
   gboolean auto_texel = p->path == AR_MATMUL_AUTO && p->M != 1 && caps->is_cpu && texel_ok;
-  if (p->path == AR_MATMUL_TEXEL && (norm || !texel_ok)) {
+  /* The matrix-vector flavour reads the norm's vectors as texels too. */
+  gboolean mv_texel_ok = texel_ok && (!norm
+      || (ar_buffer_texel_viewable (norm->gamma, dt == AR_F16)
+          && (norm->kind == AR_ROW_NORM_RMS || ar_buffer_texel_viewable (norm->beta, dt == AR_F16))));
+  if ((p->path == AR_MATMUL_TEXEL && (norm || !texel_ok))
+      || (p->path == AR_MATMUL_MATVEC_TEXEL && !mv_texel_ok)) {
     ar_cmd_fail_invalid (cmd, "matmul: the texel kernel needs K-contiguous W, K %% 4 == 0, "
         "4-aligned rows and buffers viewable as texel buffers");
     return;
@@ -274,7 +319,7 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   else
     dispatch_matvec (cmd, dt, bind, &pc, p->batch, p->act,
         p->path == AR_MATMUL_AUTO ? AR_MATMUL_MATVEC : p->path, p->w_kn,
-        norm ? (guint32) norm->kind : 0);
+        norm ? (guint32) norm->kind : 0, mv_texel_ok);
 }
 
 void
@@ -303,7 +348,8 @@ ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuf
   }
   gsize es = ar_dtype_size (dt);
   gboolean matvec_path = p->path == AR_MATMUL_AUTO
-      || (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED);
+      || (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED)
+      || p->path == AR_MATMUL_MATVEC_TEXEL;
   gboolean fused = p->M == 1 && p->batch == 1 && !p->w_kn && matvec_path
       && norm->gamma && (norm->kind == AR_ROW_NORM_RMS || norm->beta);
   if (fused) {

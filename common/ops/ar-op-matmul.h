@@ -34,6 +34,10 @@ typedef enum {
                                   * of vec4s: needs K-contiguous W, K % 4 == 0, 4-aligned
                                   * rows and texel-viewable buffers, else an error (AUTO for
                                   * M > 1 on CPU devices where it applies) */
+  AR_MATMUL_MATVEC_TEXEL,        /* the matrix-vector kernel reading a, W (and the norm's
+                                  * gamma, beta) as vec4 texels, lanes across outputs: M == 1
+                                  * and the texel kernel's conditions, else an error (what
+                                  * MATVEC and AUTO take on CPU devices where it applies) */
 } ArMatmulPath;
 
 /* A batched, strided product, for b < batch, m < M, n < N:

@@ -7,8 +7,8 @@
 static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
 G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
-  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_TEXEL + 1);
+  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel", "matvec-texel" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_MATVEC_TEXEL + 1);
 
 /* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
  * recording has no timestamps). */
@@ -345,10 +345,42 @@ test_matmul (ArTest *t)
         g_clear_error (&err);
       }
     }
+    /* The texel matrix-vector kernel (what CPU devices take for M = 1 where K % 4 == 0),
+     * forced so that GPUs run it too: output counts that are not multiples of its
+     * workgroup's 8 rows per lane, every epilogue, the residual add, both norm prologues; a
+     * clear error where it cannot apply. */
+    {
+      static const guint mv_shapes[][2] = { { 1, 4 }, { 13, 32 }, { 300, 1028 }, { 65, 12 },
+        { 513, 256 } };
+      for (guint i = 0; i < G_N_ELEMENTS (mv_shapes); i++)
+        check_mm (t, dt, 1, mv_shapes[i][0], mv_shapes[i][1], i % 2, AR_ACT_NONE,
+            AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
+      for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
+        check_mm (t, dt, 1, 37, 52, TRUE, act, AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
+      check_accumulate (t, dt, 1, 70, 48, AR_MATMUL_MATVEC_TEXEL);
+      for (int kind = AR_ROW_NORM_LAYER; kind <= AR_ROW_NORM_RMS; kind++) {
+        check_norm_mm (t, dt, kind, 1, 37, 52, AR_ACT_NONE, AR_MATMUL_MATVEC_TEXEL);
+        check_norm_mm (t, dt, kind, 1, 1029, 256, AR_ACT_GELU_ERF, AR_MATMUL_MATVEC_TEXEL);
+      }
+      g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
+      g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
+      ArMatmulParams p;
+      ar_matmul_params_init (&p, 1, 4, 6);
+      p.path = AR_MATMUL_MATVEC_TEXEL;
+      GError *err = NULL;
+      art_begin (t);
+      ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
+      gboolean ran = ar_cmd_run (t->cmd, &err);
+      art_report_cond (t, "matmul", "[1,4,6]/matvec-texel-k-odd", dt,
+          !ran && err && strstr (err->message, "texel kernel"), "error=\"%s\"",
+          err ? err->message : "none");
+      g_clear_error (&err);
+    }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
     check_mm (t, dt, 1, 2048, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
     check_mm (t, dt, 1, 2048, 512, TRUE, AR_ACT_NONE, AR_MATMUL_TILED, FALSE, TRUE);
+    check_mm (t, dt, 1, 2048, 512, TRUE, AR_ACT_NONE, AR_MATMUL_MATVEC_REDUCE, FALSE, TRUE);
     check_too_small (t, dt, 5);
     check_too_small (t, dt, 1);
   }
