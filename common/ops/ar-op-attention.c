@@ -236,6 +236,45 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
       sizeof cpc, H, 1, 1);
 }
 
+/* Whether shaders/attention_klanes.comp applies (texel views of q and the caches, vec4
+ * rows, one subgroup per workgroup). */
+static gboolean
+klanes_supported (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    const ArBuffer *k_cache, const ArBuffer *v_cache, guint n)
+{
+  const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
+  gboolean f16 = dt == AR_F16;
+  return caps->subgroup_arith && caps->subgroup_size >= 1
+      && layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
+      && layout->q_offset % 4 == 0 && (n == 1 || layout->row_stride % 4 == 0)
+      && ar_buffer_texel_viewable (qkv, f16) && ar_buffer_texel_viewable (k_cache, f16)
+      && ar_buffer_texel_viewable (v_cache, f16);
+}
+
+/* shaders/attention_klanes.comp: one workgroup (one subgroup) per head and query. */
+static void
+record_klanes (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
+    guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
+    guint n, guint first)
+{
+  const ArDevice *dev = ar_cmd_device (cmd);
+  const guint32 *mg = dev->props.limits.maxComputeWorkGroupCount;
+  if (layout->n_heads > mg[0] || n > mg[2]) {
+    ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
+        layout->n_heads, n);
+    return;
+  }
+  DecodePush pc = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
+    layout->max_tokens, layout->row_stride, layout->q_offset, pos, first, layout->window,
+    attn_scale (layout), 1, 0, n };
+  guint32 spec[] = { dev->caps.subgroup_size, layout->head_dim };
+  ArBinding bind[AR_TEXEL_BINDING + 3] = { [3] = AR_WRITE (out),
+    [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt),
+    [AR_TEXEL_BINDING + 2] = AR_TEXEL (qkv, dt) };
+  ar_cmd_dispatch (cmd, AR_SHADER (attention_klanes, dt), spec, G_N_ELEMENTS (spec), bind,
+      G_N_ELEMENTS (bind), &pc, sizeof pc, layout->n_heads, 1, n);
+}
+
 void
 ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
@@ -250,7 +289,13 @@ ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
         subgroups, DECODE_MAX_SUBGROUPS);
     return;
   }
-  if (decode_supported (cmd, layout))
+  /* CPU devices: a key per lane (lavapipe, iris-small's 4 heads x 64 over 340 keys: ~50 vs
+   * ~250 us with lanes across D). An explicit subgroup count asks for the lanes-across-D
+   * kernel. */
+  if (subgroups == 0 && ar_cmd_device (cmd)->caps.is_cpu
+      && klanes_supported (cmd, dt, qkv, layout, k_cache, v_cache, 1))
+    record_klanes (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first);
+  else if (decode_supported (cmd, layout))
     record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first, scratch,
         subgroups);
   else
@@ -282,8 +327,16 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   if (!check_attention (cmd, "attention", dt, qkv, layout, k_cache, v_cache, out, pos, n, first,
           &hkv))
     return;
-  /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
   const ArDevice *dev = ar_cmd_device (cmd);
+  /* CPU decode: a key per lane (KEY_LANES). */
+  if (n > 0 && (kernel == AR_ATTN_KEY_LANES || (kernel == AR_ATTN_AUTO && n == 1 && dev->caps.is_cpu))
+      && klanes_supported (cmd, dt, qkv, layout, k_cache, v_cache, n)) {
+    record_klanes (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first);
+    return;
+  }
+  if (kernel == AR_ATTN_KEY_LANES)
+    kernel = AR_ATTN_LANES;
+  /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
   gboolean qlanes_ok = layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
       && layout->q_offset % 4 == 0 && layout->row_stride % 4 == 0
       && ar_buffer_texel_viewable (k_cache, dt == AR_F16)

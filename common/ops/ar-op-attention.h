@@ -61,6 +61,10 @@ typedef enum {
   AR_ATTN_QUERY_LANES, /* a query per lane, the caches read as texel buffers (CPU prefill);
                         * needs head_dim % 4 == 0 (<= 128), 4-aligned query rows and caches
                         * that can be viewed as texel buffers, else LANES runs */
+  AR_ATTN_KEY_LANES,   /* a key per lane, one workgroup per query and head, q and the caches
+                        * read as texel buffers (CPU decode); needs subgroup arithmetic,
+                        * head_dim % 4 == 0 (<= 128), 4-aligned query rows and texel-viewable
+                        * buffers, else LANES runs */
 } ArAttnKernel;
 
 /* ar_op_attention() with the kernel chosen (tests run both). */

@@ -68,8 +68,8 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
   art_report_cond (t, "kv_append", shape, dt, bad == 0 && barriers >= 1,
       "mismatches=%" G_GSIZE_FORMAT " barriers=%u", bad, barriers);
   const char *names[] = { "attention", "attention_rows", "attention_lanes", "attention_tile",
-    "attention_qlanes" };
-  G_STATIC_ASSERT (G_N_ELEMENTS (names) == AR_ATTN_QUERY_LANES + 1);
+    "attention_qlanes", "attention_klanes" };
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == AR_ATTN_KEY_LANES + 1);
   art_report (t, names[kernel], shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
@@ -166,7 +166,7 @@ test_attention (ArTest *t)
     /* Every prefill kernel whatever the device picks; a sliding start, windows (over more
      * than one chunk of keys, and narrower than a block of queries), partial query blocks,
      * more queries than one workgroup of the tile kernel takes. */
-    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_QUERY_LANES; k++) {
+    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_KEY_LANES; k++) {
       check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
       check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k);
@@ -178,6 +178,11 @@ test_attention (ArTest *t)
       check_attention (t, dts[d], (HeadShape) { 3, 3, 20 }, 0, 9, 0, 1, k);
       check_attention (t, dts[d], (HeadShape) { 4, 2, 32 }, 5, 40, 1, 9, k);
       check_attention (t, dts[d], (HeadShape) { 2, 2, 128 }, 0, 11, 0, 0, k);
+      /* One query (decode), where the key-per-lane kernel is AUTO on CPU devices. */
+      check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 340, 1, 0, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 1, 0, 900, k);
+      check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 0, 1, 0, 0, k);
+      check_attention (t, dts[d], (HeadShape) { 2, 1, 36 }, 16, 1, 3, 0, k);
     }
     /* The decode op, split over workgroups (a split count that depends on the CPU count:
      * one head over 2056 keys always splits) and not. */
