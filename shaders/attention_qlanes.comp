@@ -1,5 +1,5 @@
 #version 450
-// Causal attention of n query tokens (prefill), the CPU-device kernel: one query per lane,
+// Causal attention of n query tokens (prefill), the CPU-device kernel: TQ queries per lane,
 // key and value rows read as uniform texel buffers.
 //
 // Why: on lavapipe (Mesa 22.3) a storage-buffer load is a loop over the SIMD lanes with a
@@ -7,7 +7,9 @@
 // fetch is straight-line code. attention_decode.comp puts lanes across the head dimension,
 // so every score costs a subgroupAdd. Here a lane holds its whole query and accumulator,
 // all lanes fetch the same key (value) row: a score is D/4 dot products in one lane, no
-// reduction, and each row fetch serves the workgroup's L queries.
+// reduction. A fetch costs a gather over all lanes even when they read the same texel, so
+// each lane takes TQ queries: a row fetch serves TQ x L queries (the queries and
+// accumulators spill to the stack, whose loads are plain vector loads).
 // Needs head_dim % 4 == 0 and 4-aligned q rows (the C side checks).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -16,6 +18,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HD = 64;  // head_dim
 layout(constant_id = 2) const uint KB = 8;   // keys per block: one rescale per block
+layout(constant_id = 3) const uint TQ = 4;   // queries per lane: each K/V row fetch serves TQ
 
 const uint NV = HD / 4;     // vec4s per row
 
@@ -58,64 +61,90 @@ void main()
     const uint h = gl_WorkGroupID.x;
     const uint L = gl_WorkGroupSize.x;
     const uint lane = gl_LocalInvocationID.x;
-    const uint q0 = gl_WorkGroupID.y * L;                    // first query of the workgroup
-    const uint qi = min(q0 + lane, pc.n_queries - 1);        // lanes past the end repeat the last
-    const uint p = pc.pos + qi;
-    const uint lo = first_key(p);
-    // Keys any lane of the workgroup sees (first_key grows with the position).
+    const uint q0 = gl_WorkGroupID.y * L * TQ;               // first query of the workgroup
+    const uint nq = min(L * TQ, pc.n_queries - q0);          // queries of the workgroup
+    // Keys any query of the workgroup sees (first_key grows with the position).
     const uint a = first_key(pc.pos + q0);
-    const uint b = pc.pos + min(q0 + L, pc.n_queries);
+    const uint b = pc.pos + q0 + nq;
     const int cache_base = int((h / pc.kv_group) * pc.max_tokens * NV);
 
-    vec4 q[NV], acc[NV];
-    const uint q_base = (qi * pc.row_stride + pc.q_offset + h * HD) / 4;
-    [[unroll]] for (uint v = 0; v < NV; v++) {
-        q[v] = vec4(qkv[q_base + v]) * pc.scale;
-        acc[v] = vec4(0.0);
+    // Query t of this lane is q0 + t * L + lane; lanes past the end repeat the last query.
+    vec4 q[TQ * NV], acc[TQ * NV];
+    uint p[TQ], lo[TQ];
+    float m[TQ], l[TQ];
+    [[unroll]] for (uint t = 0; t < TQ; t++) {
+        uint qi = min(q0 + t * L + lane, pc.n_queries - 1);
+        p[t] = pc.pos + qi;
+        lo[t] = first_key(p[t]);
+        m[t] = NEG;
+        l[t] = 0.0;
+        uint q_base = (qi * pc.row_stride + pc.q_offset + h * HD) / 4;
+        [[unroll]] for (uint v = 0; v < NV; v++) {
+            q[t * NV + v] = vec4(qkv[q_base + v]) * pc.scale;
+            acc[t * NV + v] = vec4(0.0);
+        }
     }
-    float m = NEG, l = 0.0;
 
     for (uint j0 = a; j0 < b; j0 += KB) {
-        float s[KB];
+        // Scores of the block: each key row fetched once for the lane's TQ queries.
+        float s[TQ * KB];
         [[unroll]] for (uint k = 0; k < KB; k++) {
             uint j = j0 + k;
-            s[k] = NEG;
+            [[unroll]] for (uint t = 0; t < TQ; t++)
+                s[t * KB + k] = NEG;
             if (j < b) {
                 int row = cache_base + int(j * NV);
-                float d = 0.0;
+                float d[TQ];
+                [[unroll]] for (uint t = 0; t < TQ; t++)
+                    d[t] = 0.0;
                 [[unroll]] for (uint v = 0; v < NV; v++) {
                     vec4 kv = texelFetch(k_tex, row + int(v));
-                    d = fma(q[v].w, kv.w, fma(q[v].z, kv.z, fma(q[v].y, kv.y, fma(q[v].x, kv.x, d))));
+                    [[unroll]] for (uint t = 0; t < TQ; t++) {
+                        vec4 qv = q[t * NV + v];
+                        d[t] = fma(qv.w, kv.w, fma(qv.z, kv.z, fma(qv.y, kv.y, fma(qv.x, kv.x, d[t]))));
+                    }
                 }
-                if (j >= lo && j <= p)
-                    s[k] = d;
+                [[unroll]] for (uint t = 0; t < TQ; t++)
+                    if (j >= lo[t] && j <= p[t])
+                        s[t * KB + k] = d[t];
             }
         }
-        float bm = NEG;
-        [[unroll]] for (uint k = 0; k < KB; k++)
-            bm = max(bm, s[k]);
-        float m_new = max(m, bm);
-        float alpha = exp(m - m_new);
-        l *= alpha;
-        [[unroll]] for (uint v = 0; v < NV; v++)
-            acc[v] *= alpha;
-        m = m_new;
+        [[unroll]] for (uint t = 0; t < TQ; t++) {
+            float bm = NEG;
+            [[unroll]] for (uint k = 0; k < KB; k++)
+                bm = max(bm, s[t * KB + k]);
+            float m_new = max(m[t], bm);
+            float alpha = exp(m[t] - m_new);
+            l[t] *= alpha;
+            [[unroll]] for (uint v = 0; v < NV; v++)
+                acc[t * NV + v] *= alpha;
+            m[t] = m_new;
+            // Masked keys weigh 0 even while nothing was seen yet (m == NEG).
+            [[unroll]] for (uint k = 0; k < KB; k++) {
+                float e = s[t * KB + k] == NEG ? 0.0 : exp(s[t * KB + k] - m_new);
+                s[t * KB + k] = e;
+                l[t] += e;
+            }
+        }
         [[unroll]] for (uint k = 0; k < KB; k++) {
             uint j = j0 + k;
             if (j < b) {
-                // Masked keys weigh 0 even while nothing was seen yet (m == NEG).
-                float e = s[k] == NEG ? 0.0 : exp(s[k] - m);
-                l += e;
                 int row = cache_base + int(j * NV);
-                [[unroll]] for (uint v = 0; v < NV; v++)
-                    acc[v] = fma(vec4(e), texelFetch(v_tex, row + int(v)), acc[v]);
+                [[unroll]] for (uint v = 0; v < NV; v++) {
+                    vec4 vv = texelFetch(v_tex, row + int(v));
+                    [[unroll]] for (uint t = 0; t < TQ; t++)
+                        acc[t * NV + v] = fma(vec4(s[t * KB + k]), vv, acc[t * NV + v]);
+                }
             }
         }
     }
 
-    if (q0 + lane < pc.n_queries) {
-        uint ob = ((q0 + lane) * pc.n_heads + h) * NV;
-        [[unroll]] for (uint v = 0; v < NV; v++)
-            o[ob + v] = STYPE4(acc[v] / l);
+    [[unroll]] for (uint t = 0; t < TQ; t++) {
+        uint qi = q0 + t * L + lane;
+        if (qi < pc.n_queries) {
+            uint ob = (qi * pc.n_heads + h) * NV;
+            [[unroll]] for (uint v = 0; v < NV; v++)
+                o[ob + v] = STYPE4(acc[t * NV + v] / l[t]);
+        }
     }
 }

@@ -18,7 +18,8 @@
 #define COMBINE_LOCAL 64
 /* Registers: a query and an accumulator of head_dim floats per lane. */
 #define ATTN_QLANES_MAX_HEAD_DIM 128
-#define ATTN_QLANES_LOCAL 8          /* queries per workgroup: lavapipe's SIMD width */
+#define ATTN_QLANES_LOCAL 8          /* lanes per workgroup: lavapipe's SIMD width */
+#define ATTN_QLANES_PER_LANE 4       /* TQ: queries per lane */
 
 /* Mirrors the push constants of shaders/kv_append.comp. */
 typedef struct {
@@ -343,8 +344,8 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
       && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
   if (n > 0 && qlanes_ok && (kernel == AR_ATTN_QUERY_LANES
           || (kernel == AR_ATTN_AUTO && n > 1 && dev->caps.is_cpu))) {
-    guint local = ATTN_QLANES_LOCAL;
-    guint gy = ar_div_up (n, local);
+    guint local = ATTN_QLANES_LOCAL, tq = ATTN_QLANES_PER_LANE;
+    guint gy = ar_div_up (n, local * tq);
     const guint32 *mg = dev->props.limits.maxComputeWorkGroupCount;
     if (layout->n_heads > mg[0] || gy > mg[1]) {
       ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
@@ -354,7 +355,7 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
     DecodePush qp = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
       layout->max_tokens, layout->row_stride, layout->q_offset, pos, first, layout->window,
       attn_scale (layout), 1, 0, n };
-    guint32 qspec[] = { local, layout->head_dim, DECODE_KEYS_PER_BLOCK };
+    guint32 qspec[] = { local, layout->head_dim, DECODE_KEYS_PER_BLOCK, tq };
     ArBinding qbind[AR_TEXEL_BINDING + 2] = { [0] = AR_READ (qkv), [3] = AR_WRITE (out),
       [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt) };
     ar_cmd_dispatch (cmd, AR_SHADER (attention_qlanes, dt), qspec, G_N_ELEMENTS (qspec), qbind,
