@@ -18,6 +18,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const bool RMS = false;
 layout(constant_id = 2) const bool SILU = false;
+layout(constant_id = 3) const uint SEGS = 1;   // USE_TEXEL: segments per workgroup
 
 #include "reduce.glsl"
 
@@ -25,6 +26,16 @@ layout(std430, binding = 0) readonly buffer X { STYPE x[]; };
 layout(std430, binding = 1) readonly buffer G { STYPE gamma[]; };
 layout(std430, binding = 2) readonly buffer B { STYPE beta[]; };
 layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+#ifdef USE_TEXEL
+// The CPU-device flavour: x, gamma and beta as vec4 texels (a storage-buffer load is a loop
+// over the SIMD lanes on lavapipe 22.3, a texel fetch straight-line code), vec4 stores.
+// Needs len % 4 == 0, and inner % 4 == 0 (group norm: a vec4 is one channel) or inner == 1
+// with one group (layer/RMS norm: a vec4 is 4 channels); x must not alias o.
+layout(std430, binding = 3) writeonly buffer O4 { STYPE4 o4[]; };
+layout(binding = 8) uniform samplerBuffer x_tex;
+layout(binding = 9) uniform samplerBuffer gamma_tex;
+layout(binding = 10) uniform samplerBuffer beta_tex;
+#endif
 
 #define NORM_GAMMA 1u
 #define NORM_BETA 2u
@@ -38,14 +49,78 @@ layout(push_constant) uniform Push {
     float eps;
 } pc;
 
+#ifdef USE_TEXEL
+// A workgroup of one subgroup (what the C side dispatches) reduces without shared memory or
+// barriers (each barrier is a coroutine switch on lavapipe).
+float seg_sum(float v, uint slot)
+{
+    return gl_NumSubgroups == 1 ? subgroupAdd(v) : ar_wg_sum(v, slot);
+}
+
+void norm_segment_texel(uint seg, uint lid)
+{
+    const uint step = gl_WorkGroupSize.x;
+    const uint base = seg * pc.len;
+    const uint len4 = pc.len / 4;
+    const int base4 = int(base / 4);
+    float mean4 = 0.0;
+    if (!RMS) {
+        vec4 s = vec4(0.0);
+        for (uint j = lid; j < len4; j += step)
+            s += texelFetch(x_tex, base4 + int(j));
+        mean4 = seg_sum(s.x + s.y + s.z + s.w, 0) / float(pc.len);
+    }
+    vec4 q4 = vec4(0.0);
+    for (uint j = lid; j < len4; j += step) {
+        vec4 d = texelFetch(x_tex, base4 + int(j)) - mean4;
+        q4 = fma(d, d, q4);
+    }
+    float rstd4 = 1.0 / sqrt(seg_sum(q4.x + q4.y + q4.z + q4.w, 1) / float(pc.len) + pc.eps);
+    const uint cc0 = (seg % pc.groups) * (pc.len / pc.inner);
+    const bool has_g = (pc.flags & NORM_GAMMA) != 0;
+    const bool has_b = (pc.flags & NORM_BETA) != 0;
+    for (uint j = lid; j < len4; j += step) {
+        vec4 y = (texelFetch(x_tex, base4 + int(j)) - mean4) * rstd4;
+        vec4 g = vec4(1.0), bb = vec4(0.0);
+        if (pc.inner == 1) {            // 4 channels
+            if (has_g)
+                g = texelFetch(gamma_tex, int(j));
+            if (has_b)
+                bb = texelFetch(beta_tex, int(j));
+        } else {                        // one channel
+            uint c = cc0 + j * 4 / pc.inner;
+            if (has_g)
+                g = vec4(texelFetch(gamma_tex, int(c / 4))[c % 4]);
+            if (has_b)
+                bb = vec4(texelFetch(beta_tex, int(c / 4))[c % 4]);
+        }
+        y = fma(y, g, bb);
+        if (SILU)
+            y = vec4(ar_silu(y.x), ar_silu(y.y), ar_silu(y.z), ar_silu(y.w));
+        o4[base4 + j] = STYPE4(y);
+    }
+}
+#endif
+
 void main()
 {
     uint seg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    if (seg >= pc.nseg)
+    if (seg * SEGS >= pc.nseg)
         return;     // uniform over the workgroup
     uint lid = gl_LocalInvocationID.x;
     uint base = seg * pc.len;
     const uint step = gl_WorkGroupSize.x;
+#ifdef USE_TEXEL
+    // SEGS consecutive segments per workgroup: short rows would otherwise cost more in
+    // per-workgroup overhead than in work.
+    uint seg0 = seg * SEGS;
+    for (uint i = 0; i < SEGS && seg0 + i < pc.nseg; i++) {
+        norm_segment_texel(seg0 + i, lid);
+        if (gl_NumSubgroups > 1)
+            barrier();   // the next segment's reductions reuse the shared slots
+    }
+    return;
+#endif
 
     float mean = 0.0;
     if (!RMS) {

@@ -129,5 +129,19 @@ test_norm (ArTest *t)
   for (guint d = 0; d < ndt; d++)
     run_all (t, dts[d], FALSE);
   ar_ops_reduce_use_subgroups (TRUE);
+  /* The texel flavour (CPU devices' default where it applies) on every device: group norms
+   * with whole vec4s per channel (and the shapes above where they allow it), rows whose
+   * length is a multiple of 4. */
+  printf ("# texel flavour where it applies\n");
+  ar_ops_norm_force_texel (TRUE);
+  for (guint d = 0; d < ndt; d++) {
+    run_all (t, dts[d], FALSE);
+    check_group_norm (t, dts[d], 1, 8, 4, 2, 4, TRUE, FALSE, FALSE);
+    check_group_norm (t, dts[d], 2, 12, 2, 2, 3, FALSE, TRUE, FALSE);
+    check_group_norm (t, dts[d], 1, 64, 16, 16, 32, TRUE, TRUE, FALSE);
+    check_row_norm (t, dts[d], FALSE, 323, 256, TRUE);
+    check_row_norm (t, dts[d], TRUE, 9, 44, TRUE);
+  }
+  ar_ops_norm_force_texel (FALSE);
   check_bad_args (t);
 }
