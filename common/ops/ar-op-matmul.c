@@ -26,6 +26,10 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
  * the lanes on lavapipe 22.3, like storage-buffer loads) was ~1.7x slower than 16x16. */
 #define TEXEL_TM 16
 #define TEXEL_TN 16
+/* Rows per invocation are TEXEL_TM or down to TEXEL_TM_MIN, whichever pads M least: every
+ * row of a workgroup's block is computed whether it exists or not (M = 323, iris-small's
+ * prefill: 16 rows pad to 384, 14 to 336). */
+#define TEXEL_TM_MIN 12
 /* Outputs per invocation of the matrix-vector kernel on CPU devices. Lavapipe, N=2048 K=512,
  * CPU time: 1 row ~3.0 ms, 4 ~1.7-2.0 ms, 8 ~1.2-1.5 ms (noisy, shared cores). */
 #define MATVEC_ROWS 8
@@ -139,8 +143,15 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
   const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
   /* One SIMD vector of lanes per workgroup: more would only add rows to one workgroup. */
   guint32 local = MAX (dev->caps.subgroup_size, 1);
-  guint32 spec[] = { local, TEXEL_TM, TEXEL_TN };
-  guint32 gx = ar_div_up (pc->M, (guint64) local * TEXEL_TM), gy = ar_div_up (pc->N, TEXEL_TN);
+  guint32 tm = TEXEL_TM;
+  guint64 padded = ar_div_up (pc->M, (guint64) local * tm) * local * tm;
+  for (guint32 t = TEXEL_TM - 1; t >= TEXEL_TM_MIN; t--) {
+    guint64 p = ar_div_up (pc->M, (guint64) local * t) * local * t;
+    if (p < padded)
+      tm = t, padded = p;
+  }
+  guint32 spec[] = { local, tm, TEXEL_TN };
+  guint32 gx = ar_div_up (pc->M, (guint64) local * tm), gy = ar_div_up (pc->N, TEXEL_TN);
   if (gx > max[0] || gy > max[1] || batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
         pc->M, pc->N, batch);
