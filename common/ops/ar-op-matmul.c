@@ -38,6 +38,12 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
  * so a 256-output product in one workgroup left a core idle). */
 #define MATVEC_TEXEL_ROWS 8
 #define MATVEC_TEXEL_GROUPS 8
+/* From this K on, lanes go across K (MATVEC_TEXEL_K_LANES_ROWS outputs per workgroup): each
+ * workgroup streams a few rows instead of one per lane and output. Lavapipe, best of 7 x 80
+ * products (us): 256x1024 125 -> 74, 512x2048 403 -> 211, 512x512 150 -> 103, 2048x512
+ * 289 -> 294; at K = 256 the final reductions cost more than they save (256x256 51 -> 61). */
+#define MATVEC_TEXEL_K_LANES_MIN_K 512
+#define MATVEC_TEXEL_K_LANES_ROWS 16
 
 void
 ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K)
@@ -192,11 +198,17 @@ dispatch_matvec_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush
   ArDevice *dev = ar_cmd_device (cmd);
   /* One SIMD vector of lanes per workgroup. */
   guint32 local = MAX (dev->caps.subgroup_size, 1), rows = MATVEC_TEXEL_ROWS;
-  while (rows > 1 && ar_div_up (pc->N, local * rows) < MATVEC_TEXEL_GROUPS)
-    rows /= 2;
-  guint32 spec[] = { local, rows, norm };
+  gboolean k_lanes = pc->K >= MATVEC_TEXEL_K_LANES_MIN_K && dev->caps.subgroup_arith;
   guint32 gx, gy;
-  ar_cmd_groups_1d (cmd, ar_div_up (pc->N, local * rows), &gx, &gy);
+  if (k_lanes) {
+    rows = MATVEC_TEXEL_K_LANES_ROWS;
+    ar_cmd_groups_1d (cmd, ar_div_up (pc->N, rows), &gx, &gy);
+  } else {
+    while (rows > 1 && ar_div_up (pc->N, local * rows) < MATVEC_TEXEL_GROUPS)
+      rows /= 2;
+    ar_cmd_groups_1d (cmd, ar_div_up (pc->N, local * rows), &gx, &gy);
+  }
+  guint32 spec[] = { local, rows, norm, k_lanes };
   if (batch > dev->props.limits.maxComputeWorkGroupCount[2]) {
     ar_cmd_fail_invalid (cmd, "matmul: batch = %u exceeds the grid limit", batch);
     return;

@@ -351,16 +351,21 @@ test_matmul (ArTest *t)
      * clear error where it cannot apply. */
     {
       static const guint mv_shapes[][2] = { { 1, 4 }, { 13, 32 }, { 300, 1028 }, { 65, 12 },
-        { 513, 256 } };
+        { 513, 256 }, { 1, 2052 }, { 17, 512 } };
       for (guint i = 0; i < G_N_ELEMENTS (mv_shapes); i++)
         check_mm (t, dt, 1, mv_shapes[i][0], mv_shapes[i][1], i % 2, AR_ACT_NONE,
             AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
-      for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
-        check_mm (t, dt, 1, 37, 52, TRUE, act, AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
-      check_accumulate (t, dt, 1, 70, 48, AR_MATMUL_MATVEC_TEXEL);
-      for (int kind = AR_ROW_NORM_LAYER; kind <= AR_ROW_NORM_RMS; kind++) {
-        check_norm_mm (t, dt, kind, 1, 37, 52, AR_ACT_NONE, AR_MATMUL_MATVEC_TEXEL);
-        check_norm_mm (t, dt, kind, 1, 1029, 256, AR_ACT_GELU_ERF, AR_MATMUL_MATVEC_TEXEL);
+      /* K >= 512 takes its lanes-across-K flavour: the same checks there. */
+      for (guint big = 0; big < 2; big++) {
+        guint k = big ? 516 : 52;
+        for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
+          check_mm (t, dt, 1, 37, k, TRUE, act, AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
+        check_accumulate (t, dt, 1, 70, big ? 512 : 48, AR_MATMUL_MATVEC_TEXEL);
+        for (int kind = AR_ROW_NORM_LAYER; kind <= AR_ROW_NORM_RMS; kind++) {
+          check_norm_mm (t, dt, kind, 1, 37, k, AR_ACT_NONE, AR_MATMUL_MATVEC_TEXEL);
+          check_norm_mm (t, dt, kind, 1, 1029, big ? 1024 : 256, AR_ACT_GELU_ERF,
+              AR_MATMUL_MATVEC_TEXEL);
+        }
       }
       g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
       g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
