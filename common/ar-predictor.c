@@ -25,7 +25,10 @@ typedef struct {
   const ArBuffer *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b;
   const ArBuffer *fc1w, *fc1b, *fc2w, *fc2b;   /* llama: gate, (none), down, (none) */
   const ArBuffer *upw;                           /* llama */
-  ArBuffer *kc, *vc;
+  /* [L, 3 dim]: the layer's q|k|v rows at every position, which are also its KV cache: the
+   * qkv projection writes position p's row p and attention reads K and V there (no append
+   * pass). */
+  ArBuffer *qkvc;
 } Layer;
 
 struct _ArPredictor {
@@ -47,7 +50,7 @@ struct _ArPredictor {
                          * the action that led to its frame, or the zero row */
   ArBuffer *actvals;    /* continuous: [C, act_size] */
   ArBuffer *one;        /* 1.0: weight of strided copies done as products */
-  ArBuffer *x, *h, *qkv, *qk, *att, *tmp, *mlp, *mlp2, *logits;
+  ArBuffer *x, *h, *qk, *att, *tmp, *mlp, *mlp2, *logits;
   ArBuffer *att_scratch; /* split-K partial states of one-token attention */
   ArBuffer *sample_ctr;  /* guint32 [2]: the frame's sampling counter, read by the sample op */
   /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
@@ -269,10 +272,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   gsize es = ar_dtype_size (p->dt);
   guint64 L = p->L, dim = p->dim;
   guint64 wide = MAX (p->hidden, cfg->head_hidden);
-  for (guint i = 0; i < cfg->layers && !err; i++) {
-    p->layers[i].kc = alloc (p, L * dim, es, &err);
-    p->layers[i].vc = alloc (p, L * dim, es, &err);
-  }
+  for (guint i = 0; i < cfg->layers && !err; i++)
+    p->layers[i].qkvc = alloc (p, L * 3 * dim, es, &err);
   p->zero_row = p->vocab + p->n_act_rows;
   p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
   p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
@@ -282,7 +283,6 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->one = alloc (p, 1, es, &err);
   p->x = alloc (p, L * dim, es, &err);
   p->h = alloc (p, L * dim, es, &err);
-  p->qkv = alloc (p, L * 3 * dim, es, &err);
   p->qk = p->llama ? alloc (p, L * 2 * dim, es, &err) : NULL;
   p->att = alloc (p, L * dim, es, &err);
   p->tmp = alloc (p, L * dim, es, &err);
@@ -334,14 +334,12 @@ ar_predictor_free (ArPredictor *p)
     return;
   g_clear_pointer (&p->cmd, ar_cmd_free);
   if (p->layers) {
-    for (guint i = 0; i < p->cfg->layers; i++) {
-      g_clear_pointer (&p->layers[i].kc, ar_buffer_free);
-      g_clear_pointer (&p->layers[i].vc, ar_buffer_free);
-    }
+    for (guint i = 0; i < p->cfg->layers; i++)
+      g_clear_pointer (&p->layers[i].qkvc, ar_buffer_free);
     g_free (p->layers);
   }
   ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
-    &p->h, &p->qkv, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
+    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
   g_free (p->hist_tok);
@@ -460,7 +458,9 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
     ar_op_embed (cmd, dt, p->pos_emb, p->posids, start, p->tmp, n, p->L, dim);
     ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
   }
-  ArAttnLayout lay = ar_attn_layout_fused (p->H, p->H, p->hd, p->L);
+  /* Q, K and V of positions start.. go to rows start.. of the layer's qkvc. */
+  ArAttnLayout lay = ar_attn_layout_in_place (p->H, p->H, p->hd, p->L, start);
+  guint row0 = start * 3 * dim;
   for (guint i = 0; i < p->cfg->layers; i++) {
     Layer *l = &p->layers[i];
     ArMatmulParams mp;
@@ -479,23 +479,25 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
       c.w_bs = 0;
       c.o_ld = 1;
       c.o_bs = 3 * dim;
-      ar_op_matmul_ex (cmd, dt, p->qk, p->one, NULL, p->qkv, &c);
+      c.o_off = row0;
+      ar_op_matmul_ex (cmd, dt, p->qk, p->one, NULL, l->qkvc, &c);
       ArMatmulParams v;
       ar_matmul_params_init (&v, n, dim, dim);
       v.w_off = 2 * dim * dim;
-      v.o_off = 2 * dim;
+      v.o_off = row0 + 2 * dim;
       v.o_ld = 3 * dim;
-      normed_matmul (p, &n1, FALSE, l->qkvw, NULL, p->qkv, &v);
+      normed_matmul (p, &n1, FALSE, l->qkvw, NULL, l->qkvc, &v);
     } else {
       const ArRowNorm n1 = { AR_ROW_NORM_LAYER, l->n1w, l->n1b, p->eps };
       ar_matmul_params_init (&mp, n, 3 * dim, dim);
-      normed_matmul (p, &n1, TRUE, l->qkvw, l->qkvb, p->qkv, &mp);
+      mp.o_off = row0;
+      normed_matmul (p, &n1, TRUE, l->qkvw, l->qkvb, l->qkvc, &mp);
     }
-    ar_op_kv_append (cmd, dt, p->qkv, &lay, l->kc, l->vc, start, n);
     if (n == 1)
-      ar_op_attention_decode (cmd, dt, p->qkv, &lay, l->kc, l->vc, p->att, start, 0, p->att_scratch);
+      ar_op_attention_decode (cmd, dt, l->qkvc, &lay, l->qkvc, l->qkvc, p->att, start, 0,
+          p->att_scratch);
     else
-      ar_op_attention (cmd, dt, p->qkv, &lay, l->kc, l->vc, p->att, start, n, 0);
+      ar_op_attention (cmd, dt, l->qkvc, &lay, l->qkvc, l->qkvc, p->att, start, n, 0);
     ar_op_matmul_accumulate (cmd, dt, p->att, l->projw, l->projb, p->x, n, dim, dim);
     guint64 nh = (guint64) n * p->hidden;
     ar_matmul_params_init (&mp, n, p->hidden, dim);

@@ -24,13 +24,16 @@ layout(push_constant) uniform Push {
     uint n_heads;
     uint kv_group;     // query heads per kv head
     uint head_dim;
-    uint max_tokens;
+    uint head_stride;  // cache elements between kv heads
     uint row_stride;
     uint q_offset;
     uint pos;
     uint first;
     uint window;
     float scale;
+    uint pos_stride;   // cache elements between positions
+    uint k_off;        // cache element of K (V) at kv head 0, position 0
+    uint v_off;
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
@@ -51,7 +54,8 @@ void main()
     if (pc.window > 0 && qpos + 1 > pc.window)
         lo = max(lo, qpos + 1 - pc.window);
     uint hi = qpos + 1;
-    uint cache_base = (h / pc.kv_group) * pc.max_tokens * D;
+    uint k_base = pc.k_off + (h / pc.kv_group) * pc.head_stride;
+    uint v_base = pc.v_off + (h / pc.kv_group) * pc.head_stride;
 
     uint q_base = i * pc.row_stride + pc.q_offset + h * D;
     for (uint d = t; d < D; d += L)
@@ -76,7 +80,7 @@ void main()
             uint j = t + k * L;
             s[k] = NEG;
             if (j < cn) {
-                uint row = cache_base + (c0 + j) * D;
+                uint row = k_base + (c0 + j) * pc.pos_stride;
                 float dot = 0.0;
                 for (uint d = 0; d < D; d++)
                     dot += q_sh[d] * float(kc[row + d]);
@@ -107,7 +111,7 @@ void main()
             uint R = (D + L - 1) / L;
             for (uint j = 0; j < cn; j++) {
                 float p = p_sh[j];
-                uint row = cache_base + (c0 + j) * D + dim0;
+                uint row = v_base + (c0 + j) * pc.pos_stride + dim0;
                 l += p;
                 acc[0] += p * float(vc[row]);
                 if (R > 1 && dim0 + L < D)
@@ -121,7 +125,7 @@ void main()
             for (uint j = grp; j < cn; j += G) {
                 float p = p_sh[j];
                 l += p;
-                acc[0] += p * float(vc[cache_base + (c0 + j) * D + dim0]);
+                acc[0] += p * float(vc[v_base + (c0 + j) * pc.pos_stride + dim0]);
             }
         }
     }

@@ -41,7 +41,7 @@ layout(push_constant) uniform Push {
     uint n_heads;
     uint kv_group;     // query heads per kv head
     uint head_dim;
-    uint max_tokens;
+    uint head_stride;  // cache elements between kv heads
     uint row_stride;
     uint q_offset;
     uint pos;
@@ -51,6 +51,9 @@ layout(push_constant) uniform Push {
     uint n_splits;     // 1: write o directly
     uint split_keys;   // keys per workgroup
     uint n_queries;    // at positions pos.., rows 0.. of qkv; > 1 only with one split
+    uint pos_stride;   // cache elements between positions
+    uint k_off;        // cache element of K (V) at kv head 0, position 0
+    uint v_off;
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
@@ -84,7 +87,9 @@ void main()
     uint pos0 = pc.pos + qz, posl = pos0 + nq - 1;
     uint a = first_key(pos0) + split * pc.split_keys;
     uint b = min(posl + 1, a + pc.split_keys);
-    uint cache_base = (h / pc.kv_group) * pc.max_tokens * DW + lane;
+    uint k_base = (pc.k_off + (h / pc.kv_group) * pc.head_stride) / W + lane;
+    uint v_base = (pc.v_off + (h / pc.kv_group) * pc.head_stride) / W + lane;
+    uint PS = pc.pos_stride / W;
 
     VT q[QB * R], acc[QB * R];
     float m[QB], l[QB];
@@ -109,7 +114,7 @@ void main()
             for (uint qb = 0; qb < QB; qb++)
                 s[qb * KB + k] = NEG;
             if (k < kn) {
-                uint row = cache_base + (j0 + k) * DW;
+                uint row = k_base + (j0 + k) * PS;
                 VT kr[R];
                 for (uint r = 0; r < R; r++)
                     kr[r] = (r < RD && (exact || lane + r * SG < DW)) ? VT(kc[row + r * SG]) : VT(0.0);
@@ -144,7 +149,7 @@ void main()
         }
         for (uint k = 0; k < KB; k++) {
             if (k < kn) {
-                uint row = cache_base + (j0 + k) * DW;
+                uint row = v_base + (j0 + k) * PS;
                 for (uint r = 0; r < R; r++) {
                     if (r < RD && (exact || lane + r * SG < DW)) {
                         VT v = VT(vc[row + r * SG]);

@@ -30,7 +30,7 @@ layout(push_constant) uniform Push {
     uint n_heads;
     uint kv_group;     // query heads per kv head
     uint head_dim;
-    uint max_tokens;
+    uint head_stride;  // cache elements between kv heads
     uint row_stride;
     uint q_offset;
     uint pos;
@@ -40,6 +40,9 @@ layout(push_constant) uniform Push {
     uint n_splits;
     uint split_keys;
     uint n_queries;    // at positions pos.., rows 0.. of qkv
+    uint pos_stride;   // cache elements between positions
+    uint k_off;        // cache element of K (V) at kv head 0, position 0
+    uint v_off;
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
@@ -55,7 +58,9 @@ void main()
     uint lo = pc.first;
     if (pc.window > 0 && p + 1 > pc.window)
         lo = max(lo, p + 1 - pc.window);
-    const int cache_base = int((h / pc.kv_group) * pc.max_tokens * NV);
+    const int k_base = int((pc.k_off + (h / pc.kv_group) * pc.head_stride) / 4);
+    const int v_base = int((pc.v_off + (h / pc.kv_group) * pc.head_stride) / 4);
+    const uint PS = pc.pos_stride / 4;   // vec4s between positions
 
     vec4 q[NV], acc[NV];
     const int q_base = int((qi * pc.row_stride + pc.q_offset + h * HD) / 4);
@@ -69,10 +74,10 @@ void main()
     for (uint j0 = lo; j0 <= p; j0 += L) {
         uint j = j0 + lane;
         bool live = j <= p;
-        int row = cache_base + int(min(j, p) * NV);
+        int row = int(min(j, p) * PS);
         float s = 0.0;
         [[unroll]] for (uint v = 0; v < NV; v++) {
-            vec4 kv = texelFetch(k_tex, row + int(v));
+            vec4 kv = texelFetch(k_tex, k_base + row + int(v));
             s = fma(q[v].w, kv.w, fma(q[v].z, kv.z, fma(q[v].y, kv.y, fma(q[v].x, kv.x, s))));
         }
         float m_new = live ? max(m, s) : m;
@@ -80,7 +85,7 @@ void main()
         float e = live ? exp(s - m_new) : 0.0;
         l = fma(l, alpha, e);
         [[unroll]] for (uint v = 0; v < NV; v++)
-            acc[v] = fma(vec4(e), texelFetch(v_tex, row + int(v)), acc[v] * alpha);
+            acc[v] = fma(vec4(e), texelFetch(v_tex, v_base + row + int(v)), acc[v] * alpha);
         m = m_new;
     }
 

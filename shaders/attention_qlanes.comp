@@ -32,7 +32,7 @@ layout(push_constant) uniform Push {
     uint n_heads;
     uint kv_group;     // query heads per kv head
     uint head_dim;
-    uint max_tokens;
+    uint head_stride;  // cache elements between kv heads
     uint row_stride;
     uint q_offset;
     uint pos;
@@ -42,6 +42,9 @@ layout(push_constant) uniform Push {
     uint n_splits;
     uint split_keys;
     uint n_queries;    // at positions pos.., rows 0.. of qkv
+    uint pos_stride;   // cache elements between positions
+    uint k_off;        // cache element of K (V) at kv head 0, position 0
+    uint v_off;
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
@@ -66,7 +69,9 @@ void main()
     // Keys any query of the workgroup sees (first_key grows with the position).
     const uint a = first_key(pc.pos + q0);
     const uint b = pc.pos + q0 + nq;
-    const int cache_base = int((h / pc.kv_group) * pc.max_tokens * NV);
+    const int k_base = int((pc.k_off + (h / pc.kv_group) * pc.head_stride) / 4);
+    const int v_base = int((pc.v_off + (h / pc.kv_group) * pc.head_stride) / 4);
+    const uint PS = pc.pos_stride / 4;   // vec4s between positions
 
     // Query t of this lane is q0 + t * L + lane; lanes past the end repeat the last query.
     vec4 q[TQ * NV], acc[TQ * NV];
@@ -93,12 +98,12 @@ void main()
             [[unroll]] for (uint t = 0; t < TQ; t++)
                 s[t * KB + k] = NEG;
             if (j < b) {
-                int row = cache_base + int(j * NV);
+                int row = int(j * PS);
                 float d[TQ];
                 [[unroll]] for (uint t = 0; t < TQ; t++)
                     d[t] = 0.0;
                 [[unroll]] for (uint v = 0; v < NV; v++) {
-                    vec4 kv = texelFetch(k_tex, row + int(v));
+                    vec4 kv = texelFetch(k_tex, k_base + row + int(v));
                     [[unroll]] for (uint t = 0; t < TQ; t++) {
                         vec4 qv = q[t * NV + v];
                         d[t] = fma(qv.w, kv.w, fma(qv.z, kv.z, fma(qv.y, kv.y, fma(qv.x, kv.x, d[t]))));
@@ -129,9 +134,9 @@ void main()
         [[unroll]] for (uint k = 0; k < KB; k++) {
             uint j = j0 + k;
             if (j < b) {
-                int row = cache_base + int(j * NV);
+                int row = int(j * PS);
                 [[unroll]] for (uint v = 0; v < NV; v++) {
-                    vec4 vv = texelFetch(v_tex, row + int(v));
+                    vec4 vv = texelFetch(v_tex, v_base + row + int(v));
                     [[unroll]] for (uint t = 0; t < TQ; t++)
                         acc[t * NV + v] = fma(vec4(s[t * KB + k]), vv, acc[t * NV + v]);
                 }

@@ -21,7 +21,7 @@ layout(push_constant) uniform Push {
     uint n_heads;
     uint kv_group;
     uint head_dim;
-    uint max_tokens;
+    uint head_stride;  // cache elements between kv heads
     uint row_stride;
     uint q_offset;
     uint pos;
@@ -29,6 +29,9 @@ layout(push_constant) uniform Push {
     uint window;
     float scale;
     uint n_queries;
+    uint pos_stride;   // cache elements between positions
+    uint k_off;        // cache element of K (V) at kv head 0, position 0
+    uint v_off;
 } pc;
 
 shared float k_sh[QT * D];
@@ -49,7 +52,8 @@ void main()
     uint wg_lo = pc.first;
     if (pc.window > 0 && pc.pos + i0 + 1 > pc.window)
         wg_lo = max(wg_lo, pc.pos + i0 + 1 - pc.window);
-    const uint cache_base = (h / pc.kv_group) * pc.max_tokens * D;
+    const uint k_base = pc.k_off + (h / pc.kv_group) * pc.head_stride;
+    const uint v_base = pc.v_off + (h / pc.kv_group) * pc.head_stride;
 
     float q[D], acc[D];
     const uint q_base = i * pc.row_stride + pc.q_offset + h * D;
@@ -63,8 +67,9 @@ void main()
         uint kn = min(QT, last + 1 - k0);
         barrier();   // the previous block is no longer read
         for (uint e = t; e < kn * D; e += QT) {
-            k_sh[e] = float(kc[cache_base + k0 * D + e]);
-            v_sh[e] = float(vc[cache_base + k0 * D + e]);
+            uint at = (k0 + e / D) * pc.pos_stride + e % D;
+            k_sh[e] = float(kc[k_base + at]);
+            v_sh[e] = float(vc[v_base + at]);
         }
         barrier();
         // This query's keys in the block: [max(lo, k0), min(qpos, k0 + kn - 1)].

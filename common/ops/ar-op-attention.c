@@ -29,29 +29,47 @@ G_STATIC_ASSERT (sizeof (KvAppendPush) == 32);
 
 /* Mirrors the push constants of shaders/attention.comp. */
 typedef struct {
-  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  guint32 n_heads, kv_group, head_dim, head_stride, row_stride, q_offset, pos, first, window;
   float scale;
+  guint32 pos_stride, k_off, v_off;
 } AttentionPush;
-G_STATIC_ASSERT (sizeof (AttentionPush) == 40);
+G_STATIC_ASSERT (sizeof (AttentionPush) == 52);
 
 /* Mirrors the push constants of shaders/attention_tile.comp. */
 typedef struct {
-  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  guint32 n_heads, kv_group, head_dim, head_stride, row_stride, q_offset, pos, first, window;
   float scale;
   guint32 n_queries;
+  guint32 pos_stride, k_off, v_off;
 } AttentionTilePush;
-G_STATIC_ASSERT (sizeof (AttentionTilePush) == 44);
+G_STATIC_ASSERT (sizeof (AttentionTilePush) == 56);
 #define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
 #define ATTN_TILE_MAX_HEAD_DIM 64    /* registers (query and accumulator per invocation) and
                                       * shared memory (2 x 64 keys x D floats: 32 KiB) */
 
 /* Mirrors the push constants of shaders/attention_decode.comp. */
 typedef struct {
-  guint32 n_heads, kv_group, head_dim, max_tokens, row_stride, q_offset, pos, first, window;
+  guint32 n_heads, kv_group, head_dim, head_stride, row_stride, q_offset, pos, first, window;
   float scale;
   guint32 n_splits, split_keys, n_queries;
+  guint32 pos_stride, k_off, v_off;
 } DecodePush;
-G_STATIC_ASSERT (sizeof (DecodePush) == 52);
+G_STATIC_ASSERT (sizeof (DecodePush) == 64);
+
+/* Where a call's queries and cache rows are, in elements (the push constants' view of an
+ * ArAttnLayout): q_off includes q_row's rows. cache_vec4: head_dim and the cache strides and
+ * offsets are multiples of 4 (cache rows as aligned vec4s). */
+typedef struct {
+  guint32 q_off, head_stride, pos_stride, k_off, v_off;
+  gboolean cache_vec4;
+} Geom;
+
+/* Whether the queries of @n rows start 4-aligned, as vec4 kernels read them. */
+static gboolean
+q_vec4 (const Geom *g, const ArAttnLayout *l, guint n)
+{
+  return g->q_off % 4 == 0 && (n == 1 || l->row_stride % 4 == 0);
+}
 
 /* Mirrors the push constants of shaders/attention_combine.comp. */
 typedef struct {
@@ -86,18 +104,23 @@ check_layout (ArCmd *cmd, const char *op, ArDType dt, const ArAttnLayout *l, gui
   return TRUE;
 }
 
-/* Fails unless @width elements at @offset fit in each row and @buf holds @n rows. */
+/* Fails unless @width elements at @offset fit in each row and @buf holds rows ..@first+@n. */
 static gboolean
 check_rows (ArCmd *cmd, const char *op, const char *what, const ArBuffer *buf,
-    const ArAttnLayout *l, guint offset, guint64 width, guint n, ArDType dt)
+    const ArAttnLayout *l, guint offset, guint64 width, guint first, guint n, ArDType dt)
 {
   if (offset + width > l->row_stride) {
     ar_cmd_fail_invalid (cmd, "%s: %s (offset %u, %" G_GUINT64_FORMAT " elements) overflows the "
         "row stride %u", op, what, offset, width, l->row_stride);
     return FALSE;
   }
-  return ar_op_check_size (cmd, op, what, buf, (guint64) (n - 1) * l->row_stride + offset + width,
-      ar_dtype_size (dt));
+  guint64 extent = ((guint64) first + n - 1) * l->row_stride + offset + width;
+  if (extent > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "%s: %s spans %" G_GUINT64_FORMAT " elements, beyond 32-bit "
+        "indexing", op, what, extent);
+    return FALSE;
+  }
+  return ar_op_check_size (cmd, op, what, buf, extent, ar_dtype_size (dt));
 }
 
 void
@@ -111,8 +134,13 @@ ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
   gsize es = ar_dtype_size (dt);
   guint64 width = (guint64) hkv * layout->head_dim;
   guint64 cache = width * layout->max_tokens;
-  if (!check_rows (cmd, op, "k", qkv, layout, layout->k_offset, width, n, dt)
-      || !check_rows (cmd, op, "v", qkv, layout, layout->v_offset, width, n, dt)
+  if (layout->cache_pos_stride) {
+    ar_cmd_fail_invalid (cmd, "kv_append: the layout's caches are laid out by strides (in "
+        "place): the projection writing them is the append");
+    return;
+  }
+  if (!check_rows (cmd, op, "k", qkv, layout, layout->k_offset, width, 0, n, dt)
+      || !check_rows (cmd, op, "v", qkv, layout, layout->v_offset, width, 0, n, dt)
       || !ar_op_check_size (cmd, op, "k_cache", k_cache, cache, es)
       || !ar_op_check_size (cmd, op, "v_cache", v_cache, cache, es))
     return;
@@ -128,7 +156,7 @@ ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
 static gboolean
 check_attention (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache,
-    const ArBuffer *out, guint pos, guint n, guint first, guint *n_kv_heads)
+    const ArBuffer *out, guint pos, guint n, guint first, guint *n_kv_heads, Geom *g)
 {
   guint hkv;
   if (!check_layout (cmd, op, dt, layout, pos, n, &hkv) || n == 0)
@@ -140,13 +168,35 @@ check_attention (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *qkv,
   }
   gsize es = ar_dtype_size (dt);
   guint D = layout->head_dim;
-  guint64 cache = (guint64) hkv * D * layout->max_tokens;
-  if (!check_rows (cmd, op, "q", qkv, layout, layout->q_offset, (guint64) layout->n_heads * D, n, dt)
-      || !ar_op_check_size (cmd, op, "k_cache", k_cache, cache, es)
-      || !ar_op_check_size (cmd, op, "v_cache", v_cache, cache, es)
+  const ArAttnLayout *l = layout;
+  guint64 hs = l->cache_pos_stride ? l->cache_head_stride : (guint64) l->max_tokens * D;
+  guint64 ps = l->cache_pos_stride ? l->cache_pos_stride : D;
+  guint64 ko = l->cache_pos_stride ? l->k_cache_offset : 0;
+  guint64 vo = l->cache_pos_stride ? l->v_cache_offset : 0;
+  if (l->cache_pos_stride && l->cache_pos_stride < D) {
+    ar_cmd_fail_invalid (cmd, "%s: cache position stride %u is less than head_dim %u", op,
+        l->cache_pos_stride, D);
+    return FALSE;
+  }
+  /* One past the last cache element read, for K and V. */
+  guint64 span = (guint64) (hkv - 1) * hs + (guint64) (l->max_tokens - 1) * ps + D;
+  if (MAX (ko, vo) + span > G_MAXUINT32 || hs > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "%s: the caches span beyond 32-bit indexing", op);
+    return FALSE;
+  }
+  if (!check_rows (cmd, op, "q", qkv, layout, layout->q_offset, (guint64) layout->n_heads * D,
+          l->q_row, n, dt)
+      || !ar_op_check_size (cmd, op, "k_cache", k_cache, ko + span, es)
+      || !ar_op_check_size (cmd, op, "v_cache", v_cache, vo + span, es)
       || !ar_op_check_size (cmd, op, "out", out, (guint64) n * layout->n_heads * D, es))
     return FALSE;
   *n_kv_heads = hkv;
+  *g = (Geom) {
+    .q_off = (guint32) ((guint64) l->q_row * l->row_stride + l->q_offset),
+    .head_stride = (guint32) hs, .pos_stride = (guint32) ps, .k_off = (guint32) ko,
+    .v_off = (guint32) vo,
+  };
+  g->cache_vec4 = D % 4 == 0 && (g->head_stride | g->pos_stride | g->k_off | g->v_off) % 4 == 0;
   return TRUE;
 }
 
@@ -179,7 +229,7 @@ ar_op_attention_scratch_size (const ArAttnLayout *layout)
  * device's default. */
 static void
 record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
-    guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
+    guint hkv, const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
     guint n, guint first, ArBuffer *scratch, guint subgroups)
 {
   ArDevice *dev = ar_cmd_device (cmd);
@@ -213,8 +263,7 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
     return;
   }
   /* vec4 loads where every row of Q, K and V starts 4-aligned. */
-  gboolean vec4 = D % 4 == 0 && layout->q_offset % 4 == 0
-      && (n == 1 || layout->row_stride % 4 == 0);
+  gboolean vec4 = g->cache_vec4 && q_vec4 (g, layout, n);
   /* On GPUs several subgroups per workgroup take alternate blocks of keys: each key costs a
    * dependent load and reduction, so one subgroup alone waits on memory (H200, large: ~0.9 us
    * per key). On CPUs one subgroup per workgroup; workgroups give the parallelism. */
@@ -222,8 +271,9 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
     subgroups = dev->caps.is_cpu ? 1 : DECODE_GPU_SUBGROUPS;
   guint32 spec[] = { dev->caps.subgroup_size * subgroups,
     ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
-  DecodePush pc = { H, H / hkv, D, layout->max_tokens, layout->row_stride, layout->q_offset,
-    pos, first, layout->window, attn_scale (layout), splits, split_keys, n };
+  DecodePush pc = { H, H / hkv, D, g->head_stride, layout->row_stride, g->q_off,
+    pos, first, layout->window, attn_scale (layout), splits, split_keys, n, g->pos_stride,
+    g->k_off, g->v_off };
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
     AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
   ar_cmd_dispatch (cmd, vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt), spec, G_N_ELEMENTS (spec), bind,
@@ -241,13 +291,12 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
  * rows, one subgroup per workgroup). */
 static gboolean
 klanes_supported (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
-    const ArBuffer *k_cache, const ArBuffer *v_cache, guint n)
+    const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, guint n)
 {
   const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
   gboolean f16 = dt == AR_F16;
   return caps->subgroup_arith && caps->subgroup_size >= 1
-      && layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
-      && layout->q_offset % 4 == 0 && (n == 1 || layout->row_stride % 4 == 0)
+      && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM && g->cache_vec4 && q_vec4 (g, layout, n)
       && ar_buffer_texel_viewable (qkv, f16) && ar_buffer_texel_viewable (k_cache, f16)
       && ar_buffer_texel_viewable (v_cache, f16);
 }
@@ -255,7 +304,7 @@ klanes_supported (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayou
 /* shaders/attention_klanes.comp: one workgroup (one subgroup) per head and query. */
 static void
 record_klanes (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
-    guint hkv, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
+    guint hkv, const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
     guint n, guint first)
 {
   const ArDevice *dev = ar_cmd_device (cmd);
@@ -266,8 +315,8 @@ record_klanes (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
     return;
   }
   DecodePush pc = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
-    layout->max_tokens, layout->row_stride, layout->q_offset, pos, first, layout->window,
-    attn_scale (layout), 1, 0, n };
+    g->head_stride, layout->row_stride, g->q_off, pos, first, layout->window,
+    attn_scale (layout), 1, 0, n, g->pos_stride, g->k_off, g->v_off };
   guint32 spec[] = { dev->caps.subgroup_size, layout->head_dim };
   ArBinding bind[AR_TEXEL_BINDING + 3] = { [3] = AR_WRITE (out),
     [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt),
@@ -282,8 +331,9 @@ ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     guint pos, guint first, ArBuffer *scratch, guint subgroups)
 {
   guint hkv;
+  Geom g;
   if (!check_attention (cmd, "attention_decode", dt, qkv, layout, k_cache, v_cache, out, pos, 1,
-          first, &hkv))
+          first, &hkv, &g))
     return;
   if (subgroups > DECODE_MAX_SUBGROUPS) {
     ar_cmd_fail_invalid (cmd, "attention_decode: %u subgroups per workgroup (at most %u)",
@@ -294,10 +344,10 @@ ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
    * ~250 us with lanes across D). An explicit subgroup count asks for the lanes-across-D
    * kernel. */
   if (subgroups == 0 && ar_cmd_device (cmd)->caps.is_cpu
-      && klanes_supported (cmd, dt, qkv, layout, k_cache, v_cache, 1))
-    record_klanes (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first);
+      && klanes_supported (cmd, dt, qkv, layout, &g, k_cache, v_cache, 1))
+    record_klanes (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, 1, first);
   else if (decode_supported (cmd, layout))
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, 1, first, scratch,
+    record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, 1, first, scratch,
         subgroups);
   else
     ar_op_attention (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, 1, first);
@@ -325,21 +375,22 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
     guint first, ArAttnKernel kernel)
 {
   guint hkv;
+  Geom g;
   if (!check_attention (cmd, "attention", dt, qkv, layout, k_cache, v_cache, out, pos, n, first,
-          &hkv))
+          &hkv, &g))
     return;
   const ArDevice *dev = ar_cmd_device (cmd);
   /* CPU decode: a key per lane (KEY_LANES). */
   if (n > 0 && (kernel == AR_ATTN_KEY_LANES || (kernel == AR_ATTN_AUTO && n == 1 && dev->caps.is_cpu))
-      && klanes_supported (cmd, dt, qkv, layout, k_cache, v_cache, n)) {
-    record_klanes (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first);
+      && klanes_supported (cmd, dt, qkv, layout, &g, k_cache, v_cache, n)) {
+    record_klanes (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, n, first);
     return;
   }
   if (kernel == AR_ATTN_KEY_LANES)
     kernel = AR_ATTN_LANES;
   /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
-  gboolean qlanes_ok = layout->head_dim % 4 == 0 && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM
-      && layout->q_offset % 4 == 0 && layout->row_stride % 4 == 0
+  gboolean qlanes_ok = layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM && g.cache_vec4
+      && q_vec4 (&g, layout, 2)
       && ar_buffer_texel_viewable (k_cache, dt == AR_F16)
       && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
   if (n > 0 && qlanes_ok && (kernel == AR_ATTN_QUERY_LANES
@@ -353,8 +404,8 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
       return;
     }
     DecodePush qp = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
-      layout->max_tokens, layout->row_stride, layout->q_offset, pos, first, layout->window,
-      attn_scale (layout), 1, 0, n };
+      g.head_stride, layout->row_stride, g.q_off, pos, first, layout->window,
+      attn_scale (layout), 1, 0, n, g.pos_stride, g.k_off, g.v_off };
     guint32 qspec[] = { local, layout->head_dim, DECODE_KEYS_PER_BLOCK, tq };
     ArBinding qbind[AR_TEXEL_BINDING + 2] = { [0] = AR_READ (qkv), [3] = AR_WRITE (out),
       [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt) };
@@ -370,7 +421,7 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
       && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
   if (lanes) {
-    record_decode (cmd, dt, qkv, layout, hkv, k_cache, v_cache, out, pos, n, first, NULL, 0);
+    record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, n, first, NULL, 0);
     return;
   }
   const char *op = "attention";
@@ -390,8 +441,9 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
           layout->n_heads, n);
       return;
     }
-    AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, layout->max_tokens,
-      layout->row_stride, layout->q_offset, pos, first, layout->window, attn_scale (layout), n };
+    AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, g.head_stride,
+      layout->row_stride, g.q_off, pos, first, layout->window, attn_scale (layout), n,
+      g.pos_stride, g.k_off, g.v_off };
     guint32 tspec[] = { D };
     ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
     ar_cmd_dispatch (cmd, AR_SHADER (attention_tile, dt), tspec, 1, tbind, 4, &tp, sizeof tp,
@@ -409,9 +461,9 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   local = MAX (local, ar_div_up (D, ATTN_MAX_DIMS_PER_THREAD * 32) * 32);
   guint32 spec[] = { local, ATTN_KEYS_PER_THREAD, ar_div_up (D, 32) * 32,
     local * ATTN_KEYS_PER_THREAD };
-  AttentionPush pc = { layout->n_heads, layout->n_heads / hkv, D, layout->max_tokens,
-    layout->row_stride, layout->q_offset, pos, first, layout->window,
-    attn_scale (layout) };
+  AttentionPush pc = { layout->n_heads, layout->n_heads / hkv, D, g.head_stride,
+    layout->row_stride, g.q_off, pos, first, layout->window, attn_scale (layout),
+    g.pos_stride, g.k_off, g.v_off };
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, AR_SHADER (attention, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
       sizeof pc, layout->n_heads, n, 1);

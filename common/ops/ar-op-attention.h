@@ -1,7 +1,10 @@
 /* Causal multi-head attention over a KV cache (GPT-style decode and prefill).
  *
- * KV cache: K and V are each [Hkv, max_tokens, D] (head-major: one head's keys are contiguous),
- * in the op's storage type. Position p of head h is row p of block h.
+ * KV cache: by default K and V are each [Hkv, max_tokens, D] (head-major: one head's keys are
+ * contiguous), in the op's storage type. Position p of head h is row p of block h. A layout
+ * may instead give the caches' strides and offsets (cache_pos_stride != 0), e.g. to attend
+ * over the fused qkv rows themselves (ar_attn_layout_in_place): then the projection that
+ * writes those rows is the append, and no kv_append runs.
  *
  * Q, K and V of new tokens are read from rows of a token-major buffer, typically the fused
  * output of a QKV projection [n, (H + 2 Hkv) D]: token t's Q of head h starts at element
@@ -21,6 +24,13 @@ typedef struct {
   guint v_offset;
   guint window;      /* > 0: a query at position p sees at most positions p-window+1..p */
   float scale;       /* score scale; 0 means 1/sqrt(D) */
+  guint q_row;       /* row of qkv holding the first query's Q (0 unless in place) */
+  /* 0: the default head-major caches. Otherwise element (kv head g, position p, d) of K is
+   * k_cache[k_cache_offset + g * cache_head_stride + p * cache_pos_stride + d], likewise V. */
+  guint cache_pos_stride;
+  guint cache_head_stride;
+  guint k_cache_offset;
+  guint v_cache_offset;
 } ArAttnLayout;
 
 /* The layout of a fused QKV buffer [n, (H + 2 Hkv) D] holding Q, K, V in that order, with
@@ -31,8 +41,24 @@ ar_attn_layout_fused (guint n_heads, guint n_kv_heads, guint head_dim, guint max
   guint hkv = n_kv_heads ? n_kv_heads : n_heads;
   ArAttnLayout l = {
     n_heads, hkv, head_dim, max_tokens, (n_heads + 2 * hkv) * head_dim,
-    0, n_heads * head_dim, (n_heads + hkv) * head_dim, 0, 0.0f,
+    0, n_heads * head_dim, (n_heads + hkv) * head_dim, 0, 0.0f, 0, 0, 0, 0, 0,
   };
+  return l;
+}
+
+/* Caches that are the fused QKV rows themselves: a buffer [max_tokens, (H + 2 Hkv) D] whose
+ * row p holds position p's Q, K and V, passed as qkv, k_cache and v_cache alike. The queries
+ * of a call at @pos are rows pos.. (q_row). The projection writing row p is the append. */
+static inline ArAttnLayout
+ar_attn_layout_in_place (guint n_heads, guint n_kv_heads, guint head_dim, guint max_tokens,
+    guint pos)
+{
+  ArAttnLayout l = ar_attn_layout_fused (n_heads, n_kv_heads, head_dim, max_tokens);
+  l.q_row = pos;
+  l.cache_pos_stride = l.row_stride;
+  l.cache_head_stride = head_dim;
+  l.k_cache_offset = l.k_offset;
+  l.v_cache_offset = l.v_offset;
   return l;
 }
 

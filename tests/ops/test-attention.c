@@ -73,6 +73,57 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
   art_report (t, names[kernel], shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
+/* Attention over caches that are the fused qkv rows themselves (ar_attn_layout_in_place):
+ * one buffer [T, (H + 2 Hkv) D] as qkv, k_cache and v_cache, queries at rows pos..pos+n-1.
+ * Rows past the queries hold NaN. @decode: through ar_op_attention_decode_ex (n = 1), with
+ * a split scratch when @split. */
+static void
+check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint first,
+    guint window, ArAttnKernel kernel, gboolean decode, gboolean split)
+{
+  guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
+  guint T = pos + n + 3;
+  ArAttnLayout lay = ar_attn_layout_in_place (H, Hkv, D, T, pos);
+  lay.window = window;
+  gsize rs = lay.row_stride, buf_n = (gsize) T * rs, cache_n = (gsize) Hkv * T * D;
+  g_autofree float *rows = art_random (t, buf_n, -2, 2, dt);
+  for (gsize i = (gsize) (pos + n) * rs; i < buf_n; i++)
+    rows[i] = NAN;
+  /* The same caches head-major, for the reference. */
+  g_autofree float *kc = g_new0 (float, cache_n);
+  g_autofree float *vc = g_new0 (float, cache_n);
+  for (guint h = 0; h < Hkv; h++)
+    for (guint p = 0; p < T; p++)
+      for (guint d = 0; d < D; d++) {
+        kc[((gsize) h * T + p) * D + d] = rows[p * rs + lay.k_cache_offset + h * D + d];
+        vc[((gsize) h * T + p) * D + d] = rows[p * rs + lay.v_cache_offset + h * D + d];
+      }
+  g_autoptr (ArBuffer) buf = art_upload (t, dt, rows, buf_n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
+  gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
+  g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32, scratch_n) : NULL;
+  art_begin (t);
+  if (decode)
+    ar_op_attention_decode_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, first, scratch, 0);
+  else
+    ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, first, kernel);
+  if (!art_run (t))
+    return;
+  gsize out_n = (gsize) n * H * D;
+  g_autofree float *ref = g_new (float, out_n);
+  ref_attention (rows + (gsize) pos * rs + lay.q_offset, rs, kc, vc, ref, H, Hkv, D, T, pos, n,
+      first, window, 1.0 / sqrt ((double) D));
+  art_round (ref, out_n, dt);
+  g_autofree float *out = art_download (t, dt, bo, out_n);
+  const char *names[] = { "attention", "attention_rows", "attention_lanes", "attention_tile",
+    "attention_qlanes", "attention_klanes" };
+  g_autofree gchar *shape = g_strdup_printf ("in-place[H=%u Hkv=%u D=%u pos=%u n=%u first=%u "
+      "win=%u%s]", H, Hkv, D, pos, n, first, window, decode ? (split ? " decode split" : " decode")
+      : "");
+  art_report (t, decode ? "attention_decode" : names[kernel], shape, dt,
+      art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
+}
+
 /* ar_op_attention_decode with a split-K scratch buffer (NaN-filled: its contents must not
  * matter) for one query token at @pos; rows beyond pos hold NaN. */
 static void
@@ -183,6 +234,31 @@ test_attention (ArTest *t)
       check_attention (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 1, 0, 900, k);
       check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 0, 1, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 2, 1, 36 }, 16, 1, 3, 0, k);
+    }
+    /* Caches in place in the qkv rows (what the predictor uses): every kernel, decode too;
+     * and kv_append refuses such a layout. */
+    for (ArAttnKernel k = AR_ATTN_AUTO; k <= AR_ATTN_KEY_LANES; k++) {
+      check_in_place (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k, FALSE, FALSE);
+      check_in_place (t, dts[d], (HeadShape) { 4, 2, 32 }, 5, 40, 1, 9, k, FALSE, FALSE);
+      check_in_place (t, dts[d], (HeadShape) { 3, 3, 20 }, 60, 1, 0, 0, k, FALSE, FALSE);
+      check_in_place (t, dts[d], (HeadShape) { 2, 1, 33 }, 7, 5, 0, 0, k, FALSE, FALSE);
+    }
+    for (int split = 0; split < 2; split++) {
+      check_in_place (t, dts[d], (HeadShape) { 4, 4, 64 }, 340, 1, 0, 0, AR_ATTN_AUTO, TRUE, split);
+      check_in_place (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 1, 0, 900, AR_ATTN_AUTO, TRUE, split);
+      check_in_place (t, dts[d], (HeadShape) { 2, 2, 33 }, 300, 1, 10, 0, AR_ATTN_AUTO, TRUE, split);
+    }
+    {
+      ArAttnLayout lay = ar_attn_layout_in_place (2, 2, 8, 16, 0);
+      g_autoptr (ArBuffer) buf = art_alloc (t, dts[d], 16 * lay.row_stride);
+      GError *err = NULL;
+      art_begin (t);
+      ar_op_kv_append (t->cmd, dts[d], buf, &lay, buf, buf, 0, 1);
+      gboolean ran = ar_cmd_run (t->cmd, &err);
+      art_report_cond (t, "kv_append", "in-place-layout", dts[d],
+          !ran && err && strstr (err->message, "in place"), "error=\"%s\"",
+          err ? err->message : "none");
+      g_clear_error (&err);
     }
     /* The decode op, split over workgroups (a split count that depends on the CPU count:
      * one head over 2056 keys always splits) and not. */
