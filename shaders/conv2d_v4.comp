@@ -1,6 +1,9 @@
 #version 450
-// 2-D convolution, NCHW, stride 1, "same" zero padding (KS-1)/2 on every side, for
-// in_channels % 4 == 0 and width % 4 == 0: the CPU-device fast path (see ar-op-conv.c).
+// 2-D convolution, NCHW, square kernel KS, stride S (1 or 2), zero padding PL on the left
+// and pc.pad_top on top (right and bottom padding follow from Ho, Wo: reads past the input
+// are zero), for in_channels, in_w and out_w multiples of 4: the CPU-device fast path (see
+// ar-op-conv.c). Covers "same" 1x1 and 3x3 convolutions and taming-transformers' strided
+// downsample (3x3, stride 2, padding right and bottom).
 //
 // On lavapipe every buffer load, scalar or vec4, uniform or not, becomes a loop over the
 // SIMD lanes with a bounds check per lane, while an fp32 FMA is one vector instruction; so
@@ -17,6 +20,8 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TC = 4;
 layout(constant_id = 2) const uint TP = 8;
 layout(constant_id = 3) const uint KS = 3;
+layout(constant_id = 5) const uint S = 1;     // stride
+layout(constant_id = 6) const uint PL = 1;    // left padding
 #ifdef USE_TEXEL
 // Texel variant: input and weights read as uniform texel buffers of vec4s. On lavapipe
 // (Mesa 22.3) a storage-buffer load is a loop over the lanes with a branch per lane and
@@ -44,7 +49,7 @@ layout(std430, binding = 1) readonly buffer Wt { STYPE4 w4[]; };
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
 layout(std430, binding = 3) writeonly buffer O { STYPE4 o4[]; };
 
-// Same layout as conv2d.comp's (Ho = H, Wo = W here; pads are (KS-1)/2).
+// Same layout as conv2d.comp's.
 layout(push_constant) uniform Push {
     uint Cin, H, W;
     uint Cout, Ho, Wo;
@@ -53,9 +58,11 @@ layout(push_constant) uniform Push {
     uint has_bias;
 } pc;
 
-const uint PAD = (KS - 1) / 2;
-const uint SV = (PAD + 3) / 4;          // vec4 columns loaded on each side of the tile
-const uint NV = 2 * SV + TP / 4;
+// A tile's input columns start at ox0 * S - PL, which is SH elements into the vec4 column
+// ox0 * S / 4 - SV (ox0 * S is a multiple of 4): NV vec4 columns cover its (TP-1) S + KS.
+const uint SV = (PL + 3) / 4;
+const uint SH = 4 * SV - PL;
+const uint NV = (SH + (TP - 1) * S + KS + 3) / 4;
 const uint KK = KS * KS;
 const uint NW = 4 * KK;                 // weights of 4 input channels, per output channel
 #ifdef USE_SUBGROUP
@@ -72,12 +79,12 @@ void main()
     const uint t = min(tile, pc.n_tiles - 1);
     const uint oy = t / pc.tiles_x;
     const uint ox0 = (t % pc.tiles_x) * TP;
-    const uint W4 = pc.W / 4;
+    const uint W4 = pc.W / 4, Wo4 = pc.Wo / 4;
 
     uint vcol[NV];
     bool vok[NV];
     [[unroll]] for (uint j = 0; j < NV; j++) {
-        int v = int(ox0 / 4) - int(SV) + int(j);
+        int v = int(ox0 * S / 4) - int(SV) + int(j);
         vok[j] = v >= 0 && v < int(W4);
         vcol[j] = uint(clamp(v, 0, int(W4) - 1));
     }
@@ -112,7 +119,7 @@ void main()
         [[unroll]] for (uint cc = 0; cc < 4; cc++) {
             const uint in_base = (b * pc.Cin + ci0 + cc) * plane4;
             [[unroll]] for (uint ky = 0; ky < KS; ky++) {
-                int iy = int(oy + ky) - int(PAD);
+                int iy = int(oy * S + ky) - pc.pad_top;
                 bool row_ok = iy >= 0 && iy < int(pc.H);
                 uint row = in_base + uint(clamp(iy, 0, int(pc.H) - 1)) * W4;
                 float xv[NV * 4];
@@ -131,7 +138,7 @@ void main()
                         float wgt = wv[c * NW + cc * KK + ky * KS + kx];
 #endif
                         [[unroll]] for (uint p = 0; p < TP; p++)
-                            acc[c * TP + p] = fma(xv[4 * SV + p + kx - PAD], wgt, acc[c * TP + p]);
+                            acc[c * TP + p] = fma(xv[SH + p * S + kx], wgt, acc[c * TP + p]);
                     }
                 }
             }
@@ -145,9 +152,9 @@ void main()
         if (co >= pc.Cout)
             break;
         float bv = pc.has_bias != 0 ? float(bias[co]) : 0.0;
-        uint obase = ((b * pc.Cout + co) * pc.H + oy) * W4 + ox0 / 4;
+        uint obase = ((b * pc.Cout + co) * pc.Ho + oy) * Wo4 + ox0 / 4;
         [[unroll]] for (uint q = 0; q < TP / 4; q++) {
-            if (ox0 / 4 + q < W4)
+            if (ox0 / 4 + q < Wo4)
                 o4[obase + q] = STYPE4(vec4(acc[c * TP + 4 * q], acc[c * TP + 4 * q + 1],
                     acc[c * TP + 4 * q + 2], acc[c * TP + 4 * q + 3]) + bv);
         }

@@ -23,14 +23,17 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
 #define CONV4_TC 16
 #define CONV4_TP 16
 
-/* The vec4 kernel reads rows and weight groups of 4 as aligned vec4s. */
+/* The vec4 kernel reads rows and weight groups of 4 and writes output rows as aligned
+ * vec4s: square 1x1 or 3x3 kernels, stride 1 or 2, top/left padding below the kernel size
+ * (right/bottom padding is implied by the output size). */
 static gboolean
-vec4_ok (const ArConv2dParams *p)
+vec4_ok (const ArConv2dParams *p, guint out_w)
 {
-  guint pad = (p->kernel_h - 1) / 2;
-  return p->stride == 1 && p->kernel_h == p->kernel_w && (p->kernel_h == 1 || p->kernel_h == 3)
-      && p->pad_top == pad && p->pad_left == pad && p->pad_bottom == pad && p->pad_right == pad
-      && p->in_channels % 4 == 0 && p->in_w % 4 == 0;
+  return (p->stride == 1 || p->stride == 2) && p->kernel_h == p->kernel_w
+      && (p->kernel_h == 1 || p->kernel_h == 3)
+      && p->pad_top < p->kernel_h && p->pad_left < p->kernel_w
+      && p->pad_bottom < p->kernel_h && p->pad_right < p->kernel_w
+      && p->in_channels % 4 == 0 && p->in_w % 4 == 0 && out_w % 4 == 0;
 }
 
 void
@@ -139,10 +142,10 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   }
   gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP
       || p->path == AR_CONV2D_VEC4_TEXEL;
-  gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p));
-  if (forced && !vec4_ok (p)) {
-    ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs stride 1, kernel 1 or 3 with same "
-        "padding, in_channels and in_w multiples of 4");
+  gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p, Wo));
+  if (forced && !vec4_ok (p, Wo)) {
+    ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs a 1x1 or 3x3 kernel, stride 1 or "
+        "2, padding below the kernel size, in_channels, in_w and out_w multiples of 4");
     return;
   }
   guint tp = CONV_TP, tc = CONV_TC;
@@ -175,7 +178,8 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       ar_cmd_fail_invalid (cmd, "conv2d: the texel kernel needs buffers viewable as texel buffers");
       return;
     }
-    guint32 spec4[] = { local, tc, tp, p->kernel_h };
+    guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size, p->stride,
+      p->pad_left };
     ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
       [AR_TEXEL_BINDING] = AR_TEXEL (in, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (weight, dt) };
     ar_cmd_dispatch (cmd, AR_SHADER (conv2d_v4_texel, dt), spec4, G_N_ELEMENTS (spec4), tb,
@@ -187,9 +191,10 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     gboolean sg = p->path != AR_CONV2D_VEC4_NO_SUBGROUP && dev->caps.subgroup_ballot
         && dev->caps.subgroup_size >= 4 && dev->caps.subgroup_size <= local
         && local % dev->caps.subgroup_size == 0;
-    guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size };
+    guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size, p->stride,
+      p->pad_left };
     ar_cmd_dispatch (cmd, sg ? AR_SHADER (conv2d_v4_sg, dt) : AR_SHADER (conv2d_v4, dt), spec4,
-        sg ? 5 : 4, bind, 4, &pc, sizeof pc, gx, gy, p->batch);
+        G_N_ELEMENTS (spec4), bind, 4, &pc, sizeof pc, gx, gy, p->batch);
     return;
   }
   guint32 spec[] = { CONV_LOCAL, CONV_TC, CONV_TP, p->kernel_h, p->kernel_w, p->stride };

@@ -115,6 +115,13 @@ test_conv (ArTest *t)
     { 1, 16, 3, 8, 9, 1, 1, 0, 0, 0, 0, TRUE, FALSE },
     { 2, 20, 5, 4, 3, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
     { 1, 64, 4, 4, 67, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    /* ... and with stride 2: the taming downsample (pad right and bottom) with outputs 4 and
+     * 12 wide, symmetric padding on an odd height, batch 2, a strided 1x1. */
+    { 1, 8, 8, 8, 5, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
+    { 1, 4, 16, 24, 7, 3, 2, 0, 0, 1, 1, FALSE, FALSE },
+    { 2, 12, 9, 8, 3, 3, 2, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 8, 12, 16, 4, 1, 2, 0, 0, 0, 0, TRUE, FALSE },
+    { 1, 16, 32, 32, 17, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
     /* Realistic VQGAN sizes, timed. */
     { 1, 64, 64, 64, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
     { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
@@ -150,9 +157,10 @@ test_conv (ArTest *t)
       check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED);
       if (coop)
         check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT);
-      guint pad = (c->k - 1) / 2;
-      if (cpu && c->stride == 1 && (c->k == 1 || c->k == 3) && c->pad_top == pad && c->pad_left == pad
-          && c->pad_bottom == pad && c->pad_right == pad && c->cin % 4 == 0 && c->w % 4 == 0) {
+      guint wo = (c->w + c->pad_left + c->pad_right - c->k) / c->stride + 1;
+      if (cpu && (c->stride == 1 || c->stride == 2) && (c->k == 1 || c->k == 3)
+          && c->pad_top < c->k && c->pad_left < c->k && c->pad_bottom < c->k
+          && c->pad_right < c->k && c->cin % 4 == 0 && c->w % 4 == 0 && wo % 4 == 0) {
         check_conv (t, dts[d], c, AR_CONV2D_VEC4);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_TEXEL);
