@@ -94,16 +94,18 @@ need (Walk *w, guint64 n)
 }
 
 /* Conv2d of pool/other buffers; in and out are ArBuffer pointers (NULL while dry). The
- * weights are the tensor @name.weight, or @wt_padded when set (bias: @name.bias). */
+ * weights are the tensor @name.weight, or @wt_padded when set (bias: @name.bias). With
+ * @accumulate, out += the convolution (the residual adds). */
 static void
 conv_ex (Walk *w, const ArBuffer *in, ArBuffer *out, const char *name,
     const ArBuffer *wt_padded, guint cin, guint h, guint wd, guint cout, guint k, guint stride,
-    guint pad_lo, guint pad_hi, guint *oh, guint *ow)
+    guint pad_lo, guint pad_hi, gboolean accumulate, guint *oh, guint *ow)
 {
   ArConv2dParams p;
   ar_conv2d_params_init (&p, cin, h, wd, cout, k, stride, 0);
   p.pad_top = p.pad_left = pad_lo;
   p.pad_bottom = p.pad_right = pad_hi;
+  p.accumulate = accumulate;
   guint ho = 0, wo = 0;
   ar_conv2d_out_size (&p, &ho, &wo);
   need (w, (guint64) cout * ho * wo);
@@ -120,7 +122,16 @@ static void
 conv (Walk *w, const ArBuffer *in, ArBuffer *out, const char *name, guint cin, guint h,
     guint wd, guint cout, guint k, guint stride, guint pad_lo, guint pad_hi, guint *oh, guint *ow)
 {
-  conv_ex (w, in, out, name, NULL, cin, h, wd, cout, k, stride, pad_lo, pad_hi, oh, ow);
+  conv_ex (w, in, out, name, NULL, cin, h, wd, cout, k, stride, pad_lo, pad_hi, FALSE, oh, ow);
+}
+
+/* out += a 1x1 or "same" 3x3 convolution of in (stride 1): a residual branch's last conv. */
+static void
+conv_add (Walk *w, const ArBuffer *in, ArBuffer *out, const char *name, guint cin, guint h,
+    guint wd, guint cout, guint k)
+{
+  guint pad = (k - 1) / 2;
+  conv_ex (w, in, out, name, NULL, cin, h, wd, cout, k, 1, pad, pad, TRUE, NULL, NULL);
 }
 
 /* GroupNorm, then SiLU when @silu. Without normalisation layers (card `norm: none`) only the
@@ -154,15 +165,14 @@ resblock (Walk *w, int *cur, const char *name, guint cin, guint cout, guint h, g
   gnorm (w, buf (w, *cur), buf (w, a), n1, cin, h, wd, TRUE);
   conv (w, buf (w, a), buf (w, b), c1, cin, h, wd, cout, 3, 1, 1, 1, NULL, NULL);
   gnorm (w, buf (w, b), buf (w, a), n2, cout, h, wd, TRUE);
-  conv (w, buf (w, a), buf (w, b), c2, cout, h, wd, cout, 3, 1, 1, 1, NULL, NULL);
   if (cin != cout) {
+    /* h = conv2(...) into b, then b += nin_shortcut(x): the sum is the block's output. */
     g_autofree gchar *sc = g_strdup_printf ("%s.nin_shortcut", name);
-    conv (w, buf (w, *cur), buf (w, a), sc, cin, h, wd, cout, 1, 1, 0, 0, NULL, NULL);
-    if (!w->dry)
-      ar_op_add (w->cmd, w->tok->dt, buf (w, a), buf (w, b), buf (w, a), (guint64) cout * h * wd);
-    *cur = a;
-  } else if (!w->dry) {
-    ar_op_add (w->cmd, w->tok->dt, buf (w, *cur), buf (w, b), buf (w, *cur), (guint64) cout * h * wd);
+    conv (w, buf (w, a), buf (w, b), c2, cout, h, wd, cout, 3, 1, 1, 1, NULL, NULL);
+    conv_add (w, buf (w, *cur), buf (w, b), sc, cin, h, wd, cout, 1);
+    *cur = b;
+  } else {
+    conv_add (w, buf (w, a), buf (w, *cur), c2, cout, h, wd, cout, 3);
   }
 }
 
@@ -217,9 +227,7 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
     /* o[ch, i] = sum_j v[ch, j] att[i, j]: NCHW directly. */
     ar_op_matmul (cmd, dt, buf (w, v), tok->scores, NULL, buf (w, q), c, hw, hw, AR_ACT_NONE);
   }
-  conv (w, buf (w, q), buf (w, k), pn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  if (!w->dry)
-    ar_op_add (w->cmd, dt, buf (w, cur), buf (w, k), buf (w, cur), (guint64) c * hw);
+  conv_add (w, buf (w, q), buf (w, cur), pn, c, h, wd, c, 1);
 }
 
 static gboolean
@@ -253,7 +261,7 @@ walk_encoder (Walk *w)
   int cur = 0;
   need (w, (guint64) tok->in_planes * h * wd);
   conv_ex (w, w->dry ? NULL : tok->pixels_in, buf (w, cur), "tokenizer.encoder.conv_in",
-      tok->conv_in_w, tok->in_planes, h, wd, ch, 3, 1, 1, 1, NULL, NULL);
+      tok->conv_in_w, tok->in_planes, h, wd, ch, 3, 1, 1, 1, FALSE, NULL, NULL);
   guint cin = ch;
   for (guint i = 0; i < e->n_levels; i++) {
     guint cout = ch * e->channel_mult[i];

@@ -20,7 +20,7 @@ layout(constant_id = 5) const uint STRIDE = 1;
 layout(std430, binding = 0) readonly buffer In { STYPE x[]; };
 layout(std430, binding = 1) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
-layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+layout(std430, binding = 3) buffer O { STYPE o[]; };   // read too when accumulating
 
 layout(push_constant) uniform Push {
     uint Cin, H, W;
@@ -28,6 +28,7 @@ layout(push_constant) uniform Push {
     int pad_top, pad_left;
     uint tiles_x, n_tiles;
     uint has_bias;
+    uint accumulate;   // out += the result (a residual add in the epilogue)
 } pc;
 
 const uint NX = (TP - 1) * STRIDE + KW;
@@ -93,8 +94,12 @@ void main()
         float bv = pc.has_bias != 0 ? float(bias[co]) : 0.0;
         uint obase = ((b * pc.Cout + co) * pc.Ho + oy) * pc.Wo;
         for (uint p = 0; p < TP; p++) {
-            if (ox0 + p < pc.Wo)
-                o[obase + ox0 + p] = STYPE(acc[c * TP + p] + bv);
+            if (ox0 + p < pc.Wo) {
+                float v = acc[c * TP + p] + bv;
+                if (pc.accumulate != 0)
+                    v += float(o[obase + ox0 + p]);
+                o[obase + ox0 + p] = STYPE(v);
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ layout(constant_id = 2) const uint STRIDE = 1;
 layout(std430, binding = 0) readonly buffer In { STYPE x[]; };
 layout(std430, binding = 1) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
-layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+layout(std430, binding = 3) buffer O { STYPE o[]; };   // read too when accumulating
 
 layout(push_constant) uniform Push {
     uint Cin, H, W;
@@ -27,6 +27,7 @@ layout(push_constant) uniform Push {
     int pad_top, pad_left;
     uint tiles_x, n_tiles;   // unused here
     uint has_bias;
+    uint accumulate;   // out += the result (a residual add in the epilogue)
 } pc;
 
 uint g_m0, g_n0, g_in_base, g_K, g_P;
@@ -57,7 +58,11 @@ void tile_store(uint co, uint p, float v)
 {
     if (co >= pc.Cout || p >= g_P)
         return;
-    o[(gl_WorkGroupID.z * pc.Cout + co) * g_P + p] = STYPE(v + (pc.has_bias != 0 ? float(bias[co]) : 0.0));
+    uint idx = (gl_WorkGroupID.z * pc.Cout + co) * g_P + p;
+    v += pc.has_bias != 0 ? float(bias[co]) : 0.0;
+    if (pc.accumulate != 0)
+        v += float(o[idx]);
+    o[idx] = STYPE(v);
 }
 
 #include "tile_gemm.glsl"

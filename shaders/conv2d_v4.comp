@@ -47,7 +47,7 @@ layout(std430, binding = 1) readonly buffer Wt { STYPE4 w4[]; };
 #define LOAD_W(i) vec4(w4[i])
 #endif
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
-layout(std430, binding = 3) writeonly buffer O { STYPE4 o4[]; };
+layout(std430, binding = 3) buffer O { STYPE4 o4[]; };   // read too when accumulating
 
 // Same layout as conv2d.comp's.
 layout(push_constant) uniform Push {
@@ -56,6 +56,7 @@ layout(push_constant) uniform Push {
     int pad_top, pad_left;
     uint tiles_x, n_tiles;
     uint has_bias;
+    uint accumulate;   // out += the result (a residual add in the epilogue)
 } pc;
 
 // A tile's input columns start at ox0 * S - PL, which is SH elements into the vec4 column
@@ -154,9 +155,13 @@ void main()
         float bv = pc.has_bias != 0 ? float(bias[co]) : 0.0;
         uint obase = ((b * pc.Cout + co) * pc.Ho + oy) * Wo4 + ox0 / 4;
         [[unroll]] for (uint q = 0; q < TP / 4; q++) {
-            if (ox0 / 4 + q < Wo4)
-                o4[obase + q] = STYPE4(vec4(acc[c * TP + 4 * q], acc[c * TP + 4 * q + 1],
-                    acc[c * TP + 4 * q + 2], acc[c * TP + 4 * q + 3]) + bv);
+            if (ox0 / 4 + q < Wo4) {
+                vec4 v = vec4(acc[c * TP + 4 * q], acc[c * TP + 4 * q + 1],
+                    acc[c * TP + 4 * q + 2], acc[c * TP + 4 * q + 3]) + bv;
+                if (pc.accumulate != 0)
+                    v += vec4(o4[obase + q]);
+                o4[obase + q] = STYPE4(v);
+            }
         }
     }
 }

@@ -1,14 +1,15 @@
 #include "ar-ops.h"
 
-/* Mirrors the push constants of shaders/conv2d.comp. */
+/* Mirrors the push constants of shaders/conv2d.comp (conv2d_tile.comp, conv2d_v4.comp). */
 typedef struct {
   guint32 Cin, H, W;
   guint32 Cout, Ho, Wo;
   gint32 pad_top, pad_left;
   guint32 tiles_x, n_tiles;
   guint32 has_bias;
+  guint32 accumulate;
 } Conv2dPush;
-G_STATIC_ASSERT (sizeof (Conv2dPush) == 44);
+G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
 
 /* Register tile: CONV_TC output channels x CONV_TP pixels of a row per invocation. On
  * lavapipe (64->64, 64x64, 3x3) 4x4 measured best; 8x4, 4x8, 8x2 were no faster and
@@ -133,6 +134,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
     .pad_top = (gint32) p->pad_top, .pad_left = (gint32) p->pad_left,
     .has_bias = bias != NULL,
+    .accumulate = p->accumulate,
   };
   ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
   if (p->path == AR_CONV2D_TILE_SHARED || p->path == AR_CONV2D_TILE_COOPMAT

@@ -35,6 +35,9 @@ typedef struct {
   guint stride;
   guint pad_top, pad_left, pad_bottom, pad_right;
   ArConv2dPath path;
+  /* out += the convolution (bias included) instead of out = it: a residual add in the
+   * epilogue, one dispatch and one pass over the output fewer. */
+  gboolean accumulate;
 } ArConv2dParams;
 
 /* Batch 1, square kernel, symmetric padding (PyTorch's `padding=`). */

@@ -14,7 +14,7 @@ static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", 
 G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_VEC4_TEXEL + 1);
 
 static void
-check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
+check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolean acc)
 {
   ArConv2dParams p;
   ar_conv2d_params_init (&p, c->cin, c->h, c->w, c->cout, c->k, c->stride, 0);
@@ -22,6 +22,7 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
   p.batch = c->batch;
   p.pad_top = c->pad_top, p.pad_left = c->pad_left;
   p.pad_bottom = c->pad_bottom, p.pad_right = c->pad_right;
+  p.accumulate = acc;
   guint Ho, Wo;
   ar_conv2d_out_size (&p, &Ho, &Wo);
   gsize n_in = (gsize) c->batch * c->cin * c->h * c->w;
@@ -33,12 +34,16 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
   g_autofree float *ref = g_new (float, MAX (n_out, 1));
   ref_conv2d (in, w, bias, ref, c->batch, c->cin, c->h, c->w, c->cout, c->k, c->k, c->stride,
       c->pad_top, c->pad_left, Ho, Wo);
+  /* Accumulating: the output starts with random values that the result adds to. */
+  g_autofree float *prev = acc ? art_random (t, n_out, -2, 2, dt) : NULL;
+  for (gsize i = 0; prev && i < n_out; i++)
+    ref[i] += prev[i];
   art_round (ref, n_out, dt);
 
   g_autoptr (ArBuffer) bi = art_upload (t, dt, in, n_in);
   g_autoptr (ArBuffer) bw = art_upload (t, dt, w, n_w);
   g_autoptr (ArBuffer) bb = c->bias ? art_upload (t, dt, bias, c->cout) : NULL;
-  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
+  g_autoptr (ArBuffer) bo = acc ? art_upload (t, dt, prev, n_out) : art_alloc (t, dt, n_out);
   ar_cmd_set_timing (t->cmd, c->timed);
   art_begin (t);
   ar_op_conv2d (t->cmd, dt, bi, bw, bb, bo, &p);
@@ -57,9 +62,9 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path)
   }
   ar_cmd_set_timing (t->cmd, FALSE);
   g_autofree float *out = art_download (t, dt, bo, n_out);
-  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s",
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s%s",
       c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
-      c->pad_bottom, c->pad_right, c->bias ? "+bias" : "",
+      c->pad_bottom, c->pad_right, c->bias ? "+bias" : "", acc ? "+=" : "",
       path_names[path]);
   art_report (t, "conv2d", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
   if (c->timed)
@@ -153,17 +158,19 @@ test_conv (ArTest *t)
     }
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
       const ConvCase *c = &cases[i];
-      check_conv (t, dts[d], c, AR_CONV2D_DIRECT);
-      check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED);
+      /* Every other untimed case accumulates into the output (the residual epilogue). */
+      gboolean acc = !c->timed && i % 2 == 1;
+      check_conv (t, dts[d], c, AR_CONV2D_DIRECT, acc);
+      check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED, acc);
       if (coop)
-        check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT);
+        check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT, acc);
       guint wo = (c->w + c->pad_left + c->pad_right - c->k) / c->stride + 1;
       if (cpu && (c->stride == 1 || c->stride == 2) && (c->k == 1 || c->k == 3)
           && c->pad_top < c->k && c->pad_left < c->k && c->pad_bottom < c->k
           && c->pad_right < c->k && c->cin % 4 == 0 && c->w % 4 == 0 && wo % 4 == 0) {
-        check_conv (t, dts[d], c, AR_CONV2D_VEC4);
-        check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP);
-        check_conv (t, dts[d], c, AR_CONV2D_VEC4_TEXEL);
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4, acc);
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP, acc);
+        check_conv (t, dts[d], c, AR_CONV2D_VEC4_TEXEL, acc);
       }
     }
     check_too_small (t, dts[d]);
