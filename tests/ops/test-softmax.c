@@ -35,6 +35,11 @@ run_all (ArTest *t, ArDType dt)
   check_softmax (t, dt, 2, 1000, 0.125f, FALSE);
   check_softmax (t, dt, 7, 4099, -0.5f, TRUE);
   check_softmax (t, dt, 300, 17, 2, FALSE);
+  /* Rows of whole vec4s (the texel flavour on CPU devices): short ones several to a
+   * workgroup, a row count that is not a multiple of that, in place. */
+  check_softmax (t, dt, 257, 256, 0.0625f, TRUE);
+  check_softmax (t, dt, 19, 64, 1, FALSE);
+  check_softmax (t, dt, 3, 4, 3, FALSE);
 }
 
 void
@@ -51,6 +56,13 @@ test_softmax (ArTest *t)
   for (guint d = 0; d < ndt; d++)
     run_all (t, dts[d]);
   ar_ops_reduce_use_subgroups (TRUE);
+  printf ("# texel flavour where it applies\n");
+  ar_ops_softmax_force_texel (TRUE);
+  for (guint d = 0; d < ndt; d++) {
+    run_all (t, dts[d]);
+    check_softmax (t, dts[d], 4, 16384, 1, FALSE);
+  }
+  ar_ops_softmax_force_texel (FALSE);
 
   g_autoptr (ArBuffer) bx = art_alloc (t, AR_F32, 16);
   GError *err = NULL;
