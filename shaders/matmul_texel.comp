@@ -16,6 +16,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 8;
 layout(constant_id = 2) const uint TN = 16;
+layout(constant_id = 3) const uint KU = 2;   // texels of K per pass over the accumulators
 
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
 layout(std430, binding = 3) buffer O { STYPE o[]; };
@@ -54,7 +55,29 @@ void main()
         acc[t] = 0.0;
 
     const int K4 = int(pc.K / 4);
-    for (int k = 0; k < K4; k++) {
+    int k = 0;
+    // KU texels of K per pass: each accumulator (spilled: TM x TN of them) is loaded and
+    // stored once per 4 KU products instead of 4.
+    for (; k + int(KU) <= K4; k += int(KU)) {
+        vec4 av[KU * TM];
+        [[unroll]] for (uint i = 0; i < TM; i++)
+            [[unroll]] for (uint u = 0; u < KU; u++)
+                av[KU * i + u] = texelFetch(a_tex, a_row[i] + k + int(u));
+        [[unroll]] for (uint j = 0; j < TN; j++) {
+            vec4 wv[KU];
+            [[unroll]] for (uint u = 0; u < KU; u++)
+                wv[u] = texelFetch(w_tex, w_row[j] + k + int(u));
+            [[unroll]] for (uint i = 0; i < TM; i++) {
+                float c = acc[i * TN + j];
+                [[unroll]] for (uint u = 0; u < KU; u++) {
+                    vec4 a = av[KU * i + u];
+                    c = fma(a.w, wv[u].w, fma(a.z, wv[u].z, fma(a.y, wv[u].y, fma(a.x, wv[u].x, c))));
+                }
+                acc[i * TN + j] = c;
+            }
+        }
+    }
+    for (; k < K4; k++) {
         vec4 av[TM];
         [[unroll]] for (uint i = 0; i < TM; i++)
             av[i] = texelFetch(a_tex, a_row[i] + k);
