@@ -131,15 +131,21 @@ void main()
                 l[t] += e;
             }
         }
-        [[unroll]] for (uint k = 0; k < KB; k++) {
-            uint j = j0 + k;
-            if (j < b) {
-                int row = int(j * PS);
-                [[unroll]] for (uint v = 0; v < NV; v++) {
-                    vec4 vv = texelFetch(v_tex, v_base + row + int(v));
-                    [[unroll]] for (uint t = 0; t < TQ; t++)
-                        acc[t * NV + v] = fma(vec4(s[t * KB + k]), vv, acc[t * NV + v]);
-                }
+        // The block's values one vec4 column at a time: each (spilled) accumulator is loaded
+        // and stored once per block rather than once per key. Keys past b weigh 0 and read
+        // row b - 1 (rows past the queries may not exist).
+        int vrow[KB];
+        [[unroll]] for (uint k = 0; k < KB; k++)
+            vrow[k] = v_base + int(min(j0 + k, b - 1) * PS);
+        [[unroll]] for (uint v = 0; v < NV; v++) {
+            vec4 vv[KB];
+            [[unroll]] for (uint k = 0; k < KB; k++)
+                vv[k] = texelFetch(v_tex, vrow[k] + int(v));
+            [[unroll]] for (uint t = 0; t < TQ; t++) {
+                vec4 a = acc[t * NV + v];
+                [[unroll]] for (uint k = 0; k < KB; k++)
+                    a = fma(vec4(s[t * KB + k]), vv[k], a);
+                acc[t * NV + v] = a;
             }
         }
     }
