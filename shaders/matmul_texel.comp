@@ -39,8 +39,11 @@ void main()
     const uint L = gl_WorkGroupSize.x;
     const uint b = gl_WorkGroupID.z;
     // Rows m0 + i*L, interleaved across the workgroup; columns n0 .. n0+TN-1 for all of it.
-    const uint m0 = gl_WorkGroupID.x * L * TM + gl_LocalInvocationID.x;
-    const uint n0 = gl_WorkGroupID.y * TN;
+    // Column blocks vary fastest (x) in the grid, so consecutive workgroups share A's rows:
+    // a row block stays in cache while W streams past it once, instead of A (K = 1024: over
+    // a MiB) being re-read for every column block.
+    const uint m0 = gl_WorkGroupID.y * L * TM + gl_LocalInvocationID.x;
+    const uint n0 = gl_WorkGroupID.x * TN;
 
     // Out-of-range rows and columns read a clamped (valid) row and are not stored.
     int a_row[TM];

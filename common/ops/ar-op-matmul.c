@@ -160,7 +160,7 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
       tm = t, padded = p;
   }
   guint32 spec[] = { local, tm, TEXEL_TN, TEXEL_KU };
-  guint32 gx = ar_div_up (pc->M, (guint64) local * tm), gy = ar_div_up (pc->N, TEXEL_TN);
+  guint32 gx = ar_div_up (pc->N, TEXEL_TN), gy = ar_div_up (pc->M, (guint64) local * tm);
   if (gx > max[0] || gy > max[1] || batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
         pc->M, pc->N, batch);
