@@ -1,6 +1,9 @@
 /* Op benchmark: GPU time per call (median of repeated replays of one recorded dispatch,
  * measured with timestamp queries), throughput, and the plain C reference's time for scale.
- * Usage: bench-ops [--reps N] [--f16-only|--f32-only] [--only matmul|conv2d|attention] */
+ * With --calls N, each replay is one recording of N calls of the op and the time is its wall
+ * time per call: what a call costs inside a model's recording (on lavapipe timestamps add
+ * tens of microseconds per dispatch, which that mode leaves out).
+ * Usage: bench-ops [--reps N] [--calls N] [--f16-only|--f32-only] [--only matmul|conv2d|attention] */
 #include "harness.h"
 #include "ref.h"
 
@@ -10,6 +13,14 @@
 #include <string.h>
 
 static int reps = 15;
+static int calls = 0;   /* 0: one call per recording, GPU timestamps; else wall time per call */
+
+/* How many times a bench records its op. */
+static int
+calls_per_run (void)
+{
+  return calls ? calls : 1;
+}
 
 static int
 cmp_double (const void *a, const void *b)
@@ -18,7 +29,8 @@ cmp_double (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Replays the recording on t->cmd; returns the median GPU time in microseconds. */
+/* Replays the recording on t->cmd; returns the median GPU time in microseconds (with
+ * --calls, the median wall time of a replay divided by the calls in it). */
 static double
 median_gpu_us (ArTest *t)
 {
@@ -29,8 +41,9 @@ median_gpu_us (ArTest *t)
     exit (1);
   }
   for (int i = 0; i < reps; i++) {
+    gint64 t0 = g_get_monotonic_time ();
     ar_cmd_run (t->cmd, NULL);
-    us[i] = ar_cmd_gpu_time_us (t->cmd);
+    us[i] = calls ? (double) (g_get_monotonic_time () - t0) / calls : ar_cmd_gpu_time_us (t->cmd);
   }
   qsort (us, reps, sizeof (double), cmp_double);
   double m = us[reps / 2];
@@ -54,8 +67,9 @@ static void
 print_row (const char *op, const char *shape, ArDType dt, double gpu_us, double work, const char *unit,
     double ref_us)
 {
-  printf ("bench %-9s %-28s %s  gpu %10.1f us  %8.2f %s  c-ref %10.1f us  (x%.1f)\n", op, shape,
-      ar_dtype_name (dt), gpu_us, work / gpu_us / 1e3, unit, ref_us, ref_us / gpu_us);
+  printf ("bench %-9s %-28s %s  %s %10.1f us  %8.2f %s  c-ref %10.1f us  (x%.1f)\n", op, shape,
+      ar_dtype_name (dt), calls ? "wall" : "gpu ", gpu_us, work / gpu_us / 1e3, unit, ref_us,
+      ref_us / gpu_us);
 }
 
 typedef struct {
@@ -81,7 +95,8 @@ bench_matmul (ArTest *t, ArDType dt, guint M, guint N, guint K, ArActivation act
   g_autoptr (ArBuffer) bw = art_upload (t, dt, w, (gsize) N * K);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) M * N);
   art_begin (t);
-  ar_op_matmul (t->cmd, dt, ba, bw, NULL, bo, M, N, K, act);
+  for (int c = 0; c < calls_per_run (); c++)
+    ar_op_matmul (t->cmd, dt, ba, bw, NULL, bo, M, N, K, act);
   double us = median_gpu_us (t);
   MatmulJob job = { a, w, NULL, ref, M, N, K };
   double ref_us = time_cpu_us (run_ref_matmul, &job);
@@ -116,7 +131,8 @@ bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
   ArConv2dParams p;
   ar_conv2d_params_init (&p, C, H, W, O, 3, 1, 1);
   art_begin (t);
-  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
+  for (int c = 0; c < calls_per_run (); c++)
+    ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
   double us = median_gpu_us (t);
   ConvJob job = { in, w, ref, C, H, W, O };
   double ref_us = time_cpu_us (run_ref_conv, &job);
@@ -157,7 +173,8 @@ bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx, gbool
   g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32,
       ar_op_attention_scratch_size (&l) / sizeof (float)) : NULL;
   art_begin (t);
-  ar_op_attention_decode (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 0, scratch);
+  for (int c = 0; c < calls_per_run (); c++)
+    ar_op_attention_decode (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 0, scratch);
   double us = median_gpu_us (t);
   AttnJob job = { qkv, k, v, ref, l, n_ctx - 1 };
   double ref_us = time_cpu_us (run_ref_attention, &job);
@@ -182,7 +199,8 @@ bench_attention_prefill (ArTest *t, ArDType dt, guint heads, guint d, guint n)
   g_autoptr (ArBuffer) bv = art_upload (t, dt, v, n_cache);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * heads * d);
   art_begin (t);
-  ar_op_attention (t->cmd, dt, bq, &l, bk, bv, bo, 0, n, 0);
+  for (int c = 0; c < calls_per_run (); c++)
+    ar_op_attention (t->cmd, dt, bq, &l, bk, bv, bo, 0, n, 0);
   double us = median_gpu_us (t);
   g_autofree gchar *shape = g_strdup_printf ("prefill H=%u D=%u n=%u", heads, d, n);
   /* Two products of D multiply-adds per causal (query, key) pair. */
@@ -200,6 +218,10 @@ main (int argc, char **argv)
       i++;
       reps = MAX (1, atoi (argv[i]));
     }
+    else if (strcmp (argv[i], "--calls") == 0 && i + 1 < argc) {
+      i++;
+      calls = MAX (1, atoi (argv[i]));
+    }
     else if (strcmp (argv[i], "--f16-only") == 0)
       f16_only = TRUE;
     else if (strcmp (argv[i], "--f32-only") == 0)
@@ -207,7 +229,8 @@ main (int argc, char **argv)
     else if (strcmp (argv[i], "--only") == 0 && i + 1 < argc)
       only = argv[++i];
     else {
-      fprintf (stderr, "usage: %s [--reps N] [--f16-only|--f32-only] [--only matmul|conv2d|attention]\n", argv[0]);
+      fprintf (stderr, "usage: %s [--reps N] [--calls N] [--f16-only|--f32-only] "
+          "[--only matmul|conv2d|attention]\n", argv[0]);
       return 2;
     }
   }
@@ -219,10 +242,13 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-ops: the device has no timestamp queries\n");
     return 1;
   }
-  ar_cmd_set_timing (t.cmd, TRUE);
+  ar_cmd_set_timing (t.cmd, calls == 0);
   ArDType dts[2];
   guint ndt = art_dtypes (&t, dts);
-  printf ("# median of %d runs; throughput from GPU timestamps; c-ref = plain C reference (double accumulation), single thread\n", reps);
+  if (calls)
+    printf ("# median of %d runs of %d calls in one recording; wall time per call; c-ref = plain C reference (double accumulation), single thread\n", reps, calls);
+  else
+    printf ("# median of %d runs; throughput from GPU timestamps; c-ref = plain C reference (double accumulation), single thread\n", reps);
   for (guint d = 0; d < ndt; d++) {
     ArDType dt = dts[d];
     if ((f16_only && dt != AR_F16) || (f32_only && dt != AR_F32))
