@@ -41,16 +41,30 @@ G_STATIC_ASSERT (sizeof (NormPush) == 24);
 #define NORM_GAMMA 1u
 #define NORM_BETA 2u
 
-/* Segments of at most NORM_TEXEL_SHORT elements go NORM_TEXEL_SEGS to a workgroup. */
-#define NORM_TEXEL_SHORT 2048
-#define NORM_TEXEL_SEGS 8
+/* Rows/segments of at most TEXEL_SHORT elements go TEXEL_ROWS to a workgroup of the texel
+ * flavours (lavapipe, iris-small's 323 x 256 layer norm: 210-240 vs 260 us with one row per
+ * workgroup). */
+#define TEXEL_SHORT 2048
+#define TEXEL_ROWS 8
 
-static gboolean norm_texel_forced = FALSE;
+static gboolean reduce_texel_forced = FALSE;
 
 void
-ar_ops_norm_force_texel (gboolean force)
+ar_ops_reduce_force_texel (gboolean force)
 {
-  norm_texel_forced = force;
+  reduce_texel_forced = force;
+}
+
+gboolean
+ar_ops_reduce_texel_device (ArCmd *cmd)
+{
+  return (ar_cmd_device (cmd)->caps.is_cpu || reduce_texel_forced) && ar_ops_reduce_subgroups (cmd);
+}
+
+guint32
+ar_ops_reduce_texel_rows (guint64 len)
+{
+  return len <= TEXEL_SHORT ? TEXEL_ROWS : 1;
 }
 
 /* Whether norm.comp's texel flavour runs: on CPU devices (or when forced, for tests) where
@@ -62,7 +76,7 @@ norm_texel_applies (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *g
     guint32 channels)
 {
   gboolean f16 = dt == AR_F16;
-  return (ar_cmd_device (cmd)->caps.is_cpu || norm_texel_forced) && ar_ops_reduce_subgroups (cmd) && len % 4 == 0
+  return ar_ops_reduce_texel_device (cmd) && len % 4 == 0
       && (inner % 4 == 0 || (inner == 1 && groups == 1 && channels % 4 == 0))
       && x != out && ar_buffer_texel_viewable (x, f16)
       && (!gamma || ar_buffer_texel_viewable (gamma, f16))
@@ -100,9 +114,8 @@ norm_dispatch (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, const 
   guint32 spec[] = { ar_ops_reduce_local_size (cmd, len), rms, silu }, gx, gy;
   ar_cmd_groups_1d (cmd, nseg, &gx, &gy);
   if (norm_texel_applies (cmd, dt, x, gamma, beta, out, len, inner, groups, channels)) {
-    /* One subgroup per workgroup; short rows several to a workgroup (lavapipe, iris-small's
-     * 323 x 256 layer norm: 210-240 vs 260 us with one row per workgroup). */
-    guint32 segs = len <= NORM_TEXEL_SHORT ? NORM_TEXEL_SEGS : 1;
+    /* One subgroup per workgroup; short rows several to a workgroup. */
+    guint32 segs = ar_ops_reduce_texel_rows (len);
     guint32 tspec[] = { ar_cmd_device (cmd)->caps.subgroup_size, rms, silu, segs };
     ar_cmd_groups_1d (cmd, ar_div_up (nseg, segs), &gx, &gy);
     ArBinding tb[AR_TEXEL_BINDING + 3] = { [3] = AR_WRITE (out),

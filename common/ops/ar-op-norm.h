@@ -28,14 +28,19 @@ void ar_op_rms_norm (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *
  * (the default) means "where available". Not thread-safe: set it before recording. */
 void ar_ops_reduce_use_subgroups (gboolean use);
 
-/* Norms read x, gamma and beta as texel buffers on CPU devices where the shapes allow it
- * (vec4s within one segment and one channel, out not aliasing x). Tests call this with TRUE
- * to run that flavour on every device. Not thread-safe: set it before recording. */
-void ar_ops_norm_force_texel (gboolean force);
+/* Norms and softmax read their inputs as texel buffers on CPU devices where the shapes allow
+ * it (vec4s within one row/segment and one channel; a norm's out not aliasing x). Tests call
+ * this with TRUE to run that flavour on every device. Not thread-safe: set it before
+ * recording. */
+void ar_ops_reduce_force_texel (gboolean force);
 
 /* Internal, shared by the row-reduction ops: whether to use the subgroup shader variant, and
  * the workgroup size (a power of two) for rows of @len elements. */
 gboolean ar_ops_reduce_subgroups (ArCmd *cmd);
 guint32 ar_ops_reduce_local_size (ArCmd *cmd, guint64 len);
+/* Whether the texel flavour may run on this device (CPU devices, or forced), and how many
+ * rows/segments of @len elements one of its workgroups takes. */
+gboolean ar_ops_reduce_texel_device (ArCmd *cmd);
+guint32 ar_ops_reduce_texel_rows (guint64 len);
 
 G_END_DECLS

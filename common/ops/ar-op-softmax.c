@@ -2,19 +2,6 @@
 
 #include <math.h>
 
-/* Rows of at most SOFTMAX_TEXEL_SHORT go SOFTMAX_TEXEL_ROWS to a workgroup of the texel
- * flavour. */
-#define SOFTMAX_TEXEL_SHORT 2048
-#define SOFTMAX_TEXEL_ROWS 8
-
-static gboolean softmax_texel_forced = FALSE;
-
-void
-ar_ops_softmax_force_texel (gboolean force)
-{
-  softmax_texel_forced = force;
-}
-
 /* Mirrors the push constants of shaders/softmax.comp. */
 typedef struct {
   guint32 rows;
@@ -46,12 +33,11 @@ ar_op_softmax (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32
     return;
   SoftmaxPush pc = { rows, cols, scale };
   guint32 gx, gy;
-  const ArDevice *dev = ar_cmd_device (cmd);
-  if ((dev->caps.is_cpu || softmax_texel_forced) && ar_ops_reduce_subgroups (cmd)
-      && cols % 4 == 0 && ar_buffer_texel_viewable (x, dt == AR_F16)) {
+  if (ar_ops_reduce_texel_device (cmd) && cols % 4 == 0
+      && ar_buffer_texel_viewable (x, dt == AR_F16)) {
     /* One subgroup per workgroup, short rows several to a workgroup (as the norms). */
-    guint32 per = cols <= SOFTMAX_TEXEL_SHORT ? SOFTMAX_TEXEL_ROWS : 1;
-    guint32 tspec[] = { dev->caps.subgroup_size, per };
+    guint32 per = ar_ops_reduce_texel_rows (cols);
+    guint32 tspec[] = { ar_cmd_device (cmd)->caps.subgroup_size, per };
     ar_cmd_groups_1d (cmd, ar_div_up (rows, per), &gx, &gy);
     ArBinding tb[AR_TEXEL_BINDING + 1] = { [1] = AR_WRITE (out),
       [AR_TEXEL_BINDING] = AR_TEXEL (x, dt) };

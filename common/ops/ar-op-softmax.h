@@ -9,8 +9,7 @@ G_BEGIN_DECLS
 void ar_op_softmax (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 rows,
     guint32 cols, float scale);
 
-/* CPU devices read x as texel buffers where cols % 4 == 0; tests call this with TRUE to run
- * that flavour on every device. Not thread-safe: set it before recording. */
-void ar_ops_softmax_force_texel (gboolean force);
+/* CPU devices read x as texel buffers where cols % 4 == 0 (ar_ops_reduce_force_texel runs
+ * that flavour on every device). */
 
 G_END_DECLS

@@ -228,6 +228,29 @@ check_too_small (ArTest *t, ArDType dt, guint M)
   g_clear_error (&err);
 }
 
+/* A product through @path where that kernel cannot run (M x N x K, W [K,N] when @w_kn): the
+ * recording must fail with an error containing @needle, and nothing run. */
+static void
+expect_matmul_error (ArTest *t, ArDType dt, guint M, guint N, guint K, gboolean w_kn,
+    ArMatmulPath path, const char *label, const char *needle)
+{
+  g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
+  ArMatmulParams p;
+  ar_matmul_params_init (&p, M, N, K);
+  p.path = path;
+  p.w_kn = w_kn;
+  if (w_kn)
+    p.w_ld = N;
+  GError *err = NULL;
+  art_begin (t);
+  ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
+  gboolean ran = ar_cmd_run (t->cmd, &err);
+  art_report_cond (t, "matmul", label, dt, !ran && err && strstr (err->message, needle),
+      "error=\"%s\"", err ? err->message : "none");
+  g_clear_error (&err);
+}
+
 void
 test_matmul (ArTest *t)
 {
@@ -287,19 +310,8 @@ test_matmul (ArTest *t)
     for (int path = AR_MATMUL_TILE_SHARED; path <= AR_MATMUL_TILE_COOPMAT; path++) {
       if (path == AR_MATMUL_TILE_COOPMAT && !(t->dev->caps.coopmat_nv && dt == AR_F16)) {
         /* Asked for where it cannot run: a clear error, no dispatch. */
-        g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
-        g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
-        ArMatmulParams p;
-        ar_matmul_params_init (&p, 8, 8, 8);
-        p.path = path;
-        GError *err = NULL;
-        art_begin (t);
-        ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
-        gboolean ran = ar_cmd_run (t->cmd, &err);
-        art_report_cond (t, "matmul", "[8,8,8]/tile-coopmat-unavailable", dt,
-            !ran && err && strstr (err->message, "cooperative"), "error=\"%s\"",
-            err ? err->message : "none");
-        g_clear_error (&err);
+        expect_matmul_error (t, dt, 8, 8, 8, FALSE, path, "[8,8,8]/tile-coopmat-unavailable",
+            "cooperative");
         continue;
       }
       for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
@@ -326,24 +338,10 @@ test_matmul (ArTest *t)
         check_mm (t, dt, 67, 29, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
       check_accumulate (t, dt, 70, 65, 48, AR_MATMUL_TEXEL);
       check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, TRUE);
-      for (int bad = 0; bad < 2; bad++) {
-        g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
-        g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
-        ArMatmulParams p;
-        ar_matmul_params_init (&p, 4, 4, bad ? 8 : 6);
-        p.path = AR_MATMUL_TEXEL;
-        p.w_kn = bad == 1;
-        if (p.w_kn)
-          p.w_ld = p.N;
-        GError *err = NULL;
-        art_begin (t);
-        ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
-        gboolean ran = ar_cmd_run (t->cmd, &err);
-        art_report_cond (t, "matmul", bad ? "[4,4,8]/texel-w-kn" : "[4,4,6]/texel-k-odd", dt,
-            !ran && err && strstr (err->message, "texel kernel"), "error=\"%s\"",
-            err ? err->message : "none");
-        g_clear_error (&err);
-      }
+      expect_matmul_error (t, dt, 4, 4, 6, FALSE, AR_MATMUL_TEXEL, "[4,4,6]/texel-k-odd",
+          "texel kernel");
+      expect_matmul_error (t, dt, 4, 4, 8, TRUE, AR_MATMUL_TEXEL, "[4,4,8]/texel-w-kn",
+          "texel kernel");
     }
     /* The texel matrix-vector kernel (what CPU devices take for M = 1 where K % 4 == 0),
      * forced so that GPUs run it too: output counts that are not multiples of its
@@ -367,19 +365,8 @@ test_matmul (ArTest *t)
               AR_MATMUL_MATVEC_TEXEL);
         }
       }
-      g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
-      g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
-      ArMatmulParams p;
-      ar_matmul_params_init (&p, 1, 4, 6);
-      p.path = AR_MATMUL_MATVEC_TEXEL;
-      GError *err = NULL;
-      art_begin (t);
-      ar_op_matmul_ex (t->cmd, dt, ba, ba, NULL, bo, &p);
-      gboolean ran = ar_cmd_run (t->cmd, &err);
-      art_report_cond (t, "matmul", "[1,4,6]/matvec-texel-k-odd", dt,
-          !ran && err && strstr (err->message, "texel kernel"), "error=\"%s\"",
-          err ? err->message : "none");
-      g_clear_error (&err);
+      expect_matmul_error (t, dt, 1, 4, 6, FALSE, AR_MATMUL_MATVEC_TEXEL,
+          "[1,4,6]/matvec-texel-k-odd", "texel kernel");
     }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);

@@ -133,7 +133,7 @@ test_norm (ArTest *t)
    * with whole vec4s per channel (and the shapes above where they allow it), rows whose
    * length is a multiple of 4. */
   printf ("# texel flavour where it applies\n");
-  ar_ops_norm_force_texel (TRUE);
+  ar_ops_reduce_force_texel (TRUE);
   for (guint d = 0; d < ndt; d++) {
     run_all (t, dts[d], FALSE);
     check_group_norm (t, dts[d], 1, 8, 4, 2, 4, TRUE, FALSE, FALSE);
@@ -142,6 +142,6 @@ test_norm (ArTest *t)
     check_row_norm (t, dts[d], FALSE, 323, 256, TRUE);
     check_row_norm (t, dts[d], TRUE, 9, 44, TRUE);
   }
-  ar_ops_norm_force_texel (FALSE);
+  ar_ops_reduce_force_texel (FALSE);
   check_bad_args (t);
 }

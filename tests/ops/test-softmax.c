@@ -57,12 +57,12 @@ test_softmax (ArTest *t)
     run_all (t, dts[d]);
   ar_ops_reduce_use_subgroups (TRUE);
   printf ("# texel flavour where it applies\n");
-  ar_ops_softmax_force_texel (TRUE);
+  ar_ops_reduce_force_texel (TRUE);
   for (guint d = 0; d < ndt; d++) {
     run_all (t, dts[d]);
     check_softmax (t, dts[d], 4, 16384, 1, FALSE);
   }
-  ar_ops_softmax_force_texel (FALSE);
+  ar_ops_reduce_force_texel (FALSE);
 
   g_autoptr (ArBuffer) bx = art_alloc (t, AR_F32, 16);
   GError *err = NULL;
