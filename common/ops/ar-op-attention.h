@@ -67,11 +67,12 @@ ar_attn_layout_in_place (guint n_heads, guint n_kv_heads, guint head_dim, guint 
 void ar_op_kv_append (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     ArBuffer *k_cache, ArBuffer *v_cache, guint pos, guint n);
 
-/* For the @n query tokens in rows 0..n-1 of @qkv, at positions pos..pos+n-1, attends causally
- * to cache positions first..(own position) (also limited by layout->window) and writes
- * out [n, H*D] (dense; must not alias @qkv or the caches). The caches must already hold
- * positions first..pos+n-1 (ar_op_kv_append first, in the same recording if wished);
- * positions beyond are never read. Needs first <= pos and pos + n <= max_tokens.
+/* For the @n query tokens in rows q_row.. of @qkv (layout->q_row, usually 0), at positions
+ * pos..pos+n-1, attends causally to cache positions first..(own position) (also limited by
+ * layout->window) and writes out [n, H*D] (dense; must not alias @qkv or the caches). The
+ * caches must already hold positions first..pos+n-1 (ar_op_kv_append first, in the same
+ * recording if wished, or the projection writing in-place caches); positions beyond are
+ * never read. Needs first <= pos and pos + n <= max_tokens.
  * One dispatch. For n == 1 this is ar_op_attention_decode() without scratch. */
 void ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
@@ -102,7 +103,7 @@ void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAt
  * position); it depends on the layout's heads and head_dim only. */
 gsize ar_op_attention_scratch_size (const ArAttnLayout *layout);
 
-/* ar_op_attention() for one query token (row 0 of @qkv) at position @pos. With @scratch (at
+/* ar_op_attention() for one query token (row q_row of @qkv) at position @pos. With @scratch (at
  * least ar_op_attention_scratch_size() bytes, no contents needed, not aliasing anything
  * else) long caches are split across several workgroups per head and their partial results
  * combined by a second dispatch; with NULL, one workgroup per head and one dispatch. */
