@@ -1,7 +1,8 @@
 /* arbench: the streaming loop at batch 1, timed per stage, optionally against the PyTorch
  * reference on the same card and weights.
  *
- *   arbench [--frames N] [--warmup W] [--seed S] [--torch] [--torch-device cpu|cuda] CARD
+ *   arbench [--frames N] [--warmup W] [--seed S] [--torch] [--torch-device cpu|cuda]
+ *           [--rounds R] CARD
  *
  * Per frame: encode a (synthetic, moving) frame; commit its tokens with an action; generate
  * the next frame's tokens with sampling (temperature 1, on the device); decode them. Before
@@ -9,7 +10,10 @@
  * every timed frame is the steady state users see once the window is full (each generation
  * re-prefills the whole window, as reference.Rollout). When the card's weights file is
  * absent it is written first from a fixed seed (random_init's scheme of
- * models/arvideo/export.py, in C: no torch needed); the PyTorch side loads the same file. */
+ * models/arvideo/export.py, in C: no torch needed); the PyTorch side loads the same file.
+ * With --rounds R both sides run R times, alternating (the warmup only once on our side), and
+ * the ratio printed is the median of the rounds' ratios: on a shared, noisy machine one
+ * round's ratio moves by ±30%. */
 #include "ar-model.h"
 #include "ar-predictor.h"
 #include "ar-tokenizer.h"
@@ -205,7 +209,7 @@ int
 main (int argc, char **argv)
 {
   setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows when piped to a file */
-  gint frames = 10, warmup = 2, seed = 1;
+  gint frames = 10, warmup = 2, seed = 1, rounds = 1;
   gboolean torch = FALSE;
   gchar *torch_device = NULL;
   GOptionEntry entries[] = {
@@ -215,6 +219,8 @@ main (int argc, char **argv)
     { "torch", 't', 0, G_OPTION_ARG_NONE, &torch, "also run the PyTorch reference", NULL },
     { "torch-device", 0, 0, G_OPTION_ARG_STRING, &torch_device,
       "cpu (2 threads, default) or cuda (fp16, CUDA graphs)", "DEV" },
+    { "rounds", 'r', 0, G_OPTION_ARG_INT, &rounds,
+      "rounds of both sides, alternating; the ratio is their median (default 1)", "R" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("CARD");
@@ -222,7 +228,8 @@ main (int argc, char **argv)
       "at batch 1.\nWrites the card's weights from a fixed seed when the file is absent.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 2 || frames < 1 || warmup < 0) {
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 2 || frames < 1 || warmup < 0
+      || rounds < 1) {
     fprintf (stderr, "arbench: %s\n", error ? error->message : "usage: arbench [OPTIONS] CARD");
     return 2;
   }
@@ -283,61 +290,80 @@ main (int argc, char **argv)
   double *times[N_STAGES];
   for (int s = 0; s < N_STAGES; s++)
     times[s] = g_new0 (double, frames);
+  g_autofree double *ratios = g_new0 (double, rounds);
   ArSampleParams sp = { .temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = (guint64) seed };
-  for (gint f = 0; f < warmup + frames; f++) {
-    synth_frame (px, w, h, (guint) f);
-    double t0 = now_ms ();
-    if (!ar_tokenizer_encode (tok, px, (gsize) w * 3, AR_PIXEL_RGB, tokens, NULL, &error))
-      return fail (error);
-    double t1 = now_ms ();
-    for (guint i = 0; i < act_dim; i++)
-      actv[i] = (float) sin (0.3 * f + i);
-    ArAction a = { .discrete = n_act > 0, .index = n_act ? (guint) f % n_act : 0, .dim = act_dim,
-      .values = actv };
-    if (!ar_predictor_commit (pred, tokens, &a, &error))
-      return fail (error);
-    double t2 = now_ms ();
-    if (!ar_predictor_generate (pred, &sp, 1, NULL, next, &error))
-      return fail (error);
-    sp.counter += T;
-    double t3 = now_ms ();
-    if (!ar_tokenizer_decode (tok, next, out_px, (gsize) w * 3, AR_PIXEL_RGB, NULL, &error))
-      return fail (error);
-    double t4 = now_ms ();
-    if (f >= warmup) {
-      guint k = (guint) (f - warmup);
-      times[ST_ENCODE][k] = t1 - t0;
-      times[ST_COMMIT][k] = t2 - t1;
-      times[ST_GENERATE][k] = t3 - t2;
-      times[ST_DECODE][k] = t4 - t3;
-      times[ST_FRAME][k] = t4 - t0;
+  gint f0 = 0;   /* frames so far: later rounds go on with the stream, without warmup */
+  for (gint round = 0; round < rounds; round++) {
+    if (rounds > 1)
+      printf ("round %d of %d\n", round + 1, rounds);
+    gint first = round == 0 ? 0 : f0, timed_from = round == 0 ? warmup : f0;
+    for (gint f = first; f < timed_from + frames; f++) {
+      synth_frame (px, w, h, (guint) f);
+      double t0 = now_ms ();
+      if (!ar_tokenizer_encode (tok, px, (gsize) w * 3, AR_PIXEL_RGB, tokens, NULL, &error))
+        return fail (error);
+      double t1 = now_ms ();
+      for (guint i = 0; i < act_dim; i++)
+        actv[i] = (float) sin (0.3 * f + i);
+      ArAction a = { .discrete = n_act > 0, .index = n_act ? (guint) f % n_act : 0, .dim = act_dim,
+        .values = actv };
+      if (!ar_predictor_commit (pred, tokens, &a, &error))
+        return fail (error);
+      double t2 = now_ms ();
+      if (!ar_predictor_generate (pred, &sp, 1, NULL, next, &error))
+        return fail (error);
+      sp.counter += T;
+      double t3 = now_ms ();
+      if (!ar_tokenizer_decode (tok, next, out_px, (gsize) w * 3, AR_PIXEL_RGB, NULL, &error))
+        return fail (error);
+      double t4 = now_ms ();
+      if (f >= timed_from) {
+        guint k = (guint) (f - timed_from);
+        times[ST_ENCODE][k] = t1 - t0;
+        times[ST_COMMIT][k] = t2 - t1;
+        times[ST_GENERATE][k] = t3 - t2;
+        times[ST_DECODE][k] = t4 - t3;
+        times[ST_FRAME][k] = t4 - t0;
+      }
+    }
+    f0 = timed_from + frames;
+    Result ours;
+    summarize (times, (guint) frames, &ours);
+    print_table ("", &ours);
+    guint64 peak_bufs = 0, peak_blocks = 0;
+    ar_device_memory_buffers (dev, NULL, &peak_bufs);
+    ar_device_memory_usage (dev, NULL, &peak_blocks);
+    printf ("fps=%.3f\n", ours.fps);
+    printf ("peak_device_memory=%.1f MiB (buffers; %.0f MiB in allocated blocks, staging included)\n",
+        peak_bufs / (double) (1 << 20), peak_blocks / (double) (1 << 20));
+    if (ar_device_validation_messages (dev)) {
+      fprintf (stderr, "arbench: %u Vulkan validation messages\n", ar_device_validation_messages (dev));
+      return 1;
+    }
+
+    if (torch) {
+      Result ref;
+      if (!run_torch (card_path, (guint) frames, (guint) warmup, (guint32) seed,
+              torch_device ? torch_device : "cpu", &ref, &error))
+        return fail (error);
+      printf ("torch:\n");
+      print_table ("torch_", &ref);
+      printf ("torch_fps=%.3f\n", ref.fps);
+      ratios[round] = ours.fps / ref.fps;
+      printf (rounds > 1 ? "round_ratio=%.2f\n" : "ratio=%.2f\n", ratios[round]);
     }
   }
-  Result ours;
-  summarize (times, (guint) frames, &ours);
   for (int s = 0; s < N_STAGES; s++)
     g_free (times[s]);
-  print_table ("", &ours);
-  guint64 peak_bufs = 0, peak_blocks = 0;
-  ar_device_memory_buffers (dev, NULL, &peak_bufs);
-  ar_device_memory_usage (dev, NULL, &peak_blocks);
-  printf ("fps=%.3f\n", ours.fps);
-  printf ("peak_device_memory=%.1f MiB (buffers; %.0f MiB in allocated blocks, staging included)\n",
-      peak_bufs / (double) (1 << 20), peak_blocks / (double) (1 << 20));
-  if (ar_device_validation_messages (dev)) {
-    fprintf (stderr, "arbench: %u Vulkan validation messages\n", ar_device_validation_messages (dev));
-    return 1;
-  }
-
-  if (torch) {
-    Result ref;
-    if (!run_torch (card_path, (guint) frames, (guint) warmup, (guint32) seed,
-            torch_device ? torch_device : "cpu", &ref, &error))
-      return fail (error);
-    printf ("torch:\n");
-    print_table ("torch_", &ref);
-    printf ("torch_fps=%.3f\n", ref.fps);
-    printf ("ratio=%.2f\n", ours.fps / ref.fps);
+  if (torch && rounds > 1) {
+    g_autofree double *sorted = g_memdup2 (ratios, sizeof (double) * rounds);
+    qsort (sorted, rounds, sizeof (double), cmp_double);
+    printf ("round ratios:");
+    for (gint r = 0; r < rounds; r++)
+      printf (" %.2f", ratios[r]);
+    printf ("\nratio=%.2f (median of %d rounds, min %.2f, max %.2f)\n",
+        rounds % 2 ? sorted[rounds / 2] : 0.5 * (sorted[rounds / 2 - 1] + sorted[rounds / 2]),
+        rounds, sorted[0], sorted[rounds - 1]);
   }
   g_free (torch_device);
   return 0;
