@@ -29,9 +29,9 @@ ops() {   # group timeout
 }
 AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
-ops matmul 40
+ops matmul 60
 ops conv 40
-ops attention 40
+ops attention 60
 
 bench() {   # name card frames warmup [env...]
   local name=$1 card=$2 frames=$3 warmup=$4
