@@ -1,6 +1,6 @@
 #version 450
 // Causal attention, the CPU-device decode kernel: a key per lane. Workgroup (h, 0, i) is
-// query i (at position pos + i, row i of qkv) of head h; its lanes take keys lo + lane,
+// query i (at position pos + i, row q_row + i of qkv: pc.q_offset includes q_row) of head h; its lanes take keys lo + lane,
 // lo + lane + L, ... each with its own running max, sum and accumulator, merged across the
 // subgroup once at the end.
 //
