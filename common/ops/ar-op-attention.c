@@ -224,6 +224,27 @@ ar_op_attention_scratch_size (const ArAttnLayout *layout)
   return (gsize) layout->n_heads * DECODE_MAX_SPLITS * (layout->head_dim + 2) * sizeof (float);
 }
 
+/* The push constants of the decode-style kernels (attention_decode, _qlanes, _klanes). */
+static DecodePush
+decode_push (const ArAttnLayout *l, guint hkv, const Geom *g, guint pos, guint first, guint n,
+    guint splits, guint split_keys)
+{
+  return (DecodePush) { l->n_heads, l->n_heads / hkv, l->head_dim, g->head_stride,
+    l->row_stride, g->q_off, pos, first, l->window, attn_scale (l), splits, split_keys, n,
+    g->pos_stride, g->k_off, g->v_off };
+}
+
+/* Whether the texel kernels (query-lanes, key-lanes) can read @n queries' rows and the
+ * caches: vec4 rows, a head small enough for their registers, texel-viewable caches. */
+static gboolean
+texel_caches_ok (ArDType dt, const ArAttnLayout *l, const Geom *g, guint n,
+    const ArBuffer *k_cache, const ArBuffer *v_cache)
+{
+  return l->head_dim <= ATTN_QLANES_MAX_HEAD_DIM && g->cache_vec4 && q_vec4 (g, l, n)
+      && ar_buffer_texel_viewable (k_cache, dt == AR_F16)
+      && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
+}
+
 /* The lanes-across-D kernel for @n queries; @scratch NULL means one workgroup per head (and
  * per block of queries); with n > 1 it must be NULL. @subgroups per workgroup, 0: the
  * device's default. */
@@ -271,9 +292,7 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
     subgroups = dev->caps.is_cpu ? 1 : DECODE_GPU_SUBGROUPS;
   guint32 spec[] = { dev->caps.subgroup_size * subgroups,
     ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
-  DecodePush pc = { H, H / hkv, D, g->head_stride, layout->row_stride, g->q_off,
-    pos, first, layout->window, attn_scale (layout), splits, split_keys, n, g->pos_stride,
-    g->k_off, g->v_off };
+  DecodePush pc = decode_push (layout, hkv, g, pos, first, n, splits, split_keys);
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
     AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
   ar_cmd_dispatch (cmd, vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt), spec, G_N_ELEMENTS (spec), bind,
@@ -294,11 +313,9 @@ klanes_supported (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayou
     const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, guint n)
 {
   const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
-  gboolean f16 = dt == AR_F16;
   return caps->subgroup_arith && caps->subgroup_size >= 1
-      && layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM && g->cache_vec4 && q_vec4 (g, layout, n)
-      && ar_buffer_texel_viewable (qkv, f16) && ar_buffer_texel_viewable (k_cache, f16)
-      && ar_buffer_texel_viewable (v_cache, f16);
+      && texel_caches_ok (dt, layout, g, n, k_cache, v_cache)
+      && ar_buffer_texel_viewable (qkv, dt == AR_F16);
 }
 
 /* shaders/attention_klanes.comp: one workgroup (one subgroup) per head and query. */
@@ -307,17 +324,9 @@ record_klanes (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
     guint hkv, const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
     guint n, guint first)
 {
-  const ArDevice *dev = ar_cmd_device (cmd);
-  const guint32 *mg = dev->props.limits.maxComputeWorkGroupCount;
-  if (layout->n_heads > mg[0] || n > mg[2]) {
-    ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
-        layout->n_heads, n);
-    return;
-  }
-  DecodePush pc = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
-    g->head_stride, layout->row_stride, g->q_off, pos, first, layout->window,
-    attn_scale (layout), 1, 0, n, g->pos_stride, g->k_off, g->v_off };
-  guint32 spec[] = { dev->caps.subgroup_size, layout->head_dim };
+  /* ar_cmd_dispatch fails the recording if heads or queries exceed the grid. */
+  DecodePush pc = decode_push (layout, hkv, g, pos, first, n, 1, 0);
+  guint32 spec[] = { ar_cmd_device (cmd)->caps.subgroup_size, layout->head_dim };
   ArBinding bind[AR_TEXEL_BINDING + 3] = { [3] = AR_WRITE (out),
     [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt),
     [AR_TEXEL_BINDING + 2] = AR_TEXEL (qkv, dt) };
@@ -389,25 +398,15 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   if (kernel == AR_ATTN_KEY_LANES)
     kernel = AR_ATTN_LANES;
   /* CPU prefill: a query per lane, K and V read as texel buffers (QUERY_LANES). */
-  gboolean qlanes_ok = layout->head_dim <= ATTN_QLANES_MAX_HEAD_DIM && g.cache_vec4
-      && q_vec4 (&g, layout, 2)
-      && ar_buffer_texel_viewable (k_cache, dt == AR_F16)
-      && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
+  /* Its queries are read as vec4 rows whatever n: aligned like several. */
+  gboolean qlanes_ok = texel_caches_ok (dt, layout, &g, 2, k_cache, v_cache);
   if (n > 0 && qlanes_ok && (kernel == AR_ATTN_QUERY_LANES
           || (kernel == AR_ATTN_AUTO && n > 1 && dev->caps.is_cpu))) {
     /* Other devices run it only when forced (tests): one query per lane keeps the unrolled
      * code, and the GPU compiler's time, 4x smaller. */
     guint local = ATTN_QLANES_LOCAL, tq = dev->caps.is_cpu ? ATTN_QLANES_PER_LANE : 1;
     guint gy = ar_div_up (n, local * tq);
-    const guint32 *mg = dev->props.limits.maxComputeWorkGroupCount;
-    if (layout->n_heads > mg[0] || gy > mg[1]) {
-      ar_cmd_fail_invalid (cmd, "attention: %u heads x %u queries exceed the grid limits",
-          layout->n_heads, n);
-      return;
-    }
-    DecodePush qp = { layout->n_heads, layout->n_heads / hkv, layout->head_dim,
-      g.head_stride, layout->row_stride, g.q_off, pos, first, layout->window,
-      attn_scale (layout), 1, 0, n, g.pos_stride, g.k_off, g.v_off };
+    DecodePush qp = decode_push (layout, hkv, &g, pos, first, n, 1, 0);
     guint32 qspec[] = { local, layout->head_dim, DECODE_KEYS_PER_BLOCK, tq };
     ArBinding qbind[AR_TEXEL_BINDING + 2] = { [0] = AR_READ (qkv), [3] = AR_WRITE (out),
       [AR_TEXEL_BINDING] = AR_TEXEL (k_cache, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (v_cache, dt) };
