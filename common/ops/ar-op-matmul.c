@@ -149,7 +149,6 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
     ArActivation act)
 {
   const ArDevice *dev = ar_cmd_device (cmd);
-  const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
   /* One SIMD vector of lanes per workgroup: more would only add rows to one workgroup. */
   guint32 local = MAX (dev->caps.subgroup_size, 1);
   guint32 tm = TEXEL_TM;
@@ -160,12 +159,8 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
       tm = t, padded = p;
   }
   guint32 spec[] = { local, tm, TEXEL_TN, TEXEL_KU };
+  /* ar_cmd_dispatch fails the recording where the grid exceeds the device's limits. */
   guint32 gx = ar_div_up (pc->N, TEXEL_TN), gy = ar_div_up (pc->M, (guint64) local * tm);
-  if (gx > max[0] || gy > max[1] || batch > max[2]) {
-    ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
-        pc->M, pc->N, batch);
-    return;
-  }
   /* Bias and out stay storage buffers; A and W go to the texel bindings. */
   ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
     [AR_TEXEL_BINDING] = AR_TEXEL (bind[0].buf, dt),
@@ -212,10 +207,6 @@ dispatch_matvec_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush
     ar_cmd_groups_1d (cmd, ar_div_up (pc->N, local * rows), &gx, &gy);
   }
   guint32 spec[] = { local, rows, norm, k_lanes };
-  if (batch > dev->props.limits.maxComputeWorkGroupCount[2]) {
-    ar_cmd_fail_invalid (cmd, "matmul: batch = %u exceeds the grid limit", batch);
-    return;
-  }
   /* All four texel bindings are statically used (NORM is a specialization constant); the
    * absent norm vectors read the device's dummy. */
   ArBinding tb[AR_TEXEL_BINDING + 4] = { [2] = bind[2], [3] = bind[3],
