@@ -223,6 +223,9 @@ ar_device_new (GError **error)
   dev->refcount = 1;
   g_mutex_init (&dev->queue_lock);
   dev->profile = env_flag ("AR_VULKAN_PROFILE");
+  const char *avoid = g_getenv ("AR_VULKAN_AVOID");
+  if (avoid && *avoid)
+    dev->avoid = g_strsplit (avoid, ",", -1);
   gboolean validate = env_flag ("AR_VULKAN_VALIDATE");
 
   const char *layers[1];
@@ -422,7 +425,14 @@ ar_device_unref (ArDevice *dev)
   if (dev->instance)
     vkDestroyInstance (dev->instance, NULL);
   g_mutex_clear (&dev->queue_lock);
+  g_strfreev (dev->avoid);
   g_free (dev);
+}
+
+gboolean
+ar_device_avoids (const ArDevice *dev, const char *kernel)
+{
+  return dev->avoid && g_strv_contains ((const gchar *const *) dev->avoid, kernel);
 }
 
 static GMutex default_lock;

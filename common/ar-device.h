@@ -46,6 +46,9 @@ struct _ArDevice {
   VkPhysicalDeviceMemoryProperties mem_props;
   ArDeviceCaps caps;
   gboolean profile;                /* AR_VULKAN_PROFILE=1 */
+  /* AR_VULKAN_AVOID=name,name: kernels that AUTO paths must not pick on this device (for A/B
+   * benchmarks of a new kernel against the one it replaced; see ar_device_avoids). */
+  gchar **avoid;
 
   VkDebugUtilsMessengerEXT messenger;
   gint validation_messages;        /* atomic */
@@ -68,6 +71,10 @@ ArDevice *ar_device_get_default (GError **error);
 ArDevice *ar_device_ref (ArDevice *dev);
 void ar_device_unref (ArDevice *dev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArDevice, ar_device_unref)
+
+/* Whether AR_VULKAN_AVOID names @kernel (e.g. "matvec_rows"): AUTO then takes the kernel
+ * it would have taken without it. */
+gboolean ar_device_avoids (const ArDevice *dev, const char *kernel);
 
 /* Number of validation messages (warnings and errors) seen so far. */
 guint ar_device_validation_messages (ArDevice *dev);
