@@ -47,6 +47,10 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
  * 289 -> 294; at K = 256 the final reductions cost more than they save (256x256 51 -> 61). */
 #define MATVEC_TEXEL_K_LANES_MIN_K 512
 #define MATVEC_TEXEL_K_LANES_ROWS 16
+/* shaders/matvec_rows.comp (GPUs): subgroups per workgroup, and from which N on each subgroup
+ * takes two rows (one load of a for both; still >= 128 workgroups at N = 1024). */
+#define MATVEC_ROWS_SUBGROUPS 4
+#define MATVEC_ROWS_PAIR_MIN_N 1024
 
 void
 ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K)
@@ -91,6 +95,7 @@ static const ArShader *const texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (m
 static const ArShader *const matvec_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec);
 static const ArShader *const matvec_texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_texel);
 static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_sg);
+static const ArShader *const matvec_rows_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_rows);
 static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
 static const ArShader *const coop_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_coop);
 
@@ -218,6 +223,30 @@ dispatch_matvec_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush
       G_N_ELEMENTS (tb), pc, sizeof *pc, gx, gy, batch);
 }
 
+/* Whether shaders/matvec_rows.comp applies: 4-element loads along K of a, W, gamma and beta. */
+static gboolean
+matvec_rows_applies (ArDevice *dev, const MatmulPush *pc, guint batch)
+{
+  return dev->caps.subgroup_arith && pc->w_sk == 1 && pc->K % 4 == 0
+      && (pc->a_off | pc->w_off | pc->w_sn) % 4 == 0
+      && (batch == 1 || (pc->a_bs | pc->w_bs) % 4 == 0);
+}
+
+/* shaders/matvec_rows.comp: a subgroup per output row (two on wide products, so that each
+ * load of a serves both), MATVEC_ROWS_SUBGROUPS subgroups per workgroup. */
+static void
+dispatch_matvec_rows (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc,
+    guint batch, ArActivation act, guint32 norm)
+{
+  ArDevice *dev = ar_cmd_device (cmd);
+  guint32 rows = pc->N >= MATVEC_ROWS_PAIR_MIN_N ? 2 : 1;
+  guint32 spec[] = { MATVEC_ROWS_SUBGROUPS * MAX (dev->caps.subgroup_size, 1), rows, norm };
+  guint32 gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (pc->N, MATVEC_ROWS_SUBGROUPS * rows), &gx, &gy);
+  ar_cmd_dispatch (cmd, matvec_rows_shaders[act][dt == AR_F16], spec, G_N_ELEMENTS (spec), bind,
+      6, pc, sizeof *pc, gx, gy, batch);
+}
+
 /* @bind has 6 entries: a, w, bias, out, then the norm prologue's gamma and beta (NULL without
  * one); @norm is the shader's NORM constant (0 none, 1 layer, 2 RMS). @texel_ok: whether
  * shaders/matvec_texel.comp applies (what MATVEC takes then on CPU devices). */
@@ -228,6 +257,17 @@ dispatch_matvec (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, 
   ArDevice *dev = ar_cmd_device (cmd);
   if (path == AR_MATMUL_MATVEC_TEXEL || (path == AR_MATMUL_MATVEC && dev->caps.is_cpu && texel_ok)) {
     dispatch_matvec_texel (cmd, dt, bind, pc, batch, act, norm);
+    return;
+  }
+  gboolean rows_ok = matvec_rows_applies (dev, pc, batch);
+  if (path == AR_MATMUL_MATVEC_ROWS && !rows_ok) {
+    ar_cmd_fail_invalid (cmd, "matmul: the subgroup-rows matrix-vector kernel needs subgroup "
+        "arithmetic, K-contiguous W, K %% 4 == 0 and 4-aligned rows");
+    return;
+  }
+  if (path == AR_MATMUL_MATVEC_ROWS || (path == AR_MATMUL_MATVEC && !dev->caps.is_cpu && rows_ok
+          && !ar_device_avoids (dev, "matvec_rows"))) {
+    dispatch_matvec_rows (cmd, dt, bind, pc, batch, act, norm);
     return;
   }
   gboolean reduce = path == AR_MATMUL_MATVEC_REDUCE || path == AR_MATMUL_MATVEC_REDUCE_SHARED
@@ -271,12 +311,12 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
-  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_MATVEC_TEXEL) {
+  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_MATVEC_ROWS) {
     ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
     return;
   }
   gboolean matvec_path = (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED)
-      || p->path == AR_MATMUL_MATVEC_TEXEL;
+      || p->path == AR_MATMUL_MATVEC_TEXEL || p->path == AR_MATMUL_MATVEC_ROWS;
   if (matvec_path && p->M != 1) {
     ar_cmd_fail_invalid (cmd, "matmul: the matrix-vector kernel needs M = 1, not %u", p->M);
     return;
@@ -366,7 +406,7 @@ ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const ArBuf
   gsize es = ar_dtype_size (dt);
   gboolean matvec_path = p->path == AR_MATMUL_AUTO
       || (p->path >= AR_MATMUL_MATVEC && p->path <= AR_MATMUL_MATVEC_REDUCE_SHARED)
-      || p->path == AR_MATMUL_MATVEC_TEXEL;
+      || p->path == AR_MATMUL_MATVEC_TEXEL || p->path == AR_MATMUL_MATVEC_ROWS;
   gboolean fused = p->M == 1 && p->batch == 1 && !p->w_kn && matvec_path
       && norm->gamma && (norm->kind == AR_ROW_NORM_RMS || norm->beta);
   if (fused) {

@@ -38,6 +38,11 @@ typedef enum {
                                   * gamma, beta) as vec4 texels, lanes across outputs: M == 1
                                   * and the texel kernel's conditions, else an error (what
                                   * MATVEC and AUTO take on CPU devices where it applies) */
+  AR_MATMUL_MATVEC_ROWS,         /* the matrix-vector kernel with a subgroup per output row
+                                  * and 4-element loads: M == 1, subgroup arithmetic,
+                                  * K-contiguous W, K % 4 == 0 and 4-aligned rows, else an
+                                  * error (what MATVEC and AUTO take on GPUs where it applies,
+                                  * unless AR_VULKAN_AVOID names matvec_rows) */
 } ArMatmulPath;
 
 /* A batched, strided product, for b < batch, m < M, n < N:

@@ -7,8 +7,8 @@
 static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
 G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
-  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel", "matvec-texel" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_MATVEC_TEXEL + 1);
+  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel", "matvec-texel", "matvec-rows" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_MATVEC_ROWS + 1);
 
 /* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
  * recording has no timestamps). */
@@ -367,6 +367,35 @@ test_matmul (ArTest *t)
       }
       expect_matmul_error (t, dt, 1, 4, 6, FALSE, AR_MATMUL_MATVEC_TEXEL,
           "[1,4,6]/matvec-texel-k-odd", "texel kernel");
+    }
+    /* The subgroup-rows matrix-vector kernel (what GPUs take for M = 1 where K % 4 == 0),
+     * forced so that every device runs it: output counts that are not multiples of its
+     * workgroup's rows, the two-rows-per-subgroup flavour (N >= 1024) with an odd N, K
+     * shorter than one pass of the subgroup and with a half pass left over, every epilogue,
+     * the residual add, both norm prologues (batches: check_heads with T = 1 above, on GPUs); a
+     * clear error where it cannot apply. */
+    if (t->dev->caps.subgroup_arith) {
+      static const guint rows_shapes[][2] = { { 1, 4 }, { 13, 32 }, { 300, 1028 }, { 65, 12 },
+        { 513, 256 }, { 1025, 388 }, { 2048, 516 }, { 17, 2052 } };
+      for (guint i = 0; i < G_N_ELEMENTS (rows_shapes); i++)
+        check_mm (t, dt, 1, rows_shapes[i][0], rows_shapes[i][1], i % 2, AR_ACT_NONE,
+            AR_MATMUL_MATVEC_ROWS, FALSE, FALSE);
+      for (guint wide = 0; wide < 2; wide++) {
+        guint n = wide ? 1031 : 37;
+        for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
+          check_mm (t, dt, 1, n, 52, TRUE, act, AR_MATMUL_MATVEC_ROWS, FALSE, FALSE);
+        check_accumulate (t, dt, 1, n, 48, AR_MATMUL_MATVEC_ROWS);
+        for (int kind = AR_ROW_NORM_LAYER; kind <= AR_ROW_NORM_RMS; kind++) {
+          check_norm_mm (t, dt, kind, 1, n, 52, AR_ACT_NONE, AR_MATMUL_MATVEC_ROWS);
+          check_norm_mm (t, dt, kind, 1, n, 1024, AR_ACT_GELU_ERF, AR_MATMUL_MATVEC_ROWS);
+        }
+      }
+      check_mm (t, dt, 1, 2048, 512, TRUE, AR_ACT_NONE, AR_MATMUL_MATVEC_ROWS, FALSE, TRUE);
+      check_mm (t, dt, 1, 512, 2048, TRUE, AR_ACT_NONE, AR_MATMUL_MATVEC_ROWS, FALSE, TRUE);
+      expect_matmul_error (t, dt, 1, 4, 6, FALSE, AR_MATMUL_MATVEC_ROWS,
+          "[1,4,6]/matvec-rows-k-odd", "subgroup-rows");
+      expect_matmul_error (t, dt, 1, 4, 8, TRUE, AR_MATMUL_MATVEC_ROWS,
+          "[1,4,8]/matvec-rows-w-kn", "subgroup-rows");
     }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
