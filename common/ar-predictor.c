@@ -603,6 +603,8 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
   if (record) {
     ar_cmd_begin (p->cmd);
     p->rec_valid = FALSE;
+    /* The fused split combine's counters start at zero (each call leaves them so). */
+    ar_cmd_zero (p->cmd, p->att_scratch);
   }
   if (!ar_predictor_action_discrete (p)) {
     guint frames = P / (p->T + 1);

@@ -8,6 +8,11 @@
 // subgroup (coalesced on GPUs, plain vector loads on CPU SIMD lanes), everything stays in
 // registers, and each score is a subgroupAdd. No barrier except one at the end when a
 // workgroup holds several subgroups (each then takes every NS-th block of keys).
+//
+// With -DFUSED_COMBINE the split workgroups combine their partial states themselves: each
+// counts itself done on a per-head counter after its partial state is visible, and the last
+// one of the head merges all of them (as attention_combine.comp does) and resets the counter
+// to zero for the next call. One dispatch per one-token attention instead of two.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
@@ -35,7 +40,14 @@ layout(std430, binding = 0) readonly buffer QKV { SV qkv[]; };
 layout(std430, binding = 1) readonly buffer KC { SV kc[]; };
 layout(std430, binding = 2) readonly buffer VC { SV vc[]; };
 layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+#if defined(FUSED_COMBINE)
+// Coherent: the last workgroup reads what the others wrote during this dispatch. The
+// counters (uint, one per head) follow the partial states from element ctr_off on.
+layout(std430, binding = 4) coherent buffer Part { float part[]; };   // [H, n_splits, 2 + D]
+layout(std430, binding = 4) coherent buffer Ctr { uint ctr[]; };
+#else
 layout(std430, binding = 4) writeonly buffer Part { float part[]; };   // [H, n_splits, 2 + D]
+#endif
 
 layout(push_constant) uniform Push {
     uint n_heads;
@@ -54,6 +66,7 @@ layout(push_constant) uniform Push {
     uint pos_stride;   // cache elements between positions
     uint k_off;        // cache element of K (V) at kv head 0, position 0
     uint v_off;
+    uint ctr_off;      // FUSED_COMBINE: element of head 0's counter in Part
 } pc;
 
 // Finite, so that exp(NEG - m) is 0 and never NaN (no inf - inf).
@@ -62,6 +75,51 @@ const float NEG = -3.0e38;
 shared float m_sh[gl_WorkGroupSize.x * QB];
 shared float l_sh[gl_WorkGroupSize.x * QB];
 shared VT acc_sh[gl_WorkGroupSize.x * R * QB];
+
+#if defined(FUSED_COMBINE)
+#define AR_SUBGROUP
+#include "reduce.glsl"
+const uint MAX_SPLITS = 64;   // DECODE_MAX_SPLITS in common/ops/ar-op-attention.c
+shared float split_weight[MAX_SPLITS];
+shared bool last_of_head;
+
+// Called by every invocation once the workgroup's partial state is written. The last
+// workgroup of head h to arrive merges the head's n_splits states into o.
+void combine_if_last(uint h, uint D)
+{
+    // Each writer's stores reach device scope before the workgroup signs off.
+    memoryBarrierBuffer();
+    barrier();
+    uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, S = pc.n_splits;
+    if (lid == 0)
+        last_of_head = atomicAdd(ctr[pc.ctr_off + h], 1u) == S - 1;
+    barrier();
+    if (!last_of_head)
+        return;
+    memoryBarrierBuffer();
+    uint base = h * S * (D + 2);
+    float m = NEG;
+    for (uint s = lid; s < S; s += WG)
+        m = max(m, part[base + s * (D + 2)]);
+    float mt = ar_wg_max(m, 0);
+    float den = 0.0;
+    for (uint s = lid; s < S; s += WG) {
+        float w = exp(part[base + s * (D + 2)] - mt);
+        split_weight[s] = w;
+        den += w * part[base + s * (D + 2) + 1];
+    }
+    // The reduction's barrier also makes split_weight visible to the whole workgroup.
+    float inv = 1.0 / ar_wg_sum(den, 1);
+    for (uint d = lid; d < D; d += WG) {
+        float sum = 0.0;
+        for (uint s = 0; s < S; s++)
+            sum += split_weight[s] * part[base + s * (D + 2) + 2 + d];
+        o[h * D + d] = STYPE(sum * inv);
+    }
+    if (lid == 0)
+        ctr[pc.ctr_off + h] = 0u;
+}
+#endif
 
 // First key position query position p may see.
 uint first_key(uint p)
@@ -171,9 +229,9 @@ void main()
                 acc_sh[(li * QB + qb) * R + r] = acc[qb * R + r];
         }
         barrier();
-        if (sg != 0)
-            return;
-        for (uint qb = 0; qb < QB; qb++) {
+        // Subgroup 0 merges; the others stay (for the fused combine's barriers) but store
+        // nothing.
+        for (uint qb = 0; sg == 0 && qb < QB; qb++) {
             float mt = NEG;
             for (uint g = 0; g < NS; g++)
                 mt = max(mt, m_sh[(g * SG + lane) * QB + qb]);
@@ -191,7 +249,8 @@ void main()
         }
     }
 
-    if (pc.n_splits == 1) {
+    // Subgroup 0 holds the workgroup's state.
+    if (sg == 0 && pc.n_splits == 1) {
         for (uint qb = 0; qb < nq; qb++) {
             uint ob = ((qz + qb) * pc.n_heads + h) * D;
             for (uint r = 0; r < R; r++)
@@ -199,7 +258,7 @@ void main()
                     for (uint c = 0; c < W; c++)
                         o[ob + (lane + r * SG) * W + c] = STYPE(COMP(acc[qb * R + r], c) / l[qb]);
         }
-    } else {
+    } else if (sg == 0) {
         uint pb = (h * pc.n_splits + split) * (D + 2);
         if (lane == 0) {
             part[pb] = m[0];
@@ -210,4 +269,8 @@ void main()
                 for (uint c = 0; c < W; c++)
                     part[pb + 2 + (lane + r * SG) * W + c] = COMP(acc[r], c);
     }
+#if defined(FUSED_COMBINE)
+    if (pc.n_splits > 1)
+        combine_if_last(h, D);
+#endif
 }

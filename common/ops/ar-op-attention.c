@@ -53,8 +53,9 @@ typedef struct {
   float scale;
   guint32 n_splits, split_keys, n_queries;
   guint32 pos_stride, k_off, v_off;
+  guint32 ctr_off;
 } DecodePush;
-G_STATIC_ASSERT (sizeof (DecodePush) == 64);
+G_STATIC_ASSERT (sizeof (DecodePush) == 68);
 
 /* Where a call's queries and cache rows are, in elements (the push constants' view of an
  * ArAttnLayout): q_off includes q_row's rows. cache_vec4: head_dim and the cache strides and
@@ -221,7 +222,9 @@ ar_op_attention_scratch_size (const ArAttnLayout *layout)
 {
   if (!layout)
     return 0;
-  return (gsize) layout->n_heads * DECODE_MAX_SPLITS * (layout->head_dim + 2) * sizeof (float);
+  /* The split states, then one counter per head for the fused combine. */
+  return ((gsize) layout->n_heads * DECODE_MAX_SPLITS * (layout->head_dim + 2) + layout->n_heads)
+      * sizeof (float);
 }
 
 /* The push constants of the decode-style kernels (attention_decode, _qlanes, _klanes). */
@@ -251,7 +254,7 @@ texel_caches_ok (ArDType dt, const ArAttnLayout *l, const Geom *g, guint n,
 static void
 record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     guint hkv, const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos,
-    guint n, guint first, ArBuffer *scratch, guint subgroups)
+    guint n, guint first, ArBuffer *scratch, guint subgroups, ArAttnCombine combine)
 {
   ArDevice *dev = ar_cmd_device (cmd);
   guint H = layout->n_heads, D = layout->head_dim;
@@ -272,9 +275,14 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   guint split_keys = ar_div_up (ar_div_up (keys, splits), DECODE_KEYS_PER_BLOCK)
       * DECODE_KEYS_PER_BLOCK;
   splits = ar_div_up (keys, split_keys);
+  /* The fused combine's counters sit after the largest split state (any position). */
+  guint32 ctr_off = H * DECODE_MAX_SPLITS * (D + 2);
+  gboolean fused = splits > 1 && (combine == AR_ATTN_COMBINE_FUSED
+      || (combine == AR_ATTN_COMBINE_AUTO && !dev->caps.is_cpu
+          && !ar_device_avoids (dev, "decode_fused")));
   if (splits > 1
       && !ar_op_check_size (cmd, "attention_decode", "scratch", scratch,
-          (guint64) H * splits * (D + 2), sizeof (float)))
+          fused ? (guint64) ctr_off + H : (guint64) H * splits * (D + 2), sizeof (float)))
     return;
   guint qb = n > 1 ? DECODE_QUERIES_PER_GROUP : 1;
   const guint32 *max_groups = dev->props.limits.maxComputeWorkGroupCount;
@@ -293,11 +301,15 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   guint32 spec[] = { dev->caps.subgroup_size * subgroups,
     ar_div_up (D, (vec4 ? 4 : 1) * DECODE_MIN_SUBGROUP), DECODE_KEYS_PER_BLOCK, qb };
   DecodePush pc = decode_push (layout, hkv, g, pos, first, n, splits, split_keys);
+  pc.ctr_off = ctr_off;
   ArBinding bind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
-    AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
-  ar_cmd_dispatch (cmd, vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt), spec, G_N_ELEMENTS (spec), bind,
-      G_N_ELEMENTS (bind), &pc, sizeof pc, H, splits, ar_div_up (n, qb));
-  if (splits == 1)
+    AR_WRITE (splits == 1 || fused ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
+  const ArShader *sh = fused
+      ? (vec4 ? AR_SHADER (attention_decode4_fused, dt) : AR_SHADER (attention_decode_fused, dt))
+      : (vec4 ? AR_SHADER (attention_decode4, dt) : AR_SHADER (attention_decode, dt));
+  ar_cmd_dispatch (cmd, sh, spec, G_N_ELEMENTS (spec), bind, G_N_ELEMENTS (bind), &pc,
+      sizeof pc, H, splits, ar_div_up (n, qb));
+  if (splits == 1 || fused)
     return;
   guint32 cspec[] = { MIN (COMBINE_LOCAL, ar_div_up (D, 8) * 8) };
   CombinePush cpc = { D, splits };
@@ -337,7 +349,7 @@ record_klanes (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
 void
 ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
-    guint pos, guint first, ArBuffer *scratch, guint subgroups)
+    guint pos, guint first, ArBuffer *scratch, guint subgroups, ArAttnCombine combine)
 {
   guint hkv;
   Geom g;
@@ -352,12 +364,12 @@ ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
   /* CPU devices: a key per lane (lavapipe, iris-small's 4 heads x 64 over 340 keys: ~50 vs
    * ~250 us with lanes across D). An explicit subgroup count asks for the lanes-across-D
    * kernel. */
-  if (subgroups == 0 && ar_cmd_device (cmd)->caps.is_cpu
+  if (subgroups == 0 && combine == AR_ATTN_COMBINE_AUTO && ar_cmd_device (cmd)->caps.is_cpu
       && klanes_supported (cmd, dt, qkv, layout, &g, k_cache, v_cache, 1))
     record_klanes (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, 1, first);
   else if (decode_supported (cmd, layout))
     record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, 1, first, scratch,
-        subgroups);
+        subgroups, combine);
   else
     ar_op_attention (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, 1, first);
 }
@@ -367,7 +379,8 @@ ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAtt
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint first,
     ArBuffer *scratch)
 {
-  ar_op_attention_decode_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, first, scratch, 0);
+  ar_op_attention_decode_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, first, scratch, 0,
+      AR_ATTN_COMBINE_AUTO);
 }
 
 void
@@ -422,7 +435,8 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
       && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
   if (lanes) {
-    record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, n, first, NULL, 0);
+    record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, n, first, NULL, 0,
+        AR_ATTN_COMBINE_AUTO);
     return;
   }
   const char *op = "attention";

@@ -104,17 +104,30 @@ void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAt
 gsize ar_op_attention_scratch_size (const ArAttnLayout *layout);
 
 /* ar_op_attention() for one query token (row q_row of @qkv) at position @pos. With @scratch (at
- * least ar_op_attention_scratch_size() bytes, no contents needed, not aliasing anything
- * else) long caches are split across several workgroups per head and their partial results
- * combined by a second dispatch; with NULL, one workgroup per head and one dispatch. */
+ * least ar_op_attention_scratch_size() bytes, not aliasing anything else) long caches are
+ * split across several workgroups per head and their partial results combined, on GPUs by
+ * the last workgroup of each head (one dispatch), elsewhere by a second dispatch. The split
+ * states need no contents, but the per-head counters at the end of @scratch must be zero
+ * before its first use (ar_cmd_zero() on the whole buffer); every call leaves them zero.
+ * With NULL, one workgroup per head and one dispatch. */
 void ar_op_attention_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
     guint pos, guint first, ArBuffer *scratch);
 
+/* How split one-token attention merges its workgroups' partial states. */
+typedef enum {
+  AR_ATTN_COMBINE_AUTO,       /* FUSED on GPUs (unless AR_VULKAN_AVOID names decode_fused),
+                               * else DISPATCH */
+  AR_ATTN_COMBINE_DISPATCH,   /* a second dispatch, one workgroup per head */
+  AR_ATTN_COMBINE_FUSED,      /* the last workgroup of each head to finish, in the same
+                               * dispatch (per-head counters in the scratch buffer) */
+} ArAttnCombine;
+
 /* The same with @subgroups subgroups per workgroup taking alternate blocks of keys (0: the
- * device's default, 1 on CPUs and 4 on GPUs; at most 8). For tests and tuning. */
+ * device's default, 1 on CPUs and 4 on GPUs; at most 8) and the combine chosen. A subgroup
+ * count or combine other than AUTO asks for the lanes-across-D kernel. For tests and tuning. */
 void ar_op_attention_decode_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
     const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
-    guint pos, guint first, ArBuffer *scratch, guint subgroups);
+    guint pos, guint first, ArBuffer *scratch, guint subgroups, ArAttnCombine combine);
 
 G_END_DECLS

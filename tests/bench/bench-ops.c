@@ -173,6 +173,8 @@ bench_attention (ArTest *t, ArDType dt, guint heads, guint d, guint n_ctx, gbool
   g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32,
       ar_op_attention_scratch_size (&l) / sizeof (float)) : NULL;
   art_begin (t);
+  if (scratch)
+    ar_cmd_zero (t->cmd, scratch);   /* the fused combine's counters */
   for (int c = 0; c < calls_per_run (); c++)
     ar_op_attention_decode (t->cmd, dt, bq, &l, bk, bv, bo, n_ctx - 1, 0, scratch);
   double us = median_gpu_us (t);

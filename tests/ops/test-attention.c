@@ -103,8 +103,11 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
   gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
   g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32, scratch_n) : NULL;
   art_begin (t);
+  if (scratch)
+    ar_cmd_zero (t->cmd, scratch);   /* the fused combine's counters */
   if (decode)
-    ar_op_attention_decode_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, first, scratch, 0);
+    ar_op_attention_decode_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, first, scratch, 0,
+        AR_ATTN_COMBINE_AUTO);
   else
     ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, first, kernel);
   if (!art_run (t))
@@ -124,11 +127,15 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
       art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
-/* ar_op_attention_decode with a split-K scratch buffer (NaN-filled: its contents must not
- * matter) for one query token at @pos; rows beyond pos hold NaN. */
+#define AUTO_COMBINE AR_ATTN_COMBINE_AUTO
+
+/* ar_op_attention_decode with a split-K scratch buffer (NaN-filled split states: their
+ * contents must not matter; zero counters) for one query token at @pos; rows beyond pos hold
+ * NaN. Runs twice, the output cleared in between: the second run checks that the first left
+ * the fused combine's counters at zero. */
 static void
 check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint window,
-    gboolean split, guint subgroups)
+    gboolean split, guint subgroups, ArAttnCombine combine)
 {
   guint H = hs.heads, Hkv = hs.kv_heads, D = hs.dim;
   guint T = pos + 4;
@@ -147,7 +154,7 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
   gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
   g_autofree float *nans = g_new (float, scratch_n);
   for (gsize i = 0; i < scratch_n; i++)
-    nans[i] = NAN;
+    nans[i] = i + H < scratch_n ? NAN : 0.0f;
   g_autoptr (ArBuffer) bqkv = art_upload (t, dt, qkv, lay.row_stride);
   g_autoptr (ArBuffer) bk = art_upload (t, dt, nan_kc, cache_n);
   g_autoptr (ArBuffer) bv = art_upload (t, dt, nan_vc, cache_n);
@@ -155,25 +162,31 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
   g_autoptr (ArBuffer) scratch = split ? art_upload (t, AR_F32, nans, scratch_n) : NULL;
 
   art_begin (t);
-  ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch, subgroups);
+  ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch, subgroups,
+      combine);
+  guint dispatches = ar_cmd_dispatch_count (t->cmd);
+  ar_cmd_zero (t->cmd, bo);
+  ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, first, scratch, subgroups,
+      combine);
   if (!art_run (t))
     return;
-  guint dispatches = ar_cmd_dispatch_count (t->cmd);
   g_autofree float *ref = g_new (float, (gsize) H * D);
   ref_attention (qkv + lay.q_offset, lay.row_stride, kc, vc, ref, H, Hkv, D, T, pos, 1, first,
       window, 1.0 / sqrt ((double) D));
   art_round (ref, (gsize) H * D, dt);
   g_autofree float *out = art_download (t, dt, bo, (gsize) H * D);
+  static const char *const combines[] = { "", " combine=dispatch", " combine=fused" };
   g_autofree gchar *shape = g_strdup_printf ("[H=%u Hkv=%u D=%u pos=%u first=%u win=%u %s"
-      " sg=%u dispatches=%u]", H, Hkv, D, pos, first, window, split ? "split" : "1wg", subgroups,
-      dispatches);
+      " sg=%u%s dispatches=%u]", H, Hkv, D, pos, first, window, split ? "split" : "1wg",
+      subgroups, combines[combine], dispatches);
   art_report (t, "attention_decode", shape, dt, art_nmse (out, ref, (gsize) H * D),
       ART_NMSE_LOOSE);
 }
 
-/* Decode of one token over @ctx cached positions; prints the best GPU time of a few runs. */
+/* Decode of one token over @ctx cached positions, in one workgroup per head (@combine
+ * AUTO) or split with @combine forced; prints the best GPU time of a few runs. */
 static void
-time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx)
+time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx, ArAttnCombine combine)
 {
   guint T = ctx + 1;
   ArAttnLayout lay = ar_attn_layout_fused (H, H, D, T);
@@ -184,9 +197,17 @@ time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx)
   g_autoptr (ArBuffer) bk = art_upload (t, dt, kc, cache_n);
   g_autoptr (ArBuffer) bv = art_upload (t, dt, kc, cache_n);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) H * D);
+  g_autoptr (ArBuffer) scratch = combine != AR_ATTN_COMBINE_AUTO
+      ? art_alloc (t, AR_F32, ar_op_attention_scratch_size (&lay) / sizeof (float)) : NULL;
+  if (scratch) {
+    art_begin (t);
+    ar_cmd_zero (t->cmd, scratch);
+    if (!art_run (t))
+      return;
+  }
   ar_cmd_set_timing (t->cmd, TRUE);
   art_begin (t);
-  ar_op_attention (t->cmd, dt, bqkv, &lay, bk, bv, bo, ctx, 1, 0);
+  ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, ctx, 0, scratch, 0, combine);
   double best = -1;
   for (int r = 0; r < 5; r++) {
     if (!art_run (t))
@@ -196,8 +217,10 @@ time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx)
       best = us;
   }
   ar_cmd_set_timing (t->cmd, FALSE);
-  printf ("# time attention decode H=%u D=%u over %u positions %s: %.1f us\n", H, D, ctx + 1,
-      ar_dtype_name (dt), best);
+  static const char *const how[] = { "one workgroup per head", "split, combine dispatch",
+    "split, combine fused" };
+  printf ("# time attention decode H=%u D=%u over %u positions %s, %s: %.1f us\n", H, D, ctx + 1,
+      ar_dtype_name (dt), how[combine], best);
 }
 
 void
@@ -269,19 +292,29 @@ test_attention (ArTest *t)
     for (guint s = 0; s < G_N_ELEMENTS (dshapes); s++)
       for (guint p = 0; p < G_N_ELEMENTS (dpos); p++)
         for (int split = 0; split < 2; split++)
-          check_decode (t, dts[d], dshapes[s], dpos[p], 0, 0, split, 0);
-    check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE, 0);
-    check_decode (t, dts[d], (HeadShape) { 2, 1, 33 }, 2056, 0, 900, TRUE, 0);
+          check_decode (t, dts[d], dshapes[s], dpos[p], 0, 0, split, 0, AUTO_COMBINE);
+    check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE, 0, AUTO_COMBINE);
+    check_decode (t, dts[d], (HeadShape) { 2, 1, 33 }, 2056, 0, 900, TRUE, 0, AUTO_COMBINE);
     /* Several subgroups per workgroup (GPUs' default), merged through shared memory, on
      * every device: split and not, windows, a short range (subgroups without keys). */
     for (guint sg = 2; sg <= 4; sg += 2) {
-      check_decode (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 0, 0, TRUE, sg);
-      check_decode (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 0, 0, FALSE, sg);
-      check_decode (t, dts[d], (HeadShape) { 2, 1, 128 }, 700, 30, 300, TRUE, sg);
-      check_decode (t, dts[d], (HeadShape) { 1, 1, 8 }, 5, 0, 0, FALSE, sg);
+      check_decode (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 0, 0, TRUE, sg, AUTO_COMBINE);
+      check_decode (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 0, 0, FALSE, sg, AUTO_COMBINE);
+      check_decode (t, dts[d], (HeadShape) { 2, 1, 128 }, 700, 30, 300, TRUE, sg, AUTO_COMBINE);
+      check_decode (t, dts[d], (HeadShape) { 1, 1, 8 }, 5, 0, 0, FALSE, sg, AUTO_COMBINE);
     }
+    /* Both ways of combining the splits, forced, on every device: one and several subgroups,
+     * grouped kv heads, a first position, a window, head_dim 33 (scalar loads) and 128. */
+    for (int c = AR_ATTN_COMBINE_DISPATCH; c <= AR_ATTN_COMBINE_FUSED; c++)
+      for (guint sg = 1; sg <= 4; sg += 3) {
+        check_decode (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 0, 0, TRUE, sg, c);
+        check_decode (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 0, 0, TRUE, sg, c);
+        check_decode (t, dts[d], (HeadShape) { 2, 1, 128 }, 700, 30, 300, TRUE, sg, c);
+        check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE, sg, c);
+      }
   }
   for (guint d = 0; d < ndt; d++)
     for (guint c = 0; c < 2; c++)
-      time_decode (t, dts[d], 8, 64, c ? 2056 : 340);
+      for (int how = AR_ATTN_COMBINE_AUTO; how <= AR_ATTN_COMBINE_FUSED; how++)
+        time_decode (t, dts[d], 8, 64, c ? 2056 : 340, how);
 }
