@@ -25,28 +25,53 @@ shared float sh_w[BK * SA];       // [k][n]
 
 // Element e of a 64 x BK slab: row e / BK, k e % BK (neighbouring invocations read
 // neighbouring k), or for B_N_FAST row e % 64, k e / 64.
+const uint STAGE_PER_INV = BM * BK / TILE_LOCAL;
+
+uint stage_row_a(uint e) { return e / BK; }
+uint stage_k_a(uint e) { return e % BK; }
+#ifdef B_N_FAST
+uint stage_row_b(uint e) { return e % BN; }
+uint stage_k_b(uint e) { return e / BN; }
+#else
+uint stage_row_b(uint e) { return e / BK; }
+uint stage_k_b(uint e) { return e % BK; }
+#endif
+
+#ifdef COOPMAT
 void tile_stage(uint k0)
 {
     const uint tid = gl_LocalInvocationID.x;
-    for (uint r = 0; r < BM * BK / TILE_LOCAL; r++) {
+    for (uint r = 0; r < STAGE_PER_INV; r++) {
         uint e = tid + r * TILE_LOCAL;
-        uint row = e / BK, kk = e % BK;
-#ifdef COOPMAT
-        sh_a[row * SA + kk] = float16_t(tile_a(row, k0 + kk));
-#else
-        sh_a[kk * SA + row] = tile_a(row, k0 + kk);
-#endif
-#ifdef B_N_FAST
-        row = e % BN;
-        kk = e / BN;
-#endif
-#ifdef COOPMAT
-        sh_w[row * SA + kk] = float16_t(tile_b(row, k0 + kk));
-#else
-        sh_w[kk * SA + row] = tile_b(row, k0 + kk);
-#endif
+        sh_a[stage_row_a(e) * SA + stage_k_a(e)] = float16_t(tile_a(stage_row_a(e), k0 + stage_k_a(e)));
+        sh_w[stage_row_b(e) * SA + stage_k_b(e)] = float16_t(tile_b(stage_row_b(e), k0 + stage_k_b(e)));
     }
 }
+#else
+// The plain path loads the next slab into registers while it computes on the current one
+// (global latency hidden behind the products), then stores them after the barrier.
+float pre_a[STAGE_PER_INV], pre_w[STAGE_PER_INV];
+
+void tile_fetch(uint k0)
+{
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint r = 0; r < STAGE_PER_INV; r++) {
+        uint e = tid + r * TILE_LOCAL;
+        pre_a[r] = tile_a(stage_row_a(e), k0 + stage_k_a(e));
+        pre_w[r] = tile_b(stage_row_b(e), k0 + stage_k_b(e));
+    }
+}
+
+void tile_store_slab()
+{
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint r = 0; r < STAGE_PER_INV; r++) {
+        uint e = tid + r * TILE_LOCAL;
+        sh_a[stage_k_a(e) * SA + stage_row_a(e)] = pre_a[r];
+        sh_w[stage_k_b(e) * SA + stage_row_b(e)] = pre_w[r];
+    }
+}
+#endif
 
 // tile_a/tile_b get rows relative to the tile (m - m0, n - n0): the includer adds m0/n0,
 // which it knows from gl_WorkGroupID.
@@ -90,9 +115,12 @@ void tile_gemm(uint m0, uint n0, uint K)
     float acc[16];
     for (uint t = 0; t < 16; t++)
         acc[t] = 0.0;
+    tile_fetch(0);
     for (uint k0 = 0; k0 < K; k0 += BK) {
-        tile_stage(k0);
+        tile_store_slab();
         barrier();
+        if (k0 + BK < K)
+            tile_fetch(k0 + BK);
         for (uint kk = 0; kk < BK; kk++) {
             float av[4], wv[4];
             for (uint i = 0; i < 4; i++)
