@@ -50,7 +50,7 @@ struct _ArPredictor {
                          * the action that led to its frame, or the zero row */
   ArBuffer *actvals;    /* continuous: [C, act_size] */
   ArBuffer *one;        /* 1.0: weight of strided copies done as products */
-  ArBuffer *x, *h, *qk, *att, *tmp, *mlp, *mlp2, *logits;
+  ArBuffer *x, *h, *qk, *att, *mlp, *mlp2, *logits;
   ArBuffer *att_scratch; /* split-K partial states of one-token attention */
   ArBuffer *sample_ctr;  /* guint32 [2]: the frame's sampling counter, read by the sample op */
   /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
@@ -285,7 +285,6 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->h = alloc (p, L * dim, es, &err);
   p->qk = p->llama ? alloc (p, L * 2 * dim, es, &err) : NULL;
   p->att = alloc (p, L * dim, es, &err);
-  p->tmp = alloc (p, L * dim, es, &err);
   p->mlp = alloc (p, L * wide, es, &err);
   p->mlp2 = p->llama ? alloc (p, L * wide, es, &err) : NULL;
   p->logits = alloc (p, L * p->vocab, es, &err);
@@ -339,7 +338,7 @@ ar_predictor_free (ArPredictor *p)
     g_free (p->layers);
   }
   ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
-    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->tmp, &p->mlp, &p->mlp2, &p->logits };
+    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->mlp, &p->mlp2, &p->logits };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
   g_free (p->hist_tok);
@@ -448,16 +447,11 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
   ArCmd *cmd = p->cmd;
   ArDType dt = p->dt;
   guint dim = p->dim, vocab_rows = p->vocab + p->n_act_rows;
-  guint64 nd = (guint64) n * dim;
   ar_op_embed (cmd, dt, p->table, p->ids, start, p->x, n, vocab_rows, dim);
-  if (p->ledby) {
-    ar_op_embed (cmd, dt, p->table, p->ledby, start, p->tmp, n, vocab_rows + 1, dim);
-    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
-  }
-  if (!p->llama) {
-    ar_op_embed (cmd, dt, p->pos_emb, p->posids, start, p->tmp, n, p->L, dim);
-    ar_op_add (cmd, dt, p->x, p->tmp, p->x, nd);
-  }
+  if (p->ledby)
+    ar_op_embed_add (cmd, dt, p->table, p->ledby, start, p->x, n, vocab_rows + 1, dim);
+  if (!p->llama)
+    ar_op_embed_add (cmd, dt, p->pos_emb, p->posids, start, p->x, n, p->L, dim);
   /* Q, K and V of positions start.. go to rows start.. of the layer's qkvc. */
   ArAttnLayout lay = ar_attn_layout_in_place (p->H, p->H, p->hd, p->L, start);
   guint row0 = start * 3 * dim;

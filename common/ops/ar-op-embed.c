@@ -8,12 +8,14 @@ typedef struct {
   guint32 dim;
   guint32 vocab;
   guint32 ids_offset;
+  guint32 accumulate;
 } EmbedPush;
-G_STATIC_ASSERT (sizeof (EmbedPush) == 16);
+G_STATIC_ASSERT (sizeof (EmbedPush) == 20);
 
-void
-ar_op_embed (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
-    guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim)
+static void
+record_embed (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
+    guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim,
+    gboolean accumulate)
 {
   gsize es = ar_dtype_size (dt);
   guint64 n = (guint64) n_ids * dim;
@@ -34,9 +36,23 @@ ar_op_embed (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
     return;
   if (n == 0)
     return;
-  EmbedPush pc = { (guint32) n, dim, vocab, ids_offset };
+  EmbedPush pc = { (guint32) n, dim, vocab, ids_offset, accumulate };
   guint32 spec[] = { EMBED_LOCAL }, gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (n, EMBED_LOCAL), &gx, &gy);
   ArBinding bind[] = { AR_READ (table), AR_READ (ids), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, AR_SHADER (embed, dt), spec, 1, bind, 3, &pc, sizeof pc, gx, gy, 1);
+}
+
+void
+ar_op_embed (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
+    guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim)
+{
+  record_embed (cmd, dt, table, ids, ids_offset, out, n_ids, vocab, dim, FALSE);
+}
+
+void
+ar_op_embed_add (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
+    guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim)
+{
+  record_embed (cmd, dt, table, ids, ids_offset, out, n_ids, vocab, dim, TRUE);
 }

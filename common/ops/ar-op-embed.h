@@ -10,4 +10,9 @@ G_BEGIN_DECLS
 void ar_op_embed (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
     guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim);
 
+/* The same, adding the rows to @out (out[r, :] += table[ids[ids_offset + r], :], in fp32 and
+ * rounded once): a position or action embedding summed in without an add pass. */
+void ar_op_embed_add (ArCmd *cmd, ArDType dt, const ArBuffer *table, const ArBuffer *ids,
+    guint32 ids_offset, ArBuffer *out, guint32 n_ids, guint32 vocab, guint32 dim);
+
 G_END_DECLS
