@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One run on a lent NVIDIA machine (README, "Speed"): golden and op tests on the GPU with the
 # validation layer, arbench against PyTorch CUDA on both bench cards, iris-small recording
-# every frame (no replay), per-op profiles, and (AR_DEVICE_TORCH_EAGER=1) PyTorch eager.
+# every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
+# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
@@ -43,6 +44,19 @@ bench() {   # name card frames warmup [env...]
 }
 bench iris-small models/bench/iris-small.yaml 40 5
 bench large models/bench/large.yaml 20 3
+# A/B of new GPU kernels (AR_DEVICE_AB="matvec_rows decode_fused ..."): each one avoided in
+# turn, then all of them, ours only, alternating with the default choice.
+if [ -n "${AR_DEVICE_AB:-}" ]; then
+  all=$(echo $AR_DEVICE_AB | tr ' ' ',')
+  for c in iris-small large; do
+    frames=40; [ $c = large ] && frames=12
+    for avoid in "" $AR_DEVICE_AB "$all" ""; do
+      AR_VULKAN_AVOID=$avoid timeout 60 build/tools/arbench --frames $frames --warmup 3 \
+        models/bench/$c.yaml > "$logs/ab-$c-${avoid:-none}.log" 2>&1
+      say "ab $c avoid=${avoid:-none}: $(grep -E '^(generate|frame) ' "$logs/ab-$c-${avoid:-none}.log" | tr -s ' ' | tr '\n' ' ')"
+    done
+  done
+fi
 AR_PREDICTOR_NO_REPLAY=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 \
   models/bench/iris-small.yaml > "$logs/bench-iris-small-noreplay.log" 2>&1
 say "== iris-small recording every frame (no replay) rc=$?: $(grep -E '^(frame|fps)' "$logs/bench-iris-small-noreplay.log" | tr '\n' ' ')"
