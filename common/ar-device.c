@@ -314,6 +314,8 @@ ar_device_new (GError **error)
       && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
   dev->caps.subgroup_ballot = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
       && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
+  dev->caps.subgroup_shuffle = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
+      && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 
   VkPhysicalDeviceVulkan12Features e12 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,

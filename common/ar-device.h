@@ -23,6 +23,7 @@ typedef struct {
   gboolean subgroup_arith;    /* subgroupAdd & co. in compute shaders */
   guint32 subgroup_size;
   gboolean subgroup_ballot;   /* subgroupBroadcast & co. in compute shaders */
+  gboolean subgroup_shuffle;  /* subgroupShuffleXor & co. in compute shaders */
   gboolean timestamps;        /* the compute queue has timestamp queries */
   gboolean is_cpu;            /* a software device such as lavapipe */
   /* VK_NV_cooperative_matrix with 16x16x16 fp16 x fp16 -> fp32 subgroup products, subgroups

@@ -5,12 +5,25 @@
 // and V row read from device memory once per workgroup, not once per query). Each invocation
 // keeps its query and its output accumulator in registers and folds keys in with an online
 // softmax, rescaling only when the running maximum grows.
+//
+// With -DQUAD four lanes (a quad of the subgroup) share a query, each taking every fourth
+// dimension (interleaved, so that the quad's shared-memory reads fall in distinct banks); a
+// score is their three-shuffle sum. Four times the invocations and a quarter of the
+// registers per invocation: small prefills (iris-small: 24 workgroups) fill more of a GPU.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#if defined(QUAD)
+#extension GL_KHR_shader_subgroup_shuffle : require
+const uint LPQ = 4;                            // lanes per query
+#else
+const uint LPQ = 1;
+#endif
 
 const uint QT = 64;                            // queries per workgroup = keys per block
-layout(local_size_x = QT) in;
-layout(constant_id = 0) const uint D = 64;     // head_dim (the C side sets it exactly)
+layout(local_size_x = QT * LPQ) in;
+layout(constant_id = 0) const uint D = 64;     // head_dim (the C side sets it exactly; QUAD:
+                                               // a multiple of 4)
+const uint DL = D / LPQ;                       // dimensions per lane
 
 layout(std430, binding = 0) readonly buffer QKV { STYPE qkv[]; };
 layout(std430, binding = 1) readonly buffer KC { STYPE kc[]; };
@@ -39,7 +52,7 @@ shared float v_sh[QT * D];
 
 void main()
 {
-    const uint t = gl_LocalInvocationID.x;
+    const uint t = gl_LocalInvocationID.x / LPQ, c = gl_LocalInvocationID.x % LPQ;
     const uint h = gl_WorkGroupID.x;
     const uint i0 = gl_WorkGroupID.y * QT;
     const uint i = min(i0 + t, pc.n_queries - 1);     // past the end: a clamped query, no store
@@ -55,10 +68,11 @@ void main()
     const uint k_base = pc.k_off + (h / pc.kv_group) * pc.head_stride;
     const uint v_base = pc.v_off + (h / pc.kv_group) * pc.head_stride;
 
-    float q[D], acc[D];
-    const uint q_base = i * pc.row_stride + pc.q_offset + h * D;
-    for (uint d = 0; d < D; d++) {
-        q[d] = float(qkv[q_base + d]) * pc.scale;
+    // This lane's dimensions: c, c + LPQ, c + 2 LPQ, ...
+    float q[DL], acc[DL];
+    const uint q_base = i * pc.row_stride + pc.q_offset + h * D + c;
+    for (uint d = 0; d < DL; d++) {
+        q[d] = float(qkv[q_base + d * LPQ]) * pc.scale;
         acc[d] = 0.0;
     }
     float m = -3.0e38, l = 0.0;
@@ -66,7 +80,7 @@ void main()
     for (uint k0 = wg_lo; k0 <= last; k0 += QT) {
         uint kn = min(QT, last + 1 - k0);
         barrier();   // the previous block is no longer read
-        for (uint e = t; e < kn * D; e += QT) {
+        for (uint e = gl_LocalInvocationID.x; e < kn * D; e += QT * LPQ) {
             uint at = (k0 + e / D) * pc.pos_stride + e % D;
             k_sh[e] = float(kc[k_base + at]);
             v_sh[e] = float(vc[v_base + at]);
@@ -77,24 +91,29 @@ void main()
         uint j_hi = min(qpos + 1, k0 + kn);
         for (uint j = j_lo; k0 + j < j_hi; j++) {
             float s = 0.0;
-            for (uint d = 0; d < D; d++)
-                s = fma(q[d], k_sh[j * D + d], s);
+            for (uint d = 0; d < DL; d++)
+                s = fma(q[d], k_sh[j * D + d * LPQ + c], s);
+#if defined(QUAD)
+            // The quad runs this loop together (one query, one trip count).
+            s += subgroupShuffleXor(s, 1);
+            s += subgroupShuffleXor(s, 2);
+#endif
             if (s > m) {
-                float c = exp(m - s);
-                l *= c;
-                for (uint d = 0; d < D; d++)
-                    acc[d] *= c;
+                float r = exp(m - s);
+                l *= r;
+                for (uint d = 0; d < DL; d++)
+                    acc[d] *= r;
                 m = s;
             }
             float p = exp(s - m);
             l += p;
-            for (uint d = 0; d < D; d++)
-                acc[d] = fma(p, v_sh[j * D + d], acc[d]);
+            for (uint d = 0; d < DL; d++)
+                acc[d] = fma(p, v_sh[j * D + d * LPQ + c], acc[d]);
         }
     }
     if (i0 + t >= pc.n_queries)
         return;
-    const uint out_base = (i * pc.n_heads + h) * D;
-    for (uint d = 0; d < D; d++)
-        o[out_base + d] = STYPE(acc[d] / l);
+    const uint out_base = (i * pc.n_heads + h) * D + c;
+    for (uint d = 0; d < DL; d++)
+        o[out_base + d * LPQ] = STYPE(acc[d] / l);
 }

@@ -432,8 +432,9 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   /* Lanes across D: always for one query; for prefill on CPUs without QUERY_LANES, where it
    * beats one query per workgroup with per-lane row gathers (6x on lavapipe, measured with
    * arbench). */
+  gboolean tile_asked = kernel == AR_ATTN_TILE || kernel == AR_ATTN_TILE_QUAD;
   gboolean lanes = decode_supported (cmd, layout) && kernel != AR_ATTN_ROWS
-      && (n == 1 || kernel == AR_ATTN_LANES || ar_cmd_device (cmd)->caps.is_cpu);
+      && (n == 1 || kernel == AR_ATTN_LANES || (dev->caps.is_cpu && !tile_asked));
   if (lanes) {
     record_decode (cmd, dt, qkv, layout, hkv, &g, k_cache, v_cache, out, pos, n, first, NULL, 0,
         AR_ATTN_COMBINE_AUTO);
@@ -445,10 +446,12 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
   /* GPU prefill: shared-memory key blocks (H200, large's 1799-query window: ~4 ms per layer
    * with one query per workgroup). */
   gboolean tile = D <= ATTN_TILE_MAX_HEAD_DIM
-      && 2 * ATTN_TILE_QUERIES * D * sizeof (float)
-      <= ar_cmd_device (cmd)->props.limits.maxComputeSharedMemorySize
-      && (kernel == AR_ATTN_TILE
-      || (kernel == AR_ATTN_AUTO && n > 1 && !ar_cmd_device (cmd)->caps.is_cpu));
+      && 2 * ATTN_TILE_QUERIES * D * sizeof (float) <= dev->props.limits.maxComputeSharedMemorySize
+      && (tile_asked || (kernel == AR_ATTN_AUTO && n > 1 && !dev->caps.is_cpu));
+  /* Four lanes per query (AUTO on GPUs): small prefills get four times the invocations. */
+  gboolean quad = tile && D % 4 == 0 && dev->caps.subgroup_shuffle && dev->caps.subgroup_size >= 4
+      && (kernel == AR_ATTN_TILE_QUAD
+      || (kernel == AR_ATTN_AUTO && !ar_device_avoids (dev, "attention_quad")));
   if (tile) {
     guint gy = ar_div_up (n, ATTN_TILE_QUERIES);
     if (layout->n_heads > max_groups[0] || gy > max_groups[1]) {
@@ -461,8 +464,8 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
       g.pos_stride, g.k_off, g.v_off };
     guint32 tspec[] = { D };
     ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
-    ar_cmd_dispatch (cmd, AR_SHADER (attention_tile, dt), tspec, 1, tbind, 4, &tp, sizeof tp,
-        layout->n_heads, gy, 1);
+    ar_cmd_dispatch (cmd, quad ? AR_SHADER (attention_tile4, dt) : AR_SHADER (attention_tile, dt),
+        tspec, 1, tbind, 4, &tp, sizeof tp, layout->n_heads, gy, 1);
     return;
   }
   if (layout->n_heads > max_groups[0] || n > max_groups[1]) {

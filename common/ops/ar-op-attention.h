@@ -92,6 +92,9 @@ typedef enum {
                         * read as texel buffers (CPU decode); needs subgroup arithmetic,
                         * head_dim % 4 == 0 (<= 128), 4-aligned query rows and texel-viewable
                         * buffers, else LANES runs */
+  AR_ATTN_TILE_QUAD,   /* TILE with four lanes per query, each taking every fourth dimension
+                        * (GPU prefill); needs subgroup shuffles, subgroups of at least 4 and
+                        * head_dim % 4 == 0, else TILE runs */
 } ArAttnKernel;
 
 /* ar_op_attention() with the kernel chosen (tests run both). */

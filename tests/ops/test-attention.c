@@ -68,8 +68,8 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
   art_report_cond (t, "kv_append", shape, dt, bad == 0 && barriers >= 1,
       "mismatches=%" G_GSIZE_FORMAT " barriers=%u", bad, barriers);
   const char *names[] = { "attention", "attention_rows", "attention_lanes", "attention_tile",
-    "attention_qlanes", "attention_klanes" };
-  G_STATIC_ASSERT (G_N_ELEMENTS (names) == AR_ATTN_KEY_LANES + 1);
+    "attention_qlanes", "attention_klanes", "attention_tile_quad" };
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == AR_ATTN_TILE_QUAD + 1);
   art_report (t, names[kernel], shape, dt, art_nmse (out, ref, out_n), ART_NMSE_LOOSE);
 }
 
@@ -119,7 +119,7 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
   art_round (ref, out_n, dt);
   g_autofree float *out = art_download (t, dt, bo, out_n);
   const char *names[] = { "attention", "attention_rows", "attention_lanes", "attention_tile",
-    "attention_qlanes", "attention_klanes" };
+    "attention_qlanes", "attention_klanes", "attention_tile_quad" };
   g_autofree gchar *shape = g_strdup_printf ("in-place[H=%u Hkv=%u D=%u pos=%u n=%u first=%u "
       "win=%u%s]", H, Hkv, D, pos, n, first, window, decode ? (split ? " decode split" : " decode")
       : "");
@@ -183,6 +183,33 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
       ART_NMSE_LOOSE);
 }
 
+/* Prefill of @n queries after @pos cached positions (caches in place in the qkv rows, as the
+ * predictor has them) through @kernel; prints the best GPU time of a few runs. */
+static void
+time_prefill (ArTest *t, ArDType dt, guint H, guint D, guint pos, guint n, ArAttnKernel kernel)
+{
+  guint T = pos + n;
+  ArAttnLayout lay = ar_attn_layout_in_place (H, H, D, T, pos);
+  gsize buf_n = (gsize) T * lay.row_stride;
+  g_autofree float *rows = art_random (t, buf_n, -1, 1, dt);
+  g_autoptr (ArBuffer) buf = art_upload (t, dt, rows, buf_n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
+  ar_cmd_set_timing (t->cmd, TRUE);
+  art_begin (t);
+  ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, 0, kernel);
+  double best = -1;
+  for (int r = 0; r < 5; r++) {
+    if (!art_run (t))
+      break;
+    double us = ar_cmd_gpu_time_us (t->cmd);
+    if (best < 0 || (us >= 0 && us < best))
+      best = us;
+  }
+  ar_cmd_set_timing (t->cmd, FALSE);
+  printf ("# time attention prefill H=%u D=%u %u queries after %u %s, %s: %.1f us\n", H, D, n,
+      pos, ar_dtype_name (dt), kernel == AR_ATTN_TILE_QUAD ? "tile-quad" : "tile", best);
+}
+
 /* Decode of one token over @ctx cached positions, in one workgroup per head (@combine
  * AUTO) or split with @combine forced; prints the best GPU time of a few runs. */
 static void
@@ -240,7 +267,7 @@ test_attention (ArTest *t)
     /* Every prefill kernel whatever the device picks; a sliding start, windows (over more
      * than one chunk of keys, and narrower than a block of queries), partial query blocks,
      * more queries than one workgroup of the tile kernel takes. */
-    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_KEY_LANES; k++) {
+    for (ArAttnKernel k = AR_ATTN_ROWS; k <= AR_ATTN_TILE_QUAD; k++) {
       check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
       check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k);
@@ -260,7 +287,7 @@ test_attention (ArTest *t)
     }
     /* Caches in place in the qkv rows (what the predictor uses): every kernel, decode too;
      * and kv_append refuses such a layout. */
-    for (ArAttnKernel k = AR_ATTN_AUTO; k <= AR_ATTN_KEY_LANES; k++) {
+    for (ArAttnKernel k = AR_ATTN_AUTO; k <= AR_ATTN_TILE_QUAD; k++) {
       check_in_place (t, dts[d], (HeadShape) { 4, 4, 64 }, 34, 17, 0, 0, k, FALSE, FALSE);
       check_in_place (t, dts[d], (HeadShape) { 4, 2, 32 }, 5, 40, 1, 9, k, FALSE, FALSE);
       check_in_place (t, dts[d], (HeadShape) { 3, 3, 20 }, 60, 1, 0, 0, k, FALSE, FALSE);
@@ -317,4 +344,11 @@ test_attention (ArTest *t)
     for (guint c = 0; c < 2; c++)
       for (int how = AR_ATTN_COMBINE_AUTO; how <= AR_ATTN_COMBINE_FUSED; how++)
         time_decode (t, dts[d], 8, 64, c ? 2056 : 340, how);
+  /* The GPU prefill kernels at iris-small's and large's window (CPU devices run others). */
+  const ArAttnKernel prefill_kernels[] = { AR_ATTN_TILE, AR_ATTN_TILE_QUAD };
+  for (guint d = 0; d < ndt && !t->dev->caps.is_cpu; d++)
+    for (guint k = 0; k < G_N_ELEMENTS (prefill_kernels); k++) {
+      time_prefill (t, dts[d], 4, 64, 0, 340, prefill_kernels[k]);
+      time_prefill (t, dts[d], 8, 64, 0, 2056, prefill_kernels[k]);
+    }
 }
