@@ -1,4 +1,4 @@
-// The 64x64 output tile loop shared by matmul_tile.comp and conv2d_tile.comp: operands
+// The 64x64 (or -DTILE32: 32x32) output tile loop shared by matmul_tile.comp and conv2d_tile.comp: operands
 // staged through shared memory, products in fp32 (plain) or on NV cooperative matrices
 // (COOPMAT). The including shader defines, before including this file:
 //   float tile_a(uint m, uint k), float tile_b(uint n, uint k): operand elements, 0 outside;
@@ -8,7 +8,16 @@
 #ifndef TILE_GEMM_GLSL
 #define TILE_GEMM_GLSL
 
+#if defined(TILE32)
+// 32x32 tiles: four times the workgroups, for products whose 64x64 grid leaves most of a
+// GPU idle (iris-small's 340-row prefill at N = 256: 24 workgroups).
+#if defined(COOPMAT)
+#error "the cooperative-matrix tiles are 64x64"
+#endif
+const uint BM = 32, BN = 32;
+#else
 const uint BM = 64, BN = 64;
+#endif
 #ifdef COOPMAT
 const uint TILE_LOCAL = 128, BK = 32;
 const uint SA = BK + 8;     // fp16 row stride: 80 bytes keeps 16-byte alignment, spreads banks
@@ -17,7 +26,7 @@ shared float16_t sh_a[BM * SA];   // [m][k]
 shared float16_t sh_w[BN * SA];   // [n][k]
 shared float sh_c[BM * SC];       // [m][n]
 #else
-const uint TILE_LOCAL = 256, BK = 16;
+const uint TILE_LOCAL = (BM / 4) * (BN / 4), BK = 16;   // 4x4 outputs per invocation
 const uint SA = BM + 1;     // [k][m] rows padded against bank conflicts on the staging stores
 shared float sh_a[BK * SA];       // [k][m]
 shared float sh_w[BK * SA];       // [k][n]
@@ -111,7 +120,8 @@ void tile_gemm(uint m0, uint n0, uint K)
         tile_store(m0 + row, n0 + col, sh_c[row * SC + col]);
     }
 #else
-    const uint tx = tid % 16, ty = tid / 16;
+    const uint TX = BN / 4, TY = BM / 4;
+    const uint tx = tid % TX, ty = tid / TX;
     float acc[16];
     for (uint t = 0; t < 16; t++)
         acc[t] = 0.0;
@@ -124,19 +134,19 @@ void tile_gemm(uint m0, uint n0, uint K)
         for (uint kk = 0; kk < BK; kk++) {
             float av[4], wv[4];
             for (uint i = 0; i < 4; i++)
-                av[i] = sh_a[kk * SA + ty + 16 * i];
+                av[i] = sh_a[kk * SA + ty + TY * i];
             for (uint j = 0; j < 4; j++)
-                wv[j] = sh_w[kk * SA + tx + 16 * j];
+                wv[j] = sh_w[kk * SA + tx + TX * j];
             for (uint i = 0; i < 4; i++)
                 for (uint j = 0; j < 4; j++)
                     acc[i * 4 + j] = fma(av[i], wv[j], acc[i * 4 + j]);
         }
         barrier();
     }
-    // Rows ty + 16 i, columns tx + 16 j: neighbouring invocations store neighbouring n.
+    // Rows ty + TY i, columns tx + TX j: neighbouring invocations store neighbouring n.
     for (uint i = 0; i < 4; i++)
         for (uint j = 0; j < 4; j++)
-            tile_store(m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i * 4 + j]);
+            tile_store(m0 + ty + TY * i, n0 + tx + TX * j, acc[i * 4 + j]);
 #endif
 }
 

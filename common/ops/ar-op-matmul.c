@@ -97,6 +97,7 @@ static const ArShader *const matvec_texel_shaders[AR_ACT_COUNT][2] = AR_ACT_VARI
 static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_sg);
 static const ArShader *const matvec_rows_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_rows);
 static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
+static const ArShader *const tile32_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile32);
 static const ArShader *const coop_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_coop);
 
 static const ArShader *
@@ -174,22 +175,38 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
       G_N_ELEMENTS (tb), pc, sizeof *pc, gx, gy, batch);
 }
 
-/* The 64x64 shared-memory tiles of shaders/matmul_tile.comp (BM, BN there). */
+/* The shared-memory tiles of shaders/matmul_tile.comp: 64x64, or 32x32 (-DTILE32) where the
+ * 64x64 grid would have fewer than TILE_SMALL_GRID workgroups (a GPU has ~100 compute units:
+ * iris-small's prefill projections at N = 256 were 24 workgroups). */
 #define TILE_BM 64
 #define TILE_BN 64
+#define TILE_SMALL 32
+#define TILE_SMALL_GRID 128
+
+static guint tile_forced;
+
+void
+ar_op_matmul_force_tile (guint size)
+{
+  tile_forced = size;
+}
 
 static void
 dispatch_tile (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
     ArActivation act, gboolean coop)
 {
+  guint64 big_grid = (guint64) ar_div_up (pc->N, TILE_BN) * ar_div_up (pc->M, TILE_BM) * batch;
+  gboolean small = !coop && (tile_forced ? tile_forced == TILE_SMALL
+      : big_grid < TILE_SMALL_GRID && !ar_device_avoids (ar_cmd_device (cmd), "tile32"));
+  guint tile = small ? TILE_SMALL : TILE_BM;
   const guint32 *max = ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount;
-  guint32 gx = ar_div_up (pc->N, TILE_BN), gy = ar_div_up (pc->M, TILE_BM);
+  guint32 gx = ar_div_up (pc->N, tile), gy = ar_div_up (pc->M, tile);
   if (gx > max[0] || gy > max[1] || batch > max[2]) {
     ar_cmd_fail_invalid (cmd, "matmul: M = %u, N = %u or batch = %u exceeds the grid limits",
         pc->M, pc->N, batch);
     return;
   }
-  const ArShader *sh = (coop ? coop_shaders : tile_shaders)[act][dt == AR_F16];
+  const ArShader *sh = (coop ? coop_shaders : small ? tile32_shaders : tile_shaders)[act][dt == AR_F16];
   ar_cmd_dispatch (cmd, sh, NULL, 0, bind, 4, pc, sizeof *pc, gx, gy, batch);
 }
 

@@ -107,4 +107,9 @@ void ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const 
     ArBuffer *scratch, const ArBuffer *w, const ArBuffer *bias, ArBuffer *out,
     const ArMatmulParams *p);
 
+/* Tests: the shared-memory tile size (64 or 32) of the TILE_SHARED path whatever the grid;
+ * 0 restores the automatic choice (32 where 64x64 tiles give a small grid). Not thread-safe:
+ * set it before recording. */
+void ar_op_matmul_force_tile (guint size);
+
 G_END_DECLS
