@@ -69,6 +69,8 @@ vec4 g_ws[N_WS];
 uint g_co0, g_in_base;
 int g_iy0, g_ix0;
 
+// Branch-free: every lane loads from an index clamped into the tensor and keeps the value or
+// a zero (the padding, channels past the last, the tail of the staging loop).
 void load_chunk(uint ci0)
 {
     const uint tid = gl_LocalInvocationID.x;
@@ -78,20 +80,21 @@ void load_chunk(uint ci0)
         int iy = g_iy0 + int(yx / PW), ix = g_ix0 + int(yx % PW);
         bool ok = e < CC * PH * PW && ci0 + c < pc.Cin && iy >= 0 && iy < int(pc.H)
             && ix >= 0 && ix < int(pc.W);
-        g_xs[i] = ok ? float(x[g_in_base + ((ci0 + c) * pc.H + uint(iy)) * pc.W + uint(ix)]) : 0.0;
+        uint src = g_in_base + (min(ci0 + c, pc.Cin - 1) * pc.H
+            + uint(clamp(iy, 0, int(pc.H) - 1))) * pc.W + uint(clamp(ix, 0, int(pc.W) - 1));
+        g_xs[i] = mix(0.0, float(x[src]), ok);
     }
     const uint row = pc.Cin * KK;   // one output channel's weights
     [[unroll]] for (uint i = 0; i < N_WS; i++) {
         uint e = tid + i * NI, q = e / KG;
         uint k = (q / (BC / 4)) * KG + e % KG, co = g_co0 + (q % (BC / 4)) * 4;
-        vec4 v = vec4(0.0);
-        if (k < KC && ci0 * KK + k < row) {
-            uint src = co * row + ci0 * KK + k;
-            [[unroll]] for (uint j = 0; j < 4; j++)
-                if (co + j < pc.Cout)
-                    v[j] = float(w[src + j * row]);
+        uint kin = ci0 * KK + k;
+        bool ok = k < KC && kin < row;
+        uint src = min(kin, row - 1);
+        [[unroll]] for (uint j = 0; j < 4; j++) {
+            float v = float(w[min(co + j, pc.Cout - 1) * row + src]);
+            g_ws[i][j] = mix(0.0, v, ok && co + j < pc.Cout);
         }
-        g_ws[i] = v;
     }
 }
 
