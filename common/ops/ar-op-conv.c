@@ -186,6 +186,9 @@ record_patch (ArCmd *cmd, ArDType dt, Conv2dPush *pc, const ArBinding *bind,
   guint64 cc = t.cc ? t.cc : MAX (CONV_PATCH_K / kk, 1);
   cc = MIN (cc, MAX (CONV_PATCH_STAGE * local / staged, 1));
   cc = MIN (MIN (cc, pc->Cin), MIN (lim->maxComputeSharedMemorySize, CONV_PATCH_SHARED) / shared);
+  /* Powers of two unless all channels fit one chunk: fewer pipelines to build. */
+  while (cc < pc->Cin && (cc & (cc - 1)) != 0)
+    cc &= cc - 1;
   if (cc == 0 || local > lim->maxComputeWorkGroupInvocations
       || local > lim->maxComputeWorkGroupSize[0])
     return FALSE;
