@@ -1,6 +1,9 @@
 #include "ar-ops.h"
 
-/* Mirrors the push constants of shaders/conv2d.comp (conv2d_tile.comp, conv2d_v4.comp). */
+#include <string.h>
+
+/* Mirrors the push constants of shaders/conv2d.comp (conv2d_tile.comp, conv2d_v4.comp,
+ * conv2d_patch.comp). */
 typedef struct {
   guint32 Cin, H, W;
   guint32 Cout, Ho, Wo;
@@ -23,6 +26,63 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
  * few output channels get smaller tiles so that the tile is not mostly padding. */
 #define CONV4_TC 16
 #define CONV4_TP 16
+
+/* The patch kernel's tile (shaders/conv2d_patch.comp): bc output channels x th rows x tw
+ * columns per workgroup, tc channels (a multiple of 4) x tp pixels per invocation, cc input
+ * channels per shared-memory chunk (0: about CONV_PATCH_K weights per output channel and
+ * chunk, 8 channels for 3x3). Small outputs shrink bc, tw and th to their size; then, while
+ * the grid has fewer than `groups` workgroups (about one per multiprocessor of a large GPU;
+ * 0: never), bc down to 4 tc and then th down to 1. cc shrinks until a chunk fits
+ * CONV_PATCH_SHARED bytes of shared memory (or the device's limit, if lower) and the
+ * registers that stage it (see record_patch).
+ * AR_CONV_PATCH_TILE=key=value,... (keys bc tc tp tw th cc groups, e.g. "th=4,tc=8,groups=0")
+ * overrides the defaults, read once per process: tile shapes timed on a GPU without a
+ * rebuild. */
+typedef struct {
+  guint bc, tc, tp, tw, th, cc, groups;
+} ConvPatchTile;
+#define CONV_PATCH_K 80
+#define CONV_PATCH_SHARED 49152
+#define CONV_PATCH_STAGE 64
+#define CONV_PATCH_MIN_LOCAL 32
+
+static ConvPatchTile
+patch_tile (void)
+{
+  static gsize once;
+  static ConvPatchTile tile = { .bc = 64, .tc = 4, .tp = 4, .tw = 16, .th = 2, .cc = 0,
+    .groups = 128 };
+  if (g_once_init_enter (&once)) {
+    const char *env = g_getenv ("AR_CONV_PATCH_TILE");
+    ConvPatchTile t = tile;
+    gboolean ok = TRUE;
+    g_auto (GStrv) items = g_strsplit (env ? env : "", ",", -1);
+    for (guint i = 0; ok && items[i]; i++) {
+      g_auto (GStrv) kv = g_strsplit (items[i], "=", 2);
+      guint64 v = 0;
+      guint *field = NULL;
+      if (g_strv_length (kv) == 2
+          && g_ascii_string_to_unsigned (kv[1], 10, 0, 65536, &v, NULL)) {
+        const char *k = kv[0];
+        field = !strcmp (k, "bc") ? &t.bc : !strcmp (k, "tc") ? &t.tc : !strcmp (k, "tp") ? &t.tp
+            : !strcmp (k, "tw") ? &t.tw : !strcmp (k, "th") ? &t.th : !strcmp (k, "cc") ? &t.cc
+            : !strcmp (k, "groups") ? &t.groups : NULL;
+      }
+      if (field)
+        *field = (guint) v;
+      ok = field != NULL;
+    }
+    ok = ok && t.tc > 0 && t.tc % 4 == 0 && t.bc > 0 && t.bc % t.tc == 0 && t.tp > 0
+        && t.tw > 0 && t.tw % t.tp == 0 && t.th > 0;
+    if (ok)
+      tile = t;
+    else
+      g_warning ("AR_CONV_PATCH_TILE=%s ignored: want key=value,... with keys bc tc tp tw th "
+          "cc groups, tc a multiple of 4, bc of tc, tw of tp", env);
+    g_once_init_leave (&once, 1);
+  }
+  return tile;
+}
 
 /* The vec4 kernel reads rows and weight groups of 4 and writes output rows as aligned
  * vec4s: square 1x1 or 3x3 kernels, stride 1 or 2, top/left padding below the kernel size
@@ -83,6 +143,64 @@ record_tile (ArCmd *cmd, ArDType dt, const Conv2dPush *pc, const ArBinding *bind
       G_N_ELEMENTS (spec), bind, 4, pc, sizeof *pc, gx, gy, p->batch);
 }
 
+/* The patch kernel (shaders/conv2d_patch.comp); FALSE, nothing recorded, where its
+ * workgroup or its smallest chunk exceeds the device's limits. */
+static gboolean
+record_patch (ArCmd *cmd, ArDType dt, Conv2dPush *pc, const ArBinding *bind,
+    const ArConv2dParams *p)
+{
+  const VkPhysicalDeviceLimits *lim = &ar_cmd_device (cmd)->props.limits;
+  ConvPatchTile t = patch_tile ();
+  /* Few output channels, narrow or short outputs: smaller tiles, not idle invocations. */
+  while (t.bc / 2 >= pc->Cout && (t.bc / 2) % t.tc == 0)
+    t.bc /= 2;
+  while (t.tw / 2 >= pc->Wo && (t.tw / 2) % t.tp == 0)
+    t.tw /= 2;
+  while (t.th / 2 >= pc->Ho)
+    t.th /= 2;
+  /* Small grids: more, smaller workgroups (not below CONV_PATCH_MIN_LOCAL invocations), so
+   * that every multiprocessor gets work. */
+  for (;;) {
+    guint64 groups = (guint64) ar_div_up (pc->Wo, t.tw) * ar_div_up (pc->Ho, t.th)
+        * ar_div_up (pc->Cout, t.bc) * p->batch;
+    guint local = t.bc / t.tc * (t.tw / t.tp) * t.th;
+    if (groups >= t.groups || local / 2 < CONV_PATCH_MIN_LOCAL)
+      break;
+    if (t.bc / 2 >= 4 * t.tc && (t.bc / 2) % t.tc == 0)
+      t.bc /= 2;
+    else if (t.th > 1)
+      t.th /= 2;
+    else
+      break;
+  }
+  guint64 local = (guint64) t.bc / t.tc * (t.tw / t.tp) * t.th;
+  guint kk = p->kernel_h * p->kernel_w;
+  /* Per input channel of a chunk: the patch and the weights. Each invocation stages its share
+   * through registers, at most CONV_PATCH_STAGE floats (small workgroups take fewer channels
+   * per chunk); shared memory holds them with weight rows of bc + 4 floats (one vec4 of
+   * padding). */
+  guint64 ph = (guint64) (t.th - 1) * p->stride + p->kernel_h;
+  guint64 pw = (guint64) (t.tw - 1) * p->stride + p->kernel_w;
+  guint64 staged = ph * pw + (guint64) kk * t.bc;
+  guint64 shared = (ph * pw + (guint64) kk * (t.bc + 4)) * sizeof (float);
+  guint64 cc = t.cc ? t.cc : MAX (CONV_PATCH_K / kk, 1);
+  cc = MIN (cc, MAX (CONV_PATCH_STAGE * local / staged, 1));
+  cc = MIN (MIN (cc, pc->Cin), MIN (lim->maxComputeSharedMemorySize, CONV_PATCH_SHARED) / shared);
+  /* Powers of two unless all channels fit one chunk: fewer pipelines to build. */
+  while (cc < pc->Cin && (cc & (cc - 1)) != 0)
+    cc &= cc - 1;
+  if (cc == 0 || local > lim->maxComputeWorkGroupInvocations
+      || local > lim->maxComputeWorkGroupSize[0])
+    return FALSE;
+  pc->tiles_x = ar_div_up (pc->Wo, t.tw);
+  pc->n_tiles = pc->tiles_x * ar_div_up (pc->Ho, t.th);
+  guint32 spec[] = { (guint32) local, t.bc, t.tc, t.tp, t.tw, t.th, (guint32) cc, p->kernel_h,
+    p->kernel_w, p->stride };
+  ar_cmd_dispatch (cmd, AR_SHADER (conv2d_patch, dt), spec, G_N_ELEMENTS (spec), bind, 4, pc,
+      sizeof *pc, pc->n_tiles, ar_div_up (pc->Cout, t.bc), p->batch);
+  return TRUE;
+}
+
 void
 ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
     const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p)
@@ -118,17 +236,18 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
-  if (p->path > AR_CONV2D_VEC4_TEXEL) {
+  if (p->path > AR_CONV2D_PATCH) {
     ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
     return;
   }
   if (p->path == AR_CONV2D_TILE_COOPMAT && !ar_op_check_coopmat (cmd, "conv2d", dt))
     return;
-  /* GPUs: the tiles for 1x1 kernels (H200, 128->64 at 32x32: 24 us, direct 33 us); for 3x3
-   * the direct kernel was as fast (64->64 at 64x64: 69 us, tiles 76, cooperative matrices
-   * 129). */
+  /* GPUs: the tiles for 1x1 kernels (H200, 128->64 at 32x32: 24 us, direct 33 us); for larger
+   * kernels the patch kernel, or where AR_VULKAN_AVOID names conv_patch the direct kernel,
+   * which was as fast as the tiles (64->64 3x3 at 64x64: 69 us, tiles 76, cooperative
+   * matrices 129). */
   /* Push constants and bindings of every kernel; tiles_x and n_tiles are the register-tiled
-   * kernels' own. */
+   * and patch kernels' own. */
   Conv2dPush pc = {
     .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
     .Cout = p->out_channels, .Ho = Ho, .Wo = Wo,
@@ -141,6 +260,17 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu && p->kernel_h == 1 && p->kernel_w == 1)) {
     record_tile (cmd, dt, &pc, bind, p, p->path == AR_CONV2D_TILE_COOPMAT);
     return;
+  }
+  gboolean patch_auto = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
+      && p->kernel_h * p->kernel_w > 1 && !ar_device_avoids (dev, "conv_patch");
+  if (p->path == AR_CONV2D_PATCH || patch_auto) {
+    if (record_patch (cmd, dt, &pc, bind, p))
+      return;
+    if (p->path == AR_CONV2D_PATCH) {
+      ar_cmd_fail_invalid (cmd, "conv2d: the patch kernel's tile exceeds the device's shared "
+          "memory or workgroup size (kernel %ux%u)", p->kernel_h, p->kernel_w);
+      return;
+    }
   }
   gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP
       || p->path == AR_CONV2D_VEC4_TEXEL;

@@ -9,11 +9,13 @@ G_BEGIN_DECLS
  * Padding is zeros and may be asymmetric: taming-transformers' strided downsample is
  * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
  * and strides 1..4 are supported. */
-/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the direct
- * kernel otherwise (the cooperative-matrix tiles only when asked for); on CPU devices the vec4 register-tiled kernel
- * where the shape allows it (stride 1, square kernel 1 or 3 with "same" padding, in_channels
- * and in_w multiples of 4) and the direct kernel otherwise. The others force one (tests, benchmarks);
- * VEC4 on a shape it does not support fails the recording. */
+/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the patch
+ * kernel otherwise (the direct kernel where AR_VULKAN_AVOID names conv_patch or the patch tile
+ * exceeds the device's limits; the cooperative-matrix tiles only when asked for); on CPU
+ * devices the vec4 register-tiled kernel where the shape allows it (stride 1, square kernel 1
+ * or 3 with "same" padding, in_channels and in_w multiples of 4) and the direct kernel
+ * otherwise. The others force one (tests, benchmarks); VEC4 on a shape it does not support
+ * fails the recording, and so does PATCH where its tile exceeds the device's limits. */
 typedef enum {
   AR_CONV2D_AUTO,
   AR_CONV2D_DIRECT,
@@ -25,6 +27,8 @@ typedef enum {
   AR_CONV2D_VEC4_TEXEL,          /* the vec4 kernel reading input and weights as texel
                                   * buffers (AUTO's choice on CPU devices where the buffers
                                   * can be viewed so) */
+  AR_CONV2D_PATCH,               /* input patches and weights staged in shared memory
+                                  * (AUTO's choice on GPUs for kernels larger than 1x1) */
 } ArConv2dPath;
 
 typedef struct {

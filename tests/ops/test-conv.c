@@ -10,8 +10,8 @@ typedef struct {
 } ConvCase;
 
 static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", "/tile-shared",
-  "/tile-coopmat", "/vec4-texel" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_VEC4_TEXEL + 1);
+  "/tile-coopmat", "/vec4-texel", "/patch" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_PATCH + 1);
 
 static void
 check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolean acc)
@@ -127,6 +127,15 @@ test_conv (ArTest *t)
     { 2, 12, 9, 8, 3, 3, 2, 1, 1, 1, 1, TRUE, FALSE },
     { 1, 8, 12, 16, 4, 1, 2, 0, 0, 0, 0, TRUE, FALSE },
     { 1, 16, 32, 32, 17, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
+    /* Shapes that are no multiple of the patch kernel's tile (64 channels x 2 rows x 16
+     * columns, chunks of 8 input channels for 3x3): partial channel blocks and chunks, odd
+     * widths and heights, stride 2 with padding right and bottom only, 5x5 and 7x7. */
+    { 1, 13, 19, 37, 67, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 13, 19, 37, 67, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
+    { 1, 20, 6, 35, 130, 3, 1, 1, 1, 1, 1, FALSE, FALSE },
+    { 2, 9, 17, 21, 70, 5, 1, 2, 2, 2, 2, TRUE, FALSE },
+    { 1, 3, 11, 15, 9, 7, 2, 3, 3, 3, 3, TRUE, FALSE },
+    { 1, 17, 9, 33, 5, 2, 2, 0, 0, 1, 1, FALSE, FALSE },
     /* Realistic VQGAN sizes, timed. */
     { 1, 64, 64, 64, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
     { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
@@ -162,6 +171,7 @@ test_conv (ArTest *t)
       gboolean acc = !c->timed && i % 2 == 1;
       check_conv (t, dts[d], c, AR_CONV2D_DIRECT, acc);
       check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED, acc);
+      check_conv (t, dts[d], c, AR_CONV2D_PATCH, acc);
       if (coop)
         check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT, acc);
       guint wo = (c->w + c->pad_left + c->pad_right - c->k) / c->stride + 1;
