@@ -2,7 +2,8 @@
 # One run on a lent NVIDIA machine (README, "Speed"): golden and op tests on the GPU with the
 # validation layer, arbench against PyTorch CUDA on both bench cards, iris-small recording
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
-# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced.
+# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, and
+# (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
@@ -31,7 +32,7 @@ ops() {   # group timeout
 AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
 ops matmul 60
-ops conv 40
+ops conv 120
 ops attention 60
 
 bench() {   # name card frames warmup [env...]
@@ -57,6 +58,14 @@ if [ -n "${AR_DEVICE_AB:-}" ]; then
     done
   done
 fi
+# Tile shapes of the patch convolution (AR_DEVICE_CONV_TILES="th=1 th=4,tc=8 ..."), per card.
+for tile in ${AR_DEVICE_CONV_TILES:-}; do
+  for c in iris-small large; do
+    AR_CONV_PATCH_TILE=$tile timeout 60 build/tools/arbench --frames 10 --warmup 2 \
+      models/bench/$c.yaml > "$logs/conv-$c-$tile.log" 2>&1
+    say "conv tile $tile $c: $(grep -E '^(encode|decode) ' "$logs/conv-$c-$tile.log" | tr -s ' ' | tr '\n' ' ')"
+  done
+done
 AR_PREDICTOR_NO_REPLAY=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 \
   models/bench/iris-small.yaml > "$logs/bench-iris-small-noreplay.log" 2>&1
 say "== iris-small recording every frame (no replay) rc=$?: $(grep -E '^(frame|fps)' "$logs/bench-iris-small-noreplay.log" | tr '\n' ' ')"
