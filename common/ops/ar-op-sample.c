@@ -2,20 +2,9 @@
 
 #include <math.h>
 
-/* The kernel's result does not depend on its local size (integer sums). 64 on CPU devices
- * (and where shared memory is the 16 KiB minimum); 256 on GPUs, where one workgroup does the
- * whole row and its invocations' serial exp chains over their chunks (16 logits each for a
- * 1024 vocabulary at 64) were the critical path. */
+/* Fixed, so that the kernel behaves the same everywhere (its result would not change with
+ * another local size, but its speed profile would). */
 #define SAMPLE_LOCAL 64
-#define SAMPLE_LOCAL_GPU 256
-
-static guint sample_local_forced;
-
-void
-ar_op_sample_force_local (guint local)
-{
-  sample_local_forced = local;
-}
 
 enum {
   SAMPLE_GREEDY = 1,
@@ -82,10 +71,7 @@ ar_op_sample_ex (ArCmd *cmd, ArDType dt, const ArBuffer *logits, guint rows, gui
   if (counter_base)
     pc.flags |= SAMPLE_COUNTER_BUF;
 
-  const ArDevice *dev = ar_cmd_device (cmd);
-  gboolean wide = !dev->caps.is_cpu && dev->props.limits.maxComputeSharedMemorySize >= 32768;
-  guint32 spec[] = { sample_local_forced ? sample_local_forced
-      : wide ? SAMPLE_LOCAL_GPU : SAMPLE_LOCAL }, gx, gy;
+  guint32 spec[] = { SAMPLE_LOCAL }, gx, gy;
   ar_cmd_groups_1d (cmd, rows, &gx, &gy);
   ArBinding bind[] = { AR_READ (logits), AR_WRITE (tokens), AR_WRITE (probs),
     AR_READ (counter_base) };

@@ -73,9 +73,4 @@ ar_sample_top_p_fixed (float p, guint32 *p32)
   return TRUE;
 }
 
-/* Tests: the sampling kernel's local size (64 or 256, within the device's shared memory;
- * 0 restores the device's default: 256 on GPUs, 64 elsewhere). The result must not change.
- * Not thread-safe: set it before recording. */
-void ar_op_sample_force_local (guint local);
-
 G_END_DECLS
