@@ -331,13 +331,15 @@ test_attention (ArTest *t)
       check_decode (t, dts[d], (HeadShape) { 1, 1, 8 }, 5, 0, 0, FALSE, sg, AUTO_COMBINE);
     }
     /* Both ways of combining the splits, forced, on every device: one and several subgroups,
-     * grouped kv heads, a first position, a window, head_dim 33 (scalar loads) and 128. */
+     * grouped kv heads, a first position, a window, head_dim 33 (scalar loads), 12 and 128. */
     for (int c = AR_ATTN_COMBINE_DISPATCH; c <= AR_ATTN_COMBINE_FUSED; c++)
       for (guint sg = 1; sg <= 4; sg += 3) {
         check_decode (t, dts[d], (HeadShape) { 8, 2, 64 }, 2056, 0, 0, TRUE, sg, c);
         check_decode (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 0, 0, TRUE, sg, c);
         check_decode (t, dts[d], (HeadShape) { 2, 1, 128 }, 700, 30, 300, TRUE, sg, c);
         check_decode (t, dts[d], (HeadShape) { 1, 1, 64 }, 2056, 700, 0, TRUE, sg, c);
+        /* head_dim within the workgroup: the fused combine splits its sums over groups. */
+        check_decode (t, dts[d], (HeadShape) { 1, 1, 12 }, 1500, 0, 0, TRUE, sg, c);
       }
   }
   for (guint d = 0; d < ndt; d++)
