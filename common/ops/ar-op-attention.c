@@ -248,6 +248,28 @@ texel_caches_ok (ArDType dt, const ArAttnLayout *l, const Geom *g, guint n,
       && ar_buffer_texel_viewable (v_cache, dt == AR_F16);
 }
 
+/* GPUs: at least this many keys per split of one-token attention (fewer splits mean a
+ * shorter combine, more mean more workgroups). AR_ATTN_DECODE_MIN_KEYS overrides it, read
+ * once per process, for timing without a rebuild. */
+#define DECODE_GPU_MIN_KEYS 32
+
+static guint
+gpu_decode_min_keys (void)
+{
+  static gsize once;
+  static guint min_keys = DECODE_GPU_MIN_KEYS;
+  if (g_once_init_enter (&once)) {
+    const char *env = g_getenv ("AR_ATTN_DECODE_MIN_KEYS");
+    guint64 v;
+    if (env && g_ascii_string_to_unsigned (env, 10, 1, 1 << 20, &v, NULL))
+      min_keys = (guint) v;
+    else if (env)
+      g_warning ("AR_ATTN_DECODE_MIN_KEYS=%s ignored: want a count of keys", env);
+    g_once_init_leave (&once, 1);
+  }
+  return min_keys;
+}
+
 /* The lanes-across-D kernel for @n queries; @scratch NULL means one workgroup per head (and
  * per block of queries); with n > 1 it must be NULL. @subgroups per workgroup, 0: the
  * device's default. */
@@ -267,7 +289,7 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   guint splits = 1;
   if (scratch) {
     guint target = dev->caps.is_cpu ? 2 * g_get_num_processors () : 512;
-    guint min_keys = dev->caps.is_cpu ? 256 : 32;
+    guint min_keys = dev->caps.is_cpu ? 256 : gpu_decode_min_keys ();
     splits = ar_div_up (target, H);
     splits = MIN (splits, ar_div_up (keys, min_keys));
     splits = CLAMP (splits, 1, DECODE_MAX_SPLITS);
