@@ -3,7 +3,8 @@
 # validation layer, arbench against PyTorch CUDA on both bench cards, iris-small recording
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
 # (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, and
-# (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution.
+# (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution, (AR_DEVICE_DECODE_KEYS) split
+# sizes of one-token attention.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
@@ -31,7 +32,7 @@ ops() {   # group timeout
 }
 AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
-ops matmul 60
+ops matmul 120
 ops conv 120
 ops attention 60
 
@@ -65,6 +66,12 @@ for tile in ${AR_DEVICE_CONV_TILES:-}; do
       models/bench/$c.yaml > "$logs/conv-$c-$tile.log" 2>&1
     say "conv tile $tile $c: $(grep -E '^(encode|decode) ' "$logs/conv-$c-$tile.log" | tr -s ' ' | tr '\n' ' ')"
   done
+done
+# Split sizes of one-token attention (AR_DEVICE_DECODE_KEYS="64 128"), on large.
+for keys in ${AR_DEVICE_DECODE_KEYS:-}; do
+  AR_ATTN_DECODE_MIN_KEYS=$keys timeout 60 build/tools/arbench --frames 12 --warmup 3 \
+    models/bench/large.yaml > "$logs/decode-keys-$keys.log" 2>&1
+  say "decode min keys $keys large: $(grep -E '^(generate|frame) ' "$logs/decode-keys-$keys.log" | tr -s ' ' | tr '\n' ' ')"
 done
 AR_PREDICTOR_NO_REPLAY=1 timeout 60 build/tools/arbench --frames 10 --warmup 2 \
   models/bench/iris-small.yaml > "$logs/bench-iris-small-noreplay.log" 2>&1
