@@ -81,7 +81,6 @@ shared VT acc_sh[gl_WorkGroupSize.x * R * QB];
 #include "reduce.glsl"
 const uint MAX_SPLITS = 64;   // DECODE_MAX_SPLITS in common/ops/ar-op-attention.c
 shared float split_weight[MAX_SPLITS];
-shared float comb_sh[gl_WorkGroupSize.x];
 shared bool last_of_head;
 
 // Called by every invocation once the workgroup's partial state is written. The last
@@ -111,28 +110,11 @@ void combine_if_last(uint h, uint D)
     }
     // The reduction's barrier also makes split_weight visible to the whole workgroup.
     float inv = 1.0 / ar_wg_sum(den, 1);
-    if (D <= WG) {
-        // Groups of D invocations take alternate splits (independent loads, a shorter chain
-        // of them per invocation), summed through shared memory.
-        uint G = WG / D, d = lid % D, g = lid / D;
+    for (uint d = lid; d < D; d += WG) {
         float sum = 0.0;
-        for (uint s = g; g < G && s < S; s += G)
+        for (uint s = 0; s < S; s++)
             sum += split_weight[s] * part[base + s * (D + 2) + 2 + d];
-        comb_sh[lid] = sum;
-        barrier();
-        if (lid < D) {
-            float t = 0.0;
-            for (uint i = 0; i < G; i++)
-                t += comb_sh[i * D + lid];
-            o[h * D + lid] = STYPE(t * inv);
-        }
-    } else {
-        for (uint d = lid; d < D; d += WG) {
-            float sum = 0.0;
-            for (uint s = 0; s < S; s++)
-                sum += split_weight[s] * part[base + s * (D + 2) + 2 + d];
-            o[h * D + d] = STYPE(sum * inv);
-        }
+        o[h * D + d] = STYPE(sum * inv);
     }
     if (lid == 0)
         ctr[pc.ctr_off + h] = 0u;
