@@ -183,6 +183,23 @@ check_decode (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint first, guint
       ART_NMSE_LOOSE);
 }
 
+/* Runs the recording (made with timing on) 5 times; the best GPU time in microseconds, -1 if
+ * none. Turns timing off. */
+static double
+best_gpu_us (ArTest *t)
+{
+  double best = -1;
+  for (int r = 0; r < 5; r++) {
+    if (!art_run (t))
+      break;
+    double us = ar_cmd_gpu_time_us (t->cmd);
+    if (best < 0 || (us >= 0 && us < best))
+      best = us;
+  }
+  ar_cmd_set_timing (t->cmd, FALSE);
+  return best;
+}
+
 /* Prefill of @n queries after @pos cached positions (caches in place in the qkv rows, as the
  * predictor has them) through @kernel; prints the best GPU time of a few runs. */
 static void
@@ -197,15 +214,7 @@ time_prefill (ArTest *t, ArDType dt, guint H, guint D, guint pos, guint n, ArAtt
   ar_cmd_set_timing (t->cmd, TRUE);
   art_begin (t);
   ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, 0, kernel);
-  double best = -1;
-  for (int r = 0; r < 5; r++) {
-    if (!art_run (t))
-      break;
-    double us = ar_cmd_gpu_time_us (t->cmd);
-    if (best < 0 || (us >= 0 && us < best))
-      best = us;
-  }
-  ar_cmd_set_timing (t->cmd, FALSE);
+  double best = best_gpu_us (t);
   printf ("# time attention prefill H=%u D=%u %u queries after %u %s, %s: %.1f us\n", H, D, n,
       pos, ar_dtype_name (dt), kernel == AR_ATTN_TILE_QUAD ? "tile-quad" : "tile", best);
 }
@@ -235,15 +244,7 @@ time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx, ArAttnCombine c
   ar_cmd_set_timing (t->cmd, TRUE);
   art_begin (t);
   ar_op_attention_decode_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, ctx, 0, scratch, 0, combine);
-  double best = -1;
-  for (int r = 0; r < 5; r++) {
-    if (!art_run (t))
-      break;
-    double us = ar_cmd_gpu_time_us (t->cmd);
-    if (best < 0 || (us >= 0 && us < best))
-      best = us;
-  }
-  ar_cmd_set_timing (t->cmd, FALSE);
+  double best = best_gpu_us (t);
   static const char *const how[] = { "one workgroup per head", "split, combine dispatch",
     "split, combine fused" };
   printf ("# time attention decode H=%u D=%u over %u positions %s, %s: %.1f us\n", H, D, ctx + 1,

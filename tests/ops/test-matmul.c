@@ -154,6 +154,15 @@ check_mm (ArTest *t, ArDType dt, guint M, guint N, guint K, gboolean use_bias, A
 /* Attention-like products over heads, read in place from a packed qkv tensor [T, 3*D]
  * (q | k | v, each H heads of Dh): S[h] = alpha * Q_h K_h^T, then O[:, h] = S[h] V_h with O
  * [T, D] head-interleaved. Exercises batch, offsets, row and batch strides, and W [K,N]. */
+/* One-row products of @n_shapes {N, K} shapes through @path, every other one with a bias. */
+static void
+check_matvec_shapes (ArTest *t, ArDType dt, ArMatmulPath path, const guint (*shapes)[2],
+    guint n_shapes)
+{
+  for (guint i = 0; i < n_shapes; i++)
+    check_mm (t, dt, 1, shapes[i][0], shapes[i][1], i % 2, AR_ACT_NONE, path, FALSE, FALSE);
+}
+
 static void
 check_heads (ArTest *t, ArDType dt, guint T, guint H, guint Dh)
 {
@@ -356,9 +365,7 @@ test_matmul (ArTest *t)
     {
       static const guint mv_shapes[][2] = { { 1, 4 }, { 13, 32 }, { 300, 1028 }, { 65, 12 },
         { 513, 256 }, { 1, 2052 }, { 17, 512 } };
-      for (guint i = 0; i < G_N_ELEMENTS (mv_shapes); i++)
-        check_mm (t, dt, 1, mv_shapes[i][0], mv_shapes[i][1], i % 2, AR_ACT_NONE,
-            AR_MATMUL_MATVEC_TEXEL, FALSE, FALSE);
+      check_matvec_shapes (t, dt, AR_MATMUL_MATVEC_TEXEL, mv_shapes, G_N_ELEMENTS (mv_shapes));
       /* K >= 512 takes its lanes-across-K flavour: the same checks there. */
       for (guint big = 0; big < 2; big++) {
         guint k = big ? 516 : 52;
@@ -383,9 +390,8 @@ test_matmul (ArTest *t)
     if (t->dev->caps.subgroup_arith) {
       static const guint rows_shapes[][2] = { { 1, 4 }, { 13, 32 }, { 300, 1028 }, { 65, 12 },
         { 513, 256 }, { 1025, 388 }, { 2048, 516 }, { 17, 2052 } };
-      for (guint i = 0; i < G_N_ELEMENTS (rows_shapes); i++)
-        check_mm (t, dt, 1, rows_shapes[i][0], rows_shapes[i][1], i % 2, AR_ACT_NONE,
-            AR_MATMUL_MATVEC_ROWS, FALSE, FALSE);
+      check_matvec_shapes (t, dt, AR_MATMUL_MATVEC_ROWS, rows_shapes,
+          G_N_ELEMENTS (rows_shapes));
       for (guint wide = 0; wide < 2; wide++) {
         guint n = wide ? 1031 : 37;
         for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
