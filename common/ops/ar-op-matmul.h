@@ -25,7 +25,8 @@ typedef enum {
   AR_MATMUL_MATVEC,              /* matrix-vector kernel, flavour chosen by the device */
   AR_MATMUL_MATVEC_REDUCE,       /* one workgroup per output, subgroup reduction if available */
   AR_MATMUL_MATVEC_REDUCE_SHARED,/* one workgroup per output, shared-memory reduction */
-  AR_MATMUL_TILE_SHARED,         /* 64x64 tiles staged in shared memory (AUTO on GPUs) */
+  AR_MATMUL_TILE_SHARED,         /* 64x64 tiles staged in shared memory, 32x32 for small grids
+                                  * (AUTO on GPUs) */
   AR_MATMUL_TILE_COOPMAT,        /* the same with NV cooperative matrices: fp16 storage on a
                                   * device with caps.coopmat_nv, else an error. Not AUTO: on an
                                   * H200 it measured slower than the plain tiles (340x768x256:
