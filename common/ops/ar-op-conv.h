@@ -10,8 +10,8 @@ G_BEGIN_DECLS
  * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
  * and strides 1..4 are supported. */
 /* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the patch
- * kernel otherwise (the direct kernel where AR_VULKAN_AVOID names conv_patch or the patch tile
- * exceeds the device's limits; the cooperative-matrix tiles only when asked for); on CPU
+ * kernel otherwise from 256 output pixels (the direct kernel below, where AR_VULKAN_AVOID
+ * names conv_patch or where the patch tile exceeds the device's limits; the cooperative-matrix tiles only when asked for); on CPU
  * devices the vec4 register-tiled kernel where the shape allows it (stride 1, square kernel 1
  * or 3 with "same" padding, in_channels and in_w multiples of 4) and the direct kernel
  * otherwise. The others force one (tests, benchmarks); VEC4 on a shape it does not support
