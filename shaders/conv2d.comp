@@ -7,8 +7,17 @@
 // consecutive pixels of one output row. The channel block comes from the workgroup (uniform
 // weight loads); per (ci, ky) the (TP-1)*S+KW input values under the TP windows are loaded
 // once and reused for every kx and every channel.
+//
+// With -DSPLIT_CIN a whole subgroup owns each tile and its lanes take every SG-th input
+// channel, summed by subgroupAdd at the end: small images (a few tiles, many channels) get
+// SG times the invocations and a loop SG times shorter, instead of a few invocations walking
+// every channel in turn.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#if defined(SPLIT_CIN)
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TC = 4;
@@ -37,7 +46,13 @@ void main()
 {
     const uint b = gl_WorkGroupID.z;
     const uint co0 = gl_WorkGroupID.y * TC;
+#if defined(SPLIT_CIN)
+    const uint tile = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID;
+    const uint ci_first = gl_SubgroupInvocationID, ci_step = gl_SubgroupSize;
+#else
     const uint tile = gl_GlobalInvocationID.x;
+    const uint ci_first = 0, ci_step = 1;
+#endif
     // Invocations past the last tile compute a clamped tile and store nothing.
     const uint t = min(tile, pc.n_tiles - 1);
     const uint oy = t / pc.tiles_x;
@@ -63,8 +78,8 @@ void main()
         acc[i] = 0.0;
 
     const uint plane = pc.H * pc.W;
-    uint in_base = b * pc.Cin * plane;
-    for (uint ci = 0; ci < pc.Cin; ci++, in_base += plane) {
+    for (uint ci = ci_first; ci < pc.Cin; ci += ci_step) {
+        const uint in_base = (b * pc.Cin + ci) * plane;
         for (uint ky = 0; ky < KH; ky++) {
             int iy = iy0 + int(ky);
             bool row_ok = iy >= 0 && iy < int(pc.H);
@@ -85,6 +100,10 @@ void main()
         }
     }
 
+#if defined(SPLIT_CIN)
+    for (uint i = 0; i < TC * TP; i++)
+        acc[i] = subgroupAdd(acc[i]);
+#endif
     if (tile >= pc.n_tiles)
         return;
     for (uint c = 0; c < TC; c++) {
@@ -94,6 +113,11 @@ void main()
         float bv = pc.has_bias != 0 ? float(bias[co]) : 0.0;
         uint obase = ((b * pc.Cout + co) * pc.Ho + oy) * pc.Wo;
         for (uint p = 0; p < TP; p++) {
+#if defined(SPLIT_CIN)
+            // Every lane holds the sums; the lanes share the stores.
+            if (gl_SubgroupInvocationID != (c * TP + p) % gl_SubgroupSize)
+                continue;
+#endif
             if (ox0 + p < pc.Wo) {
                 float v = acc[c * TP + p] + bv;
                 if (pc.accumulate != 0)

@@ -20,6 +20,7 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
 #define CONV_TC 4
 #define CONV_TP 4
 #define CONV_LOCAL 64
+#define CONV_SPLIT_SUBGROUPS 4   /* tiles per workgroup of the split-channel kernel */
 /* Largest tile of the vec4 kernel (conv2d_v4.comp): TC output channels x TP pixels. Lavapipe,
  * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
  * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
@@ -242,7 +243,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
-  if (p->path > AR_CONV2D_PATCH) {
+  if (p->path > AR_CONV2D_SPLIT_CIN) {
     ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
     return;
   }
@@ -334,6 +335,18 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       p->pad_left };
     ar_cmd_dispatch (cmd, sg ? AR_SHADER (conv2d_v4_sg, dt) : AR_SHADER (conv2d_v4, dt), spec4,
         G_N_ELEMENTS (spec4), bind, 4, &pc, sizeof pc, gx, gy, p->batch);
+    return;
+  }
+  if (p->path == AR_CONV2D_SPLIT_CIN) {
+    if (!dev->caps.subgroup_arith) {
+      ar_cmd_fail_invalid (cmd, "conv2d: the split-channel kernel needs subgroup arithmetic");
+      return;
+    }
+    /* CONV_SPLIT_SUBGROUPS tiles (one per subgroup) per workgroup. */
+    guint32 sspec[] = { CONV_SPLIT_SUBGROUPS * MAX (dev->caps.subgroup_size, 1), CONV_TC,
+      CONV_TP, p->kernel_h, p->kernel_w, p->stride };
+    ar_cmd_dispatch (cmd, AR_SHADER (conv2d_split, dt), sspec, G_N_ELEMENTS (sspec), bind, 4,
+        &pc, sizeof pc, ar_div_up (pc.n_tiles, CONV_SPLIT_SUBGROUPS), gy, p->batch);
     return;
   }
   guint32 spec[] = { CONV_LOCAL, CONV_TC, CONV_TP, p->kernel_h, p->kernel_w, p->stride };

@@ -28,7 +28,12 @@ typedef enum {
                                   * buffers (AUTO's choice on CPU devices where the buffers
                                   * can be viewed so) */
   AR_CONV2D_PATCH,               /* input patches and weights staged in shared memory
-                                  * (AUTO's choice on GPUs for kernels larger than 1x1) */
+                                  * (AUTO's choice on GPUs for kernels larger than 1x1 from
+                                  * 256 output pixels) */
+  AR_CONV2D_SPLIT_CIN,           /* the direct kernel with a subgroup per tile, its lanes
+                                  * splitting the input channels: for small images with many
+                                  * channels. Needs subgroup arithmetic, else an error. Not
+                                  * AUTO: not yet timed on a GPU */
 } ArConv2dPath;
 
 typedef struct {

@@ -10,8 +10,8 @@ typedef struct {
 } ConvCase;
 
 static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", "/tile-shared",
-  "/tile-coopmat", "/vec4-texel", "/patch" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_PATCH + 1);
+  "/tile-coopmat", "/vec4-texel", "/patch", "/split-cin" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_SPLIT_CIN + 1);
 
 static void
 check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolean acc)
@@ -136,7 +136,10 @@ test_conv (ArTest *t)
     { 2, 9, 17, 21, 70, 5, 1, 2, 2, 2, 2, TRUE, FALSE },
     { 1, 3, 11, 15, 9, 7, 2, 3, 3, 3, 3, TRUE, FALSE },
     { 1, 17, 9, 33, 5, 2, 2, 0, 0, 1, 1, FALSE, FALSE },
-    /* Realistic VQGAN sizes, timed. */
+    /* Realistic VQGAN sizes, timed: the 4x4 level of iris-small's encoder and its decoder's
+     * input (few tiles, many channels), then 64x64. */
+    { 1, 64, 4, 4, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
+    { 1, 512, 4, 4, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
     { 1, 64, 64, 64, 64, 3, 1, 1, 1, 1, 1, TRUE, TRUE },
     { 1, 64, 64, 64, 64, 3, 2, 0, 0, 1, 1, TRUE, TRUE },
     { 1, 128, 32, 32, 64, 1, 1, 0, 0, 0, 0, TRUE, TRUE },
@@ -172,6 +175,8 @@ test_conv (ArTest *t)
       check_conv (t, dts[d], c, AR_CONV2D_DIRECT, acc);
       check_conv (t, dts[d], c, AR_CONV2D_TILE_SHARED, acc);
       check_conv (t, dts[d], c, AR_CONV2D_PATCH, acc);
+      if (t->dev->caps.subgroup_arith)
+        check_conv (t, dts[d], c, AR_CONV2D_SPLIT_CIN, acc);
       if (coop)
         check_conv (t, dts[d], c, AR_CONV2D_TILE_COOPMAT, acc);
       guint wo = (c->w + c->pad_left + c->pad_right - c->k) / c->stride + 1;
