@@ -11,8 +11,9 @@
 //
 // With -DFUSED_COMBINE the split workgroups combine their partial states themselves: each
 // counts itself done on a per-head counter after its partial state is visible, and the last
-// one of the head merges all of them (as attention_combine.comp does) and resets the counter
-// to zero for the next call. One dispatch per one-token attention instead of two.
+// one of the head merges all of them (combine.glsl, as attention_combine.comp does) and
+// resets the counter to zero for the next call. One dispatch per one-token attention instead
+// of two.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
@@ -79,8 +80,7 @@ shared VT acc_sh[gl_WorkGroupSize.x * R * QB];
 #if defined(FUSED_COMBINE)
 #define AR_SUBGROUP
 #include "reduce.glsl"
-const uint MAX_SPLITS = 64;   // DECODE_MAX_SPLITS in common/ops/ar-op-attention.c
-shared float split_weight[MAX_SPLITS];
+#include "combine.glsl"
 shared bool last_of_head;
 
 // Called by every invocation once the workgroup's partial state is written. The last
@@ -90,33 +90,14 @@ void combine_if_last(uint h, uint D)
     // Each writer's stores reach device scope before the workgroup signs off.
     memoryBarrierBuffer();
     barrier();
-    uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, S = pc.n_splits;
-    if (lid == 0)
-        last_of_head = atomicAdd(ctr[pc.ctr_off + h], 1u) == S - 1;
+    if (gl_LocalInvocationID.x == 0)
+        last_of_head = atomicAdd(ctr[pc.ctr_off + h], 1u) == pc.n_splits - 1;
     barrier();
     if (!last_of_head)
         return;
     memoryBarrierBuffer();
-    uint base = h * S * (D + 2);
-    float m = NEG;
-    for (uint s = lid; s < S; s += WG)
-        m = max(m, part[base + s * (D + 2)]);
-    float mt = ar_wg_max(m, 0);
-    float den = 0.0;
-    for (uint s = lid; s < S; s += WG) {
-        float w = exp(part[base + s * (D + 2)] - mt);
-        split_weight[s] = w;
-        den += w * part[base + s * (D + 2) + 1];
-    }
-    // The reduction's barrier also makes split_weight visible to the whole workgroup.
-    float inv = 1.0 / ar_wg_sum(den, 1);
-    for (uint d = lid; d < D; d += WG) {
-        float sum = 0.0;
-        for (uint s = 0; s < S; s++)
-            sum += split_weight[s] * part[base + s * (D + 2) + 2 + d];
-        o[h * D + d] = STYPE(sum * inv);
-    }
-    if (lid == 0)
+    combine_splits(h, D, pc.n_splits);
+    if (gl_LocalInvocationID.x == 0)
         ctr[pc.ctr_off + h] = 0u;
 }
 #endif

@@ -11,7 +11,7 @@
 #define DECODE_KEYS_PER_BLOCK 8      /* KB in shaders/attention_decode.comp */
 #define DECODE_MAX_SLOTS 32          /* register slots per lane (R) */
 #define DECODE_MIN_SUBGROUP 8        /* R is sized for subgroups this small */
-#define DECODE_MAX_SPLITS 64         /* MAX_SPLITS in shaders/attention_combine.comp */
+#define DECODE_MAX_SPLITS 64         /* MAX_SPLITS in shaders/combine.glsl */
 #define DECODE_GPU_SUBGROUPS 4
 #define DECODE_MAX_SUBGROUPS 8
 #define DECODE_QUERIES_PER_GROUP 4   /* QB: prefill queries sharing each K/V row load */
