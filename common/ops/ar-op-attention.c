@@ -347,8 +347,7 @@ klanes_supported (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayou
     const Geom *g, const ArBuffer *k_cache, const ArBuffer *v_cache, guint n)
 {
   const ArDeviceCaps *caps = &ar_cmd_device (cmd)->caps;
-  return caps->subgroup_arith && caps->subgroup_size >= 1
-      && texel_caches_ok (dt, layout, g, n, k_cache, v_cache)
+  return caps->subgroup_arith && texel_caches_ok (dt, layout, g, n, k_cache, v_cache)
       && ar_buffer_texel_viewable (qkv, dt == AR_F16);
 }
 
