@@ -243,6 +243,25 @@ ar_buffer_new (ArDevice *dev, gsize size, ArMemKind kind, GError **error)
   return buf;
 }
 
+ArBuffer *
+ar_buffer_view_new (ArBuffer *parent, gsize offset, gsize size, GError **error)
+{
+  VkDeviceSize align = MAX (parent->dev->props.limits.minStorageBufferOffsetAlignment, 16);
+  if (size == 0 || offset % align || offset + size > parent->size) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "a view of %" G_GSIZE_FORMAT " bytes at %"
+        G_GSIZE_FORMAT " does not fit a %" G_GUINT64_FORMAT "-byte buffer aligned to %"
+        G_GUINT64_FORMAT, size, offset, (guint64) parent->size, (guint64) align);
+    return NULL;
+  }
+  ArBuffer *buf = g_new0 (ArBuffer, 1);
+  buf->dev = parent->dev;
+  buf->vk_buffer = parent->vk_buffer;
+  buf->offset = parent->offset + offset;
+  buf->size = MIN ((size + 15) / 16 * 16, parent->size - offset);
+  buf->mapped = parent->mapped ? parent->mapped + offset : NULL;
+  return buf;
+}
+
 void
 ar_buffer_free (ArBuffer *buf)
 {
@@ -251,6 +270,10 @@ ar_buffer_free (ArBuffer *buf)
   for (int i = 0; i < 2; i++)
     if (buf->texel_view[i])
       vkDestroyBufferView (buf->dev->device, buf->texel_view[i], NULL);
+  if (!buf->block) {   /* a view */
+    g_free (buf);
+    return;
+  }
   ArAllocator *a = buf->dev->allocator;
   g_mutex_lock (&a->lock);
   ArBlock *b = buf->block;

@@ -38,6 +38,9 @@ VkBufferView ar_buffer_texel_view (const ArBuffer *buf, gboolean f16, GError **e
 /* Whether ar_buffer_texel_view() can view @buf (NULL: FALSE): its offset is aligned for texel
  * views and its texel count within the device's limit. */
 gboolean ar_buffer_texel_viewable (const ArBuffer *buf, gboolean f16);
+/* A buffer for bytes @offset..@offset+@size of @parent (same VkBuffer, no memory of its own):
+ * ops bind it like any buffer. It must be freed before @parent. */
+ArBuffer *ar_buffer_view_new (ArBuffer *parent, gsize offset, gsize size, GError **error);
 void ar_buffer_free (ArBuffer *buf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArBuffer, ar_buffer_free)
 

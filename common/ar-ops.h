@@ -50,3 +50,4 @@ G_END_DECLS
 #include "ops/ar-op-attention.h"
 #include "ops/ar-op-codebook.h"
 #include "ops/ar-op-sample.h"
+#include "ops/ar-op-step.h"

@@ -53,6 +53,11 @@ struct _ArPredictor {
   ArBuffer *x, *h, *qk, *att, *mlp, *mlp2, *logits;
   ArBuffer *att_scratch; /* split-K partial states of one-token attention */
   ArBuffer *sample_ctr;  /* guint32 [2]: the frame's sampling counter, read by the sample op */
+  /* The fused one-token step (ar_op_decode_step), when on: the weights packed as it reads
+   * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
+  gboolean fused_step;
+  ArStepShape step;
+  ArBuffer *step_w, *caches, *step_scratch;
   /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
    * positions with these sampling parameters (counter aside), replayed as is when the next
    * frame has the same (the window kept full: every frame). */
@@ -183,6 +188,93 @@ build_table (ArPredictor *p, GError **error)
   return TRUE;
 }
 
+/* The fused one-token step runs on request (AR_PREDICTOR_FUSED_STEP=1), for gpt predictors:
+ * it is not yet timed on a GPU against the per-op recording. */
+static gboolean
+want_fused_step (ArPredictor *p)
+{
+  return !p->llama && g_strcmp0 (g_getenv ("AR_PREDICTOR_FUSED_STEP"), "1") == 0;
+}
+
+/* Turns the fused step on when the device runs it for this predictor: one cache buffer for
+ * all layers (each layer's qkvc a view of it), the packed weights and the scratch. Leaves it
+ * off, with a message, otherwise. */
+static void
+setup_fused_step (ArPredictor *p)
+{
+  const ArPredictorConfig *cfg = p->cfg;
+  gsize es = ar_dtype_size (p->dt);
+  /* Layers' caches 256-byte aligned: views need minStorageBufferOffsetAlignment. */
+  guint64 stride = ((guint64) p->L * 3 * p->dim * es + 255) / 256 * 256 / es;
+  p->step = (ArStepShape) {
+    .dim = p->dim, .hidden = p->hidden, .heads = p->H, .layers = cfg->layers, .ctx = p->L,
+    .cache_stride = (guint32) MIN (stride, G_MAXUINT32), .vocab = p->vocab,
+    .head_hidden = cfg->head_hidden,
+    .table_rows = p->vocab + p->n_act_rows + (cfg->action_add_to_frame ? 1 : 0),
+    .gelu_tanh = cfg->gelu == AR_GELU_TANH, .ledby = cfg->action_add_to_frame, .eps = p->eps,
+  };
+  GError *err = NULL;
+  ArStepLayout lay;
+  ar_step_layout (&p->step, &lay);
+  if (ar_step_supported (p->dev, p->dt, &p->step, &err)
+      && (p->caches = alloc (p, stride * cfg->layers, es, &err))
+      && (p->step_w = alloc (p, lay.total, es, &err))
+      && (p->step_scratch = alloc (p, ar_step_scratch_size (&p->step, p->T), 1, &err))) {
+    for (guint i = 0; i < cfg->layers && !err; i++)
+      p->layers[i].qkvc = ar_buffer_view_new (p->caches, i * stride * es,
+          (gsize) p->L * 3 * p->dim * es, &err);
+  }
+  if (err) {
+    g_message ("predictor: the fused one-token step is off: %s", err->message);
+    g_clear_error (&err);
+    for (guint i = 0; i < cfg->layers; i++)
+      g_clear_pointer (&p->layers[i].qkvc, ar_buffer_free);
+    g_clear_pointer (&p->caches, ar_buffer_free);
+    g_clear_pointer (&p->step_w, ar_buffer_free);
+    g_clear_pointer (&p->step_scratch, ar_buffer_free);
+    return;
+  }
+  p->fused_step = TRUE;
+}
+
+/* Copies the predictor's tensors into step_w, in ar_step_layout()'s order. */
+static gboolean
+pack_step_weights (ArPredictor *p, GError **error)
+{
+  gsize es = ar_dtype_size (p->dt);
+  ArStepLayout lay;
+  ar_step_layout (&p->step, &lay);
+  ar_cmd_begin (p->cmd);
+  ar_cmd_zero (p->cmd, p->step_w);
+  for (guint i = 0; i < p->cfg->layers; i++) {
+    const Layer *l = &p->layers[i];
+    const ArBuffer *src[AR_STEP_LAYER_TENSORS] = {
+      [AR_STEP_N1W] = l->n1w, [AR_STEP_N1B] = l->n1b, [AR_STEP_QKVW] = l->qkvw,
+      [AR_STEP_QKVB] = l->qkvb, [AR_STEP_PROJW] = l->projw, [AR_STEP_PROJB] = l->projb,
+      [AR_STEP_N2W] = l->n2w, [AR_STEP_N2B] = l->n2b, [AR_STEP_FC1W] = l->fc1w,
+      [AR_STEP_FC1B] = l->fc1b, [AR_STEP_FC2W] = l->fc2w, [AR_STEP_FC2B] = l->fc2b,
+    };
+    for (int t = 0; t < AR_STEP_LAYER_TENSORS; t++)
+      ar_cmd_copy (p->cmd, src[t], 0, p->step_w, (i * lay.layer_size + lay.layer_off[t]) * es,
+          lay.layer_n[t] * es);
+  }
+  const ArBuffer *hsrc[AR_STEP_HEAD_TENSORS] = {
+    [AR_STEP_POS_EMB] = p->pos_emb, [AR_STEP_NFW] = p->nfw, [AR_STEP_NFB] = p->nfb,
+    [AR_STEP_H1W] = p->headw, [AR_STEP_H1B] = p->headb, [AR_STEP_H2W] = p->head2w,
+    [AR_STEP_H2B] = p->head2b,
+  };
+  for (int t = 0; t < AR_STEP_HEAD_TENSORS; t++)
+    if (lay.head_n[t] > 0)
+      ar_cmd_copy (p->cmd, hsrc[t], 0, p->step_w, lay.head_off[t] * es, lay.head_n[t] * es);
+  return ar_cmd_run (p->cmd, error);
+}
+
+gboolean
+ar_predictor_fused_step (const ArPredictor *p)
+{
+  return p->fused_step;
+}
+
 ArPredictor *
 ar_predictor_new (ArModel *model, guint context_frames, GError **error)
 {
@@ -272,7 +364,9 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   gsize es = ar_dtype_size (p->dt);
   guint64 L = p->L, dim = p->dim;
   guint64 wide = MAX (p->hidden, cfg->head_hidden);
-  for (guint i = 0; i < cfg->layers && !err; i++)
+  if (!err && want_fused_step (p))
+    setup_fused_step (p);
+  for (guint i = 0; i < cfg->layers && !err && !p->fused_step; i++)
     p->layers[i].qkvc = alloc (p, L * 3 * dim, es, &err);
   p->zero_row = p->vocab + p->n_act_rows;
   p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
@@ -315,6 +409,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
     return NULL;
   if (!(p->cmd = ar_cmd_new (p->dev, error)))
     return NULL;
+  if (p->fused_step && !pack_step_weights (p, error))
+    return NULL;
   p->hist_tok = g_new0 (guint32, (gsize) p->C * p->T);
   p->hist_act = g_new0 (guint, p->C);
   p->hist_actv = g_new0 (float, (gsize) p->C * p->act_size);
@@ -338,7 +434,8 @@ ar_predictor_free (ArPredictor *p)
     g_free (p->layers);
   }
   ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
-    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->mlp, &p->mlp2, &p->logits };
+    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->mlp, &p->mlp2, &p->logits,
+    &p->caches, &p->step_w, &p->step_scratch };   /* caches after the layers' views of it */
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
   g_free (p->hist_tok);
@@ -599,6 +696,8 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
     p->rec_valid = FALSE;
     /* The fused split combine's counters start at zero (each call leaves them so). */
     ar_cmd_zero (p->cmd, p->att_scratch);
+    if (p->step_scratch)   /* the fused step's counters, likewise */
+      ar_cmd_zero (p->cmd, p->step_scratch);
   }
   if (!ar_predictor_action_discrete (p)) {
     guint frames = P / (p->T + 1);
@@ -666,7 +765,10 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
       sp.counter = k;
       ar_op_sample_ex (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k, NULL, 0,
           p->sample_ctr);
-      if (k + 1 < p->T)
+      if (k + 1 < p->T && p->fused_step)
+        ar_op_decode_step (p->cmd, p->dt, &p->step, p->step_w, p->caches, p->table, p->ids,
+            p->ledby, p->step_scratch, p->logits, P + k, k);
+      else if (k + 1 < p->T)
         record_forward (p, P + k, 1, FALSE);
     }
   }

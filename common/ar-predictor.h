@@ -39,6 +39,10 @@ void ar_predictor_reset (ArPredictor *pred);
 /* Frames committed and currently in the context window. */
 guint ar_predictor_frames_in_context (const ArPredictor *pred);
 
+/* Whether one-token steps run as one dispatch each (AR_PREDICTOR_FUSED_STEP=1 asks for it on
+ * gpt predictors; it stays off, with a message, where the device cannot run it). */
+gboolean ar_predictor_fused_step (const ArPredictor *pred);
+
 /* Commits a real frame (tokens_per_frame tokens) followed by the action taken at it. The
  * history keeps context_frames frames; when it is full the oldest frame slides out. Nothing
  * runs on the device here: the next generate or context_logits call runs what the KV cache

@@ -65,10 +65,12 @@ now_ms (void)
   return g_get_monotonic_time () / 1000.0;
 }
 
+/* @fused: the one-token steps as one dispatch each (AR_PREDICTOR_FUSED_STEP), every check
+ * the same. */
 static void
-run_gpt (ArDevice *dev, const char *dir, ArDType want)
+run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused)
 {
-  const char *dn = ar_dtype_name (want);
+  g_autofree gchar *dn = g_strconcat (ar_dtype_name (want), fused ? " fused-step" : "", NULL);
   double lim = want == AR_F16 ? 5e-3 : 1e-4;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
@@ -86,6 +88,8 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want)
     check (FALSE, "model tiny-gpt load %s: got %s storage", dn, ar_dtype_name (ar_model_dtype (model)));
     return;
   }
+  check (ar_predictor_fused_step (pred) == fused, "model tiny-gpt %s: fused step %s", dn,
+      ar_predictor_fused_step (pred) ? "on" : "off");
   const guint N = 3, H = ar_tokenizer_height (tok), W = ar_tokenizer_width (tok), C = 3;
   const guint n = ar_tokenizer_n_tokens (tok), dim = 8, T = ar_predictor_tokens_per_frame (pred);
   const guint V = ar_predictor_vocab (pred);
@@ -384,7 +388,10 @@ main (int argc, char **argv)
     if (!dev->caps.fp16_storage)
       check (FALSE, "device: no fp16 storage, the f16 cases cannot run");
     for (guint d = 0; d < ndt; d++) {
-      run_gpt (dev, argv[1], dts[d]);
+      run_gpt (dev, argv[1], dts[d], FALSE);
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
+      run_gpt (dev, argv[1], dts[d], TRUE);
+      g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
       run_llama (dev, argv[1], dts[d]);
       run_vq (dev, argv[1], "tiny-vq-local", dts[d]);
     }

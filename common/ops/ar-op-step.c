@@ -1,0 +1,196 @@
+#include "ar-ops.h"
+#include <math.h>
+
+/* Work-group sizes: 8 subgroups of 32 lanes on GPUs (a task is 8 matrix rows); on CPU devices
+ * 8 SIMD lanes x 8 (lavapipe runs one workgroup per thread). */
+#define STEP_LOCAL_GPU 256
+#define STEP_LOCAL_CPU 64
+/* Workgroups taking tickets: enough for a GPU's multiprocessors to be busy in the wide
+ * phases. On CPU devices one: it does every task in order. With several, lavapipe's results
+ * varied between identical runs (tiny-gpt, 2-8 workgroups on 2-8 llvmpipe threads, a few
+ * tokens in 20 frames), even with the tasks serialised in ticket order by a global lock; the
+ * cause is not found, so the multi-workgroup path is unproven and the step stays opt-in. */
+#define STEP_GROUPS_GPU 128
+#define STEP_GROUPS_CPU 1
+#define STEP_MIN_KEYS_GPU 32
+#define STEP_MIN_KEYS_CPU 64
+#define STEP_MAX_SPLITS 64
+#define STEP_MAX_R 8   /* head dims per lane */
+
+/* Mirrors the push constants of shaders/decode_step.comp. */
+typedef struct {
+  guint32 dim, hidden, heads, head_dim;
+  guint32 layers, ctx;
+  guint32 cache_stride;
+  guint32 vocab, head_hidden;
+  guint32 pos;
+  guint32 ctr_off;
+  guint32 has_ledby;
+  guint32 gelu_tanh;
+  float eps;
+  float scale;
+  guint32 max_splits;
+  guint32 min_keys;
+  guint32 target_tasks;
+} StepPush;
+G_STATIC_ASSERT (sizeof (StepPush) == 72);
+
+static guint64
+a16 (guint64 n)
+{
+  return (n + 15) & ~(guint64) 15;
+}
+
+void
+ar_step_layout (const ArStepShape *s, ArStepLayout *out)
+{
+  guint64 d = s->dim, hid = s->hidden, n1 = s->head_hidden ? s->head_hidden : s->vocab;
+  const guint64 ln[AR_STEP_LAYER_TENSORS] = {
+    [AR_STEP_N1W] = d, [AR_STEP_N1B] = d, [AR_STEP_QKVW] = 3 * d * d, [AR_STEP_QKVB] = 3 * d,
+    [AR_STEP_PROJW] = d * d, [AR_STEP_PROJB] = d, [AR_STEP_N2W] = d, [AR_STEP_N2B] = d,
+    [AR_STEP_FC1W] = hid * d, [AR_STEP_FC1B] = hid, [AR_STEP_FC2W] = d * hid, [AR_STEP_FC2B] = d,
+  };
+  const guint64 hn[AR_STEP_HEAD_TENSORS] = {
+    [AR_STEP_POS_EMB] = (guint64) s->ctx * d, [AR_STEP_NFW] = d, [AR_STEP_NFB] = d,
+    [AR_STEP_H1W] = n1 * d, [AR_STEP_H1B] = n1,
+    [AR_STEP_H2W] = (guint64) s->vocab * s->head_hidden,
+    [AR_STEP_H2B] = s->head_hidden ? s->vocab : 0,
+  };
+  guint64 off = 0;
+  for (int i = 0; i < AR_STEP_LAYER_TENSORS; i++) {
+    out->layer_off[i] = off;
+    out->layer_n[i] = ln[i];
+    off += a16 (ln[i]);
+  }
+  out->layer_size = off;
+  off *= s->layers;
+  for (int i = 0; i < AR_STEP_HEAD_TENSORS; i++) {
+    out->head_off[i] = off;
+    out->head_n[i] = hn[i];
+    off += a16 (hn[i]);
+  }
+  out->total = off;
+}
+
+static guint32
+head_dims_per_lane (const ArDevice *dev, const ArStepShape *s)
+{
+  guint32 sg = MAX (dev->caps.subgroup_size, 1);
+  return ar_div_up (s->dim / MAX (s->heads, 1), sg);
+}
+
+static guint32
+local_size (const ArDevice *dev)
+{
+  return dev->caps.is_cpu ? STEP_LOCAL_CPU : STEP_LOCAL_GPU;
+}
+
+/* Shared memory of the kernel (decode_step.comp's declarations). */
+static guint64
+shared_bytes (const ArDevice *dev, const ArStepShape *s)
+{
+  guint64 wg = local_size (dev), maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
+  return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + 16;
+}
+
+gboolean
+ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **error)
+{
+  const char *why = NULL;
+  if (dt == AR_F16 && !dev->caps.fp16_storage)
+    why = "no fp16 storage";
+  else if (!dev->caps.subgroup_arith)
+    why = "no subgroup arithmetic";
+  else if (s->heads == 0 || s->dim % s->heads || s->dim % 4 || s->hidden % 4 || s->head_hidden % 4)
+    why = "dim, mlp_hidden and head_hidden must be multiples of 4, dim of heads";
+  else if (head_dims_per_lane (dev, s) > STEP_MAX_R)
+    why = "head dimension above 8 per subgroup lane";
+  else if (shared_bytes (dev, s) > dev->props.limits.maxComputeSharedMemorySize)
+    why = "mlp_hidden too wide for shared memory";
+  else if (local_size (dev) % MAX (dev->caps.subgroup_size, 1))
+    why = "workgroup size not a multiple of the subgroup size";
+  if (why) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "fused decode step: %s", why);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Scratch layout (decode_step.comp): fp32 x, att, mlp, split states; then per step 1 ticket,
+ * 3 + 5 layers done counters and layers x heads merge counters. */
+static guint64
+scratch_fixed (const ArStepShape *s)
+{
+  guint64 hd = s->dim / MAX (s->heads, 1);
+  return a16 (2 * a16 (s->dim) + a16 (MAX (s->hidden, s->head_hidden))
+      + (guint64) s->heads * STEP_MAX_SPLITS * (hd + 2));
+}
+
+static guint64
+counters_per_step (const ArStepShape *s)
+{
+  return a16 (1 + 3 + 5 * (guint64) s->layers + (guint64) s->layers * s->heads);
+}
+
+gsize
+ar_step_scratch_size (const ArStepShape *s, guint steps)
+{
+  return (scratch_fixed (s) + counters_per_step (s) * MAX (steps, 1)) * 4;
+}
+
+void
+ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
+    ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
+    ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step)
+{
+  const char *op = "decode_step";
+  ArDevice *dev = ar_cmd_device (cmd);
+  GError *err = NULL;
+  if (!ar_step_supported (dev, dt, s, &err)) {
+    ar_cmd_fail (cmd, err);
+    return;
+  }
+  if (s->cache_stride < (guint64) s->ctx * 3 * s->dim) {
+    ar_cmd_fail_invalid (cmd, "%s: cache stride %u below %u positions of %u", op, s->cache_stride,
+        s->ctx, 3 * s->dim);
+    return;
+  }
+  if (pos >= s->ctx) {
+    ar_cmd_fail_invalid (cmd, "%s: position %u outside the %u-position cache", op, pos, s->ctx);
+    return;
+  }
+  gsize es = ar_dtype_size (dt);
+  ArStepLayout lay;
+  ar_step_layout (s, &lay);
+  guint64 ctr_off = scratch_fixed (s) + counters_per_step (s) * step;
+  if (lay.total > G_MAXUINT32 || (guint64) s->layers * s->cache_stride > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "%s: weights or caches exceed the 32-bit index range", op);
+    return;
+  }
+  if (!ar_op_check_size (cmd, op, "weights", weights, lay.total, es)
+      || !ar_op_check_size (cmd, op, "caches", caches,
+          (guint64) (s->layers - 1) * s->cache_stride + (guint64) s->ctx * 3 * s->dim, es)
+      || !ar_op_check_size (cmd, op, "table", table, (guint64) s->table_rows * s->dim, es)
+      || !ar_op_check_size (cmd, op, "ids", ids, (guint64) pos + 1, 4)
+      || (s->ledby && !ar_op_check_size (cmd, op, "ledby", ledby, (guint64) pos + 1, 4))
+      || !ar_op_check_size (cmd, op, "scratch", scratch, ctr_off + counters_per_step (s), 4)
+      || !ar_op_check_size (cmd, op, "logits", logits, s->vocab, es))
+    return;
+  guint32 hd = s->dim / s->heads;
+  guint32 groups = dev->caps.is_cpu ? STEP_GROUPS_CPU : STEP_GROUPS_GPU;
+  StepPush pc = {
+    .dim = s->dim, .hidden = s->hidden, .heads = s->heads, .head_dim = hd,
+    .layers = s->layers, .ctx = s->ctx, .cache_stride = s->cache_stride, .vocab = s->vocab,
+    .head_hidden = s->head_hidden,
+    .pos = pos, .ctr_off = (guint32) ctr_off, .has_ledby = s->ledby, .gelu_tanh = s->gelu_tanh,
+    .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd), .max_splits = STEP_MAX_SPLITS,
+    .min_keys = dev->caps.is_cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU, .target_tasks = groups,
+  };
+  guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
+  guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1) };
+  /* ledby is not read without s->ledby; any buffer fills the binding. */
+  ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
+    AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
+  ar_cmd_dispatch (cmd, AR_SHADER (decode_step, dt), spec, G_N_ELEMENTS (spec), bind,
+      G_N_ELEMENTS (bind), &pc, sizeof pc, groups, 1, 1);
+}

@@ -1,0 +1,60 @@
+/* One one-token step of a gpt predictor in one dispatch (shaders/decode_step.comp): the
+ * embedding of the token at a position, every layer, the final norm and the head. */
+#pragma once
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint32 dim, hidden, heads, layers;
+  guint32 ctx;           /* positions per layer in the cache (and pos_emb rows packed) */
+  guint32 cache_stride;  /* elements from one layer's cache to the next's, >= ctx * 3 dim */
+  guint32 vocab;
+  guint32 head_hidden;   /* 0: one head matrix; else Linear -> ReLU -> Linear (IRIS) */
+  guint32 table_rows;    /* rows of the embedding table */
+  gboolean gelu_tanh;
+  gboolean ledby;        /* add table[ledby[pos]] (actions added to their frame's tokens) */
+  float eps;
+} ArStepShape;
+
+/* The packed weights: per layer these tensors, at layer_off[] within layer l's
+ * l * layer_size elements, then the head tensors at head_off[]. Every tensor starts on a
+ * multiple of 16 elements. Matrices are [rows, K] K-contiguous, as nn.Linear stores them. */
+typedef enum {
+  AR_STEP_N1W, AR_STEP_N1B, AR_STEP_QKVW, AR_STEP_QKVB, AR_STEP_PROJW, AR_STEP_PROJB,
+  AR_STEP_N2W, AR_STEP_N2B, AR_STEP_FC1W, AR_STEP_FC1B, AR_STEP_FC2W, AR_STEP_FC2B,
+  AR_STEP_LAYER_TENSORS
+} ArStepLayerTensor;
+
+typedef enum {
+  AR_STEP_POS_EMB,   /* ctx rows */
+  AR_STEP_NFW, AR_STEP_NFB,
+  AR_STEP_H1W, AR_STEP_H1B,   /* head (or head.fc1) */
+  AR_STEP_H2W, AR_STEP_H2B,   /* head.fc2; empty without head_hidden */
+  AR_STEP_HEAD_TENSORS
+} ArStepHeadTensor;
+
+typedef struct {
+  guint64 layer_size;
+  guint64 layer_off[AR_STEP_LAYER_TENSORS], layer_n[AR_STEP_LAYER_TENSORS];
+  guint64 head_off[AR_STEP_HEAD_TENSORS], head_n[AR_STEP_HEAD_TENSORS];
+  guint64 total;   /* elements */
+} ArStepLayout;
+
+void ar_step_layout (const ArStepShape *s, ArStepLayout *out);
+
+/* Whether @dev runs the step for @s with @dt storage; else FALSE with the reason. */
+gboolean ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **error);
+
+/* Bytes of scratch for @steps steps recorded before the scratch is zeroed again: the fp32
+ * activations and split states, then each step's own counters (which must be zero when the
+ * step runs: ar_cmd_zero the scratch at the start of a recording). */
+gsize ar_step_scratch_size (const ArStepShape *s, guint steps);
+
+/* Records step @step (0.., < the @steps of the scratch's size) at position @pos: reads
+ * ids[pos] (and ledby[pos]), the caches' rows < pos of each layer ([ctx][3 dim] q|k|v
+ * rows as ar_attn_layout_in_place, layer l at l * cache_stride), writes row pos of each layer's cache and the logits [vocab]. */
+void ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
+    ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
+    ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step);
+
+G_END_DECLS

@@ -1,0 +1,463 @@
+#version 450
+// One one-token step of the gpt predictor (models/arvideo/reference.py, LayerNorm, GELU MLP,
+// absolute positions) in one dispatch: the embedding of the token at pc.pos, every layer,
+// the final norm and the head, logits out. The per-op recording runs ~5 dependent dispatches
+// per layer for this; on a GPU each costs more in launch and pipeline-barrier latency than
+// its work (NVIDIA H100, `large`: ~65 dispatches and ~770 us per step for ~75 MB of weights).
+//
+// Work is split into tasks, phase after phase: embed; per layer qkv rows (LayerNorm fused),
+// attention (heads x key splits), proj rows (+ residual), fc1 rows (LayerNorm + GELU), fc2
+// rows (+ residual); head rows. Workgroups take tasks in order from one atomic counter
+// (ticket), and a task first waits until every task of the phase before it is done (a done
+// counter per phase). This cannot deadlock however many workgroups run at once: a task is
+// only taken after all earlier ones were taken, by workgroups that are running, and every
+// task waits only on earlier ones. A workgroup that starts late, or never, finds the
+// tickets gone; with one workgroup at a time (lavapipe inline) it does every task in order.
+//
+// Activations between phases stay fp32 in the scratch buffer (coherent: other workgroups of
+// this dispatch read them); K|Q|V rows go to the cache in the storage type, as the per-op
+// path writes them. The last attention task of a head merges the head's split states.
+//
+// Weights are one packed buffer: per layer n1w n1b qkvw qkvb projw projb n2w n2b fc1w fc1b fc2w
+// fc2b, then pos_emb ln_f.w ln_f.b head(.fc1).w .b [head.fc2.w .b], each segment rounded up
+// to 16 elements (ar_step_weights_layout() in common/ops/ar-op-step.c is the same).
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#include "common.glsl"
+#include "activation.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint MAXK4 = 256;  // vec4s of the longest matrix-vector input
+layout(constant_id = 2) const uint R = 8;        // head dims per lane: >= head_dim / subgroup size
+
+layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
+layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
+// The layers' q|k|v rows, [ctx][3 dim] per layer, cache_stride apart. Rows of earlier
+// positions were written by earlier dispatches; this position's by this one, so those are
+// read coherently.
+layout(std430, binding = 1) readonly buffer KV { STYPE kv[]; };
+layout(std430, binding = 1) coherent buffer KVC { STYPE kvc[]; };
+layout(std430, binding = 2) readonly buffer Table { STYPE table[]; };
+layout(std430, binding = 3) readonly buffer Ids { uint ids[]; };
+layout(std430, binding = 4) readonly buffer Ledby { uint ledby[]; };
+layout(std430, binding = 5) coherent buffer Scr { float scr[]; };
+layout(std430, binding = 5) coherent buffer Scr4 { vec4 scr4[]; };
+layout(std430, binding = 5) coherent buffer Ctr { uint ctr[]; };
+layout(std430, binding = 6) writeonly buffer Logits { STYPE logits[]; };
+
+// ArStepPush in common/ops/ar-op-step.h.
+layout(push_constant) uniform Push {
+    uint dim, hidden, heads, head_dim;
+    uint layers, ctx;         // ctx: positions per layer in the cache
+    uint cache_stride;        // elements between two layers' caches
+    uint vocab, head_hidden;  // head_hidden 0: one head matrix
+    uint pos;                 // the position this step computes
+    uint ctr_off;             // this step's counters (uint elements of the scratch)
+    uint has_ledby;           // add the table row ledby[pos] (actions added to frames)
+    uint gelu_tanh;
+    float eps;
+    float scale;              // attention score scale
+    uint max_splits;          // split-state slots per head in the scratch
+    uint min_keys;            // keys per attention task, at least
+    uint target_tasks;        // attention tasks wanted (about the number of workgroups)
+} pc;
+
+const float NEG = -3.0e38;
+
+#define AR_SUBGROUP
+#include "reduce.glsl"
+
+shared vec4 xin[MAXK4];                   // the staged (normalised) input of a matrix-vector task
+shared float att_sh[gl_WorkGroupSize.x * R];
+shared float m_sh[gl_WorkGroupSize.x], l_sh[gl_WorkGroupSize.x];
+shared uint sh_ticket;
+shared bool sh_last;
+
+uint a16(uint n) { return (n + 15u) & ~15u; }
+
+// Where things are: element offsets in the packed weights and in the scratch.
+struct LayerW { uint n1w, n1b, qkvw, qkvb, projw, projb, n2w, n2b, fc1w, fc1b, fc2w, fc2b, size; };
+
+LayerW layer_w(uint l)
+{
+    uint d = a16(pc.dim);
+    LayerW s;
+    s.n1w = 0u;
+    s.n1b = d;
+    s.qkvw = 2u * d;
+    s.qkvb = s.qkvw + a16(3u * pc.dim * pc.dim);
+    s.projw = s.qkvb + a16(3u * pc.dim);
+    s.projb = s.projw + a16(pc.dim * pc.dim);
+    s.n2w = s.projb + d;
+    s.n2b = s.n2w + d;
+    s.fc1w = s.n2b + d;
+    s.fc1b = s.fc1w + a16(pc.hidden * pc.dim);
+    s.fc2w = s.fc1b + a16(pc.hidden);
+    s.fc2b = s.fc2w + a16(pc.dim * pc.hidden);
+    s.size = s.fc2b + d;
+    uint base = l * s.size;
+    s.n1w += base; s.n1b += base; s.qkvw += base; s.qkvb += base; s.projw += base;
+    s.projb += base; s.n2w += base; s.n2b += base; s.fc1w += base; s.fc1b += base;
+    s.fc2w += base; s.fc2b += base;
+    return s;
+}
+
+struct HeadW { uint pos_emb, nfw, nfb, h1w, h1b, h2w, h2b; };
+
+HeadW head_w()
+{
+    uint d = a16(pc.dim);
+    uint n1 = pc.head_hidden > 0u ? pc.head_hidden : pc.vocab;
+    HeadW s;
+    s.pos_emb = pc.layers * layer_w(0u).size;
+    s.nfw = s.pos_emb + a16(pc.ctx * pc.dim);
+    s.nfb = s.nfw + d;
+    s.h1w = s.nfb + d;
+    s.h1b = s.h1w + a16(n1 * pc.dim);
+    s.h2w = s.h1b + a16(n1);
+    s.h2b = s.h2w + a16(pc.vocab * pc.head_hidden);
+    return s;
+}
+
+// Scratch (fp32): x [dim], att [dim], mlp [max(hidden, head_hidden)], split states.
+uint scr_x() { return 0u; }
+uint scr_att() { return a16(pc.dim); }
+uint scr_mlp() { return 2u * a16(pc.dim); }
+uint scr_part() { return scr_mlp() + a16(max(pc.hidden, pc.head_hidden)); }
+
+// Counters of a step: [0] the ticket, [1 + g] tasks of global phase g done, then one per
+// layer and head for the split merge (C: ar_step_counters()).
+uint head_counter(uint l, uint h) { return 1u + 3u + 5u * pc.layers + l * pc.heads + h; }
+
+// Phases: 0 embed; 1 + 5 l + {0 qkv, 1 attention, 2 proj, 3 fc1, 4 fc2}; then the head.
+const uint PH_QKV = 0u, PH_ATT = 1u, PH_PROJ = 2u, PH_FC1 = 3u, PH_FC2 = 4u;
+
+uint rows_per_task() { return gl_NumSubgroups; }
+uint n_row_tasks(uint rows) { return (rows + rows_per_task() - 1u) / rows_per_task(); }
+
+// Attention split: keys per task and tasks per head for pos + 1 keys.
+uint split_keys()
+{
+    uint n = pc.pos + 1u;
+    uint splits = max(1u, (pc.target_tasks + pc.heads - 1u) / pc.heads);
+    splits = min(splits, max(1u, n / max(pc.min_keys, 1u)));
+    splits = clamp(splits, 1u, pc.max_splits);
+    return (n + splits - 1u) / splits;
+}
+uint n_splits() { return (pc.pos + split_keys()) / split_keys(); }
+
+uint phase_tasks(uint ph)   // ph within a layer
+{
+    if (ph == PH_QKV) return n_row_tasks(3u * pc.dim);
+    if (ph == PH_ATT) return pc.heads * n_splits();
+    if (ph == PH_FC1) return n_row_tasks(pc.hidden);
+    return n_row_tasks(pc.dim);
+}
+
+uint layer_tasks()
+{
+    return phase_tasks(PH_QKV) + phase_tasks(PH_ATT) + phase_tasks(PH_PROJ) + phase_tasks(PH_FC1)
+        + phase_tasks(PH_FC2);
+}
+
+uint head1_tasks() { return n_row_tasks(pc.head_hidden > 0u ? pc.head_hidden : pc.vocab); }
+uint head2_tasks() { return pc.head_hidden > 0u ? n_row_tasks(pc.vocab) : 0u; }
+
+// Tasks of global phase g (0 embed, then the layers' five, then head 1 and 2).
+uint global_phase_tasks(uint g)
+{
+    if (g == 0u) return 1u;
+    uint in_layers = 5u * pc.layers;
+    if (g <= in_layers) return phase_tasks((g - 1u) % 5u);
+    return g == in_layers + 1u ? head1_tasks() : head2_tasks();
+}
+
+// --- matrix-vector tasks ---------------------------------------------------------------
+
+// Stages K inputs from the scratch at @in_off into xin, LayerNorm'ed with weights at g_off and
+// b_off when @norm. Whole workgroup.
+void stage_input(uint in_off, uint K, bool norm, uint g_off, uint b_off)
+{
+    uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, K4 = K / 4u, i4 = in_off / 4u;
+    float mean = 0.0, rstd = 1.0;
+    if (norm) {
+        float s = 0.0;
+        for (uint k = lid; k < K4; k += WG) {
+            vec4 v = scr4[i4 + k];
+            s += v.x + v.y + v.z + v.w;
+        }
+        mean = ar_wg_sum(s, 0u) / float(K);
+        float q = 0.0;
+        for (uint k = lid; k < K4; k += WG) {
+            vec4 v = scr4[i4 + k] - mean;
+            q += dot(v, v);
+        }
+        rstd = 1.0 / sqrt(ar_wg_sum(q, 1u) / float(K) + pc.eps);
+    }
+    for (uint k = lid; k < K4; k += WG) {
+        vec4 v = scr4[i4 + k];
+        if (norm)
+            v = (v - mean) * rstd * vec4(w4[g_off / 4u + k]) + vec4(w4[b_off / 4u + k]);
+        xin[k] = v;
+    }
+    memoryBarrierShared();
+    barrier();
+    // Both reductions' slots are free again once everyone is past this point.
+}
+
+const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u;
+const uint ACT_NONE = 0u, ACT_GELU = 1u, ACT_RELU = 2u;
+
+// Rows task*RT.. of W [N, K] (K-contiguous at w_off) times xin, + bias, activation, stored per
+// @out_mode at element out_off + row. A subgroup per row: lanes stride over K in vec4s, one
+// subgroupAdd.
+void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, uint out_mode,
+    uint out_off)
+{
+    uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
+    uint row = task * rows_per_task() + gl_SubgroupID;
+    if (row >= N)
+        return;   // whole subgroups: the reduction below stays uniform
+    uint wb = w_off / 4u + row * K4;
+    float acc = 0.0;
+    uint k = lane;
+    // Two loads in flight per lane and iteration.
+    for (; k + SG < K4; k += 2u * SG)
+        acc += dot(vec4(w4[wb + k]), xin[k]) + dot(vec4(w4[wb + k + SG]), xin[k + SG]);
+    if (k < K4)
+        acc += dot(vec4(w4[wb + k]), xin[k]);
+    acc = subgroupAdd(acc);
+    if (lane != 0u)
+        return;
+    float v = acc + float(w[b_off + row]);
+    if (act == ACT_GELU)
+        v = pc.gelu_tanh != 0u ? ar_gelu_tanh(v) : ar_gelu_erf(v);
+    else if (act == ACT_RELU)
+        v = max(v, 0.0);
+    if (out_mode == OUT_SCR)
+        scr[out_off + row] = v;
+    else if (out_mode == OUT_SCR_ADD)
+        scr[out_off + row] += v;
+    else if (out_mode == OUT_CACHE)
+        kvc[out_off + row] = STYPE(v);
+    else
+        logits[row] = STYPE(v);
+}
+
+// --- attention ----------------------------------------------------------------------------
+
+// Head h, keys [a, b) of layer l's cache, for the query at pc.pos: lanes across the head's
+// dims, each subgroup a strided share of the keys (online softmax), merged in shared memory.
+// Writes the normalised output (one split) or the split's state; the head's last split merges.
+void attention_task(uint l, uint task)
+{
+    uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
+    uint NSG = gl_NumSubgroups, lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
+    uint D = pc.head_dim, S = n_splits(), KS = split_keys();
+    uint h = task / S, split = task % S;
+    uint a = split * KS, b = min(a + KS, pc.pos + 1u);
+    uint row3 = 3u * pc.dim;
+    uint cache = l * pc.cache_stride;
+    // Q | K | V of a row: offsets 0, dim, 2 dim; head h at h * D within each.
+    uint qb = cache + pc.pos * row3 + h * D;
+    float q[R], acc[R];
+    for (uint r = 0u; r < R; r++) {
+        uint d = lane + r * SG;
+        q[r] = d < D ? float(kvc[qb + d]) * pc.scale : 0.0;
+        acc[r] = 0.0;
+    }
+    float m = NEG, lsum = 0.0;
+    for (uint j = a + sg; j < b; j += NSG) {
+        uint kb = cache + j * row3 + pc.dim + h * D, vb = kb + pc.dim;
+        bool cur = j == pc.pos;   // written by this dispatch
+        float s = 0.0;
+        for (uint r = 0u; r < R; r++) {
+            uint d = lane + r * SG;
+            if (d < D)
+                s += q[r] * float(cur ? kvc[kb + d] : kv[kb + d]);
+        }
+        s = subgroupAdd(s);
+        float m_new = max(m, s);
+        float alpha = exp(m - m_new), p = exp(s - m_new);
+        lsum = lsum * alpha + p;
+        for (uint r = 0u; r < R; r++) {
+            uint d = lane + r * SG;
+            if (d < D)
+                acc[r] = acc[r] * alpha + p * float(cur ? kvc[vb + d] : kv[vb + d]);
+        }
+        m = m_new;
+    }
+    // Merge the subgroups (a subgroup without keys has m = NEG and weighs 0).
+    if (lane == 0u) {
+        m_sh[sg] = m;
+        l_sh[sg] = lsum;
+    }
+    for (uint r = 0u; r < R; r++)
+        att_sh[lid * R + r] = acc[r];
+    memoryBarrierShared();
+    barrier();
+    float mt = NEG;
+    for (uint g = 0u; g < NSG; g++)
+        mt = max(mt, m_sh[g]);
+    float den = 0.0;
+    for (uint g = 0u; g < NSG; g++)
+        den += m_sh[g] == NEG ? 0.0 : exp(m_sh[g] - mt) * l_sh[g];
+    uint part = scr_part() + (h * pc.max_splits + split) * (D + 2u);
+    for (uint d = lid; d < D; d += WG) {
+        float num = 0.0;
+        for (uint g = 0u; g < NSG; g++)
+            if (m_sh[g] != NEG)
+                num += exp(m_sh[g] - mt) * att_sh[(g * SG + d % SG) * R + d / SG];
+        if (S == 1u)
+            scr[scr_att() + h * D + d] = num / den;
+        else
+            scr[part + 2u + d] = num;
+    }
+    if (S > 1u && lid == 0u) {
+        scr[part] = mt;
+        scr[part + 1u] = den;
+    }
+    barrier();   // m_sh, l_sh and att_sh are read before anyone's next task rewrites them
+    if (S == 1u)
+        return;
+    // The head's last split to finish merges the S states.
+    memoryBarrierBuffer();
+    barrier();
+    if (lid == 0u) {
+        uint c = pc.ctr_off + head_counter(l, h);
+        sh_last = atomicAdd(ctr[c], 1u) == S - 1u;
+    }
+    barrier();
+    if (!sh_last)
+        return;
+    memoryBarrierBuffer();
+    uint base = scr_part() + h * pc.max_splits * (D + 2u);
+    float M = NEG;
+    for (uint s = 0u; s < S; s++)
+        M = max(M, scr[base + s * (D + 2u)]);
+    float tot = 0.0;
+    for (uint s = 0u; s < S; s++) {
+        float ms = scr[base + s * (D + 2u)];
+        tot += ms == NEG ? 0.0 : exp(ms - M) * scr[base + s * (D + 2u) + 1u];
+    }
+    for (uint d = lid; d < D; d += WG) {
+        float num = 0.0;
+        for (uint s = 0u; s < S; s++) {
+            float ms = scr[base + s * (D + 2u)];
+            if (ms != NEG)
+                num += exp(ms - M) * scr[base + s * (D + 2u) + 2u + d];
+        }
+        scr[scr_att() + h * D + d] = num / tot;
+    }
+}
+
+// --- the step ------------------------------------------------------------------------------
+
+void embed_task()
+{
+    uint id = ids[pc.pos], lid = gl_LocalInvocationID.x;
+    uint pe = head_w().pos_emb + pc.pos * pc.dim;
+    for (uint d = lid; d < pc.dim; d += gl_WorkGroupSize.x) {
+        float v = float(table[id * pc.dim + d]) + float(w[pe + d]);
+        if (pc.has_ledby != 0u)
+            v += float(table[ledby[pc.pos] * pc.dim + d]);
+        scr[scr_x() + d] = v;
+    }
+}
+
+void run_task(uint g, uint task)
+{
+    if (g == 0u) {
+        embed_task();
+        return;
+    }
+    uint in_layers = 5u * pc.layers;
+    if (g > in_layers) {
+        HeadW hw = head_w();
+        if (g == in_layers + 1u) {
+            stage_input(scr_x(), pc.dim, true, hw.nfw, hw.nfb);
+            if (pc.head_hidden > 0u)
+                matvec_rows(task, hw.h1w, pc.head_hidden, pc.dim, hw.h1b, ACT_RELU, OUT_SCR,
+                    scr_mlp());
+            else
+                matvec_rows(task, hw.h1w, pc.vocab, pc.dim, hw.h1b, ACT_NONE, OUT_LOGITS, 0u);
+        } else {
+            stage_input(scr_mlp(), pc.head_hidden, false, 0u, 0u);
+            matvec_rows(task, hw.h2w, pc.vocab, pc.head_hidden, hw.h2b, ACT_NONE, OUT_LOGITS, 0u);
+        }
+        return;
+    }
+    uint l = (g - 1u) / 5u, ph = (g - 1u) % 5u;
+    LayerW lw = layer_w(l);
+    if (ph == PH_QKV) {
+        stage_input(scr_x(), pc.dim, true, lw.n1w, lw.n1b);
+        uint row = l * pc.cache_stride + pc.pos * 3u * pc.dim;
+        matvec_rows(task, lw.qkvw, 3u * pc.dim, pc.dim, lw.qkvb, ACT_NONE, OUT_CACHE, row);
+    } else if (ph == PH_ATT) {
+        attention_task(l, task);
+    } else if (ph == PH_PROJ) {
+        stage_input(scr_att(), pc.dim, false, 0u, 0u);
+        matvec_rows(task, lw.projw, pc.dim, pc.dim, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x());
+    } else if (ph == PH_FC1) {
+        stage_input(scr_x(), pc.dim, true, lw.n2w, lw.n2b);
+        matvec_rows(task, lw.fc1w, pc.hidden, pc.dim, lw.fc1b, ACT_GELU, OUT_SCR, scr_mlp());
+    } else {
+        stage_input(scr_mlp(), pc.hidden, false, 0u, 0u);
+        matvec_rows(task, lw.fc2w, pc.dim, pc.hidden, lw.fc2b, ACT_NONE, OUT_SCR_ADD, scr_x());
+    }
+}
+
+void main()
+{
+    uint lid = gl_LocalInvocationID.x;
+    uint n_phases = 2u + 5u * pc.layers + (pc.head_hidden > 0u ? 1u : 0u);
+    for (;;) {
+        if (lid == 0u)
+            sh_ticket = atomicAdd(ctr[pc.ctr_off], 1u);
+        barrier();
+        uint t = sh_ticket;
+        barrier();   // everyone has read the ticket before invocation 0 takes the next
+        // The ticket's phase and its task within the phase (uniform).
+        uint g = 0u, task = t;
+        if (t > 0u) {
+            uint per = layer_tasks(), r = t - 1u, l = r / per;
+            if (l < pc.layers) {
+                r -= l * per;
+                uint ph = 0u;
+                while (r >= phase_tasks(ph)) {
+                    r -= phase_tasks(ph);
+                    ph++;
+                }
+                g = 1u + 5u * l + ph;
+            } else {
+                r -= pc.layers * per;
+                g = 1u + 5u * pc.layers;
+                if (r >= head1_tasks()) {
+                    r -= head1_tasks();
+                    g++;
+                    if (r >= head2_tasks())
+                        g = n_phases;
+                }
+            }
+            task = r;
+        }
+        if (g >= n_phases)
+            return;
+        if (g > 0u) {
+            if (lid == 0u) {
+                uint need = global_phase_tasks(g - 1u);
+                while (atomicAdd(ctr[pc.ctr_off + g], 0u) < need) {
+                }
+            }
+            barrier();
+            memoryBarrierBuffer();
+        }
+        run_task(g, task);
+        // Every invocation's stores reach device scope before the task counts as done.
+        memoryBarrierBuffer();
+        barrier();
+        if (lid == 0u)
+            atomicAdd(ctr[pc.ctr_off + 1u + g], 1u);
+    }
+}
