@@ -4,7 +4,7 @@
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
 # (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, and
 # (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution, (AR_DEVICE_DECODE_KEYS) split
-# sizes of one-token attention.
+# sizes of one-token attention, and the fused one-token step against the per-op recording.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
@@ -46,6 +46,21 @@ bench() {   # name card frames warmup [env...]
 }
 bench iris-small models/bench/iris-small.yaml 40 5
 bench large models/bench/large.yaml 20 3
+# The fused one-token step (AR_PREDICTOR_FUSED_STEP=1, opt-in until timed here) against the
+# per-op recording, alternating; AR_DEVICE_FUSED_STEP=0 skips it. Its correctness on the GPU
+# is golden.log's "fused-step" lines (128 workgroups there, one on lavapipe).
+if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
+  for c in iris-small large; do
+    frames=40; [ $c = large ] && frames=12
+    for fused in 0 1 0 1; do
+      AR_PREDICTOR_FUSED_STEP=$fused timeout 60 build/tools/arbench --frames $frames --warmup 3 \
+        models/bench/$c.yaml > "$logs/fused-$c-$fused.log" 2>&1
+      say "fused step $c $fused rc=$?: $(grep -E '^(generate|frame) ' "$logs/fused-$c-$fused.log" | tr -s ' ' | tr '\n' ' ')"
+    done
+  done
+  grep -c 'fused-step.* ok$' "$logs/golden.log" | sed 's/^/golden fused-step checks ok: /' | tee -a "$summary"
+  grep 'fused-step.*FAIL' "$logs/golden.log" | tee -a "$summary"
+fi
 # A/B of new GPU kernels (AR_DEVICE_AB="matvec_rows decode_fused ..."): each one avoided in
 # turn, then all of them, ours only, alternating with the default choice.
 if [ -n "${AR_DEVICE_AB:-}" ]; then
