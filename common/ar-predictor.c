@@ -275,6 +275,12 @@ ar_predictor_fused_step (const ArPredictor *p)
   return p->fused_step;
 }
 
+gboolean
+ar_predictor_last_logits (ArPredictor *p, float *logits, GError **error)
+{
+  return read_floats (p, p->logits, 0, logits, p->vocab, error);
+}
+
 ArPredictor *
 ar_predictor_new (ArModel *model, guint context_frames, GError **error)
 {

@@ -43,6 +43,10 @@ guint ar_predictor_frames_in_context (const ArPredictor *pred);
  * gpt predictors; it stays off, with a message, where the device cannot run it). */
 gboolean ar_predictor_fused_step (const ArPredictor *pred);
 
+/* The logits [vocab] that the last ar_predictor_generate() drew its last token from (for
+ * tests comparing one-token step implementations). */
+gboolean ar_predictor_last_logits (ArPredictor *pred, float *logits, GError **error);
+
 /* Commits a real frame (tokens_per_frame tokens) followed by the action taken at it. The
  * history keeps context_frames frames; when it is full the oldest frame slides out. Nothing
  * runs on the device here: the next generate or context_logits call runs what the KV cache

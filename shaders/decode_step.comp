@@ -12,7 +12,8 @@
 // counter per phase). This cannot deadlock however many workgroups run at once: a task is
 // only taken after all earlier ones were taken, by workgroups that are running, and every
 // task waits only on earlier ones. A workgroup that starts late, or never, finds the
-// tickets gone; with one workgroup at a time (lavapipe inline) it does every task in order.
+// tickets gone. CPU devices run one workgroup, which never waits (llvmpipe cuts an
+// invocation's loops short after 65535 iterations in all, waits included; ar-op-step.c).
 //
 // Activations between phases stay fp32 in the scratch buffer (coherent: other workgroups of
 // this dispatch read them); K|Q|V rows go to the cache in the storage type, as the per-op
@@ -24,6 +25,7 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 #include "activation.glsl"
 
@@ -64,6 +66,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 const float NEG = -3.0e38;
+const uint KB = 4u;   // attention: keys per block of a subgroup
 
 #define AR_SUBGROUP
 #include "reduce.glsl"
@@ -267,24 +270,47 @@ void attention_task(uint l, uint task)
         q[r] = d < D ? float(kvc[qb + d]) * pc.scale : 0.0;
         acc[r] = 0.0;
     }
+    // Each subgroup takes blocks of KB consecutive keys, every NSG-th block: KB independent
+    // row loads and reductions in flight, one rescale per block.
     float m = NEG, lsum = 0.0;
-    for (uint j = a + sg; j < b; j += NSG) {
-        uint kb = cache + j * row3 + pc.dim + h * D, vb = kb + pc.dim;
-        bool cur = j == pc.pos;   // written by this dispatch
-        float s = 0.0;
-        for (uint r = 0u; r < R; r++) {
-            uint d = lane + r * SG;
-            if (d < D)
-                s += q[r] * float(cur ? kvc[kb + d] : kv[kb + d]);
+    for (uint j0 = a + sg * KB; j0 < b; j0 += NSG * KB) {
+        float s[KB];
+        [[unroll]] for (uint k = 0u; k < KB; k++) {
+            uint j = j0 + k;
+            s[k] = 0.0;
+            if (j < b) {   // uniform within the subgroup
+                uint kb = cache + j * row3 + pc.dim + h * D;
+                bool cur = j == pc.pos;   // written by this dispatch
+                for (uint r = 0u; r < R; r++) {
+                    uint d = lane + r * SG;
+                    if (d < D)
+                        s[k] += q[r] * float(cur ? kvc[kb + d] : kv[kb + d]);
+                }
+                s[k] = subgroupAdd(s[k]);
+            } else {
+                s[k] = NEG;
+            }
         }
-        s = subgroupAdd(s);
-        float m_new = max(m, s);
-        float alpha = exp(m - m_new), p = exp(s - m_new);
-        lsum = lsum * alpha + p;
-        for (uint r = 0u; r < R; r++) {
-            uint d = lane + r * SG;
-            if (d < D)
-                acc[r] = acc[r] * alpha + p * float(cur ? kvc[vb + d] : kv[vb + d]);
+        float m_new = m;
+        [[unroll]] for (uint k = 0u; k < KB; k++)
+            m_new = max(m_new, s[k]);
+        float alpha = exp(m - m_new);
+        lsum *= alpha;
+        for (uint r = 0u; r < R; r++)
+            acc[r] *= alpha;
+        [[unroll]] for (uint k = 0u; k < KB; k++) {
+            uint j = j0 + k;
+            if (j < b) {
+                float p = exp(s[k] - m_new);
+                lsum += p;
+                uint vb = cache + j * row3 + 2u * pc.dim + h * D;
+                bool cur = j == pc.pos;
+                for (uint r = 0u; r < R; r++) {
+                    uint d = lane + r * SG;
+                    if (d < D)
+                        acc[r] += p * float(cur ? kvc[vb + d] : kv[vb + d]);
+                }
+            }
         }
         m = m_new;
     }

@@ -6,14 +6,22 @@
 #define STEP_LOCAL_GPU 256
 #define STEP_LOCAL_CPU 64
 /* Workgroups taking tickets: enough for a GPU's multiprocessors to be busy in the wide
- * phases. On CPU devices one: it does every task in order. With several, lavapipe's results
- * varied between identical runs (tiny-gpt, 2-8 workgroups on 2-8 llvmpipe threads, a few
- * tokens in 20 frames), even with the tasks serialised in ticket order by a global lock; the
- * cause is not found, so the multi-workgroup path is unproven and the step stays opt-in. */
+ * phases (AR_STEP_GROUPS overrides on GPUs, for timing). On CPU devices one, which does every
+ * task in order and never waits: llvmpipe ends all of an invocation's loops once they have
+ * run 65535 iterations in all (gallivm's loop limiter, LP_MAX_TGSI_LOOP_ITERATIONS), so a
+ * workgroup spinning on a phase counter while another thread works falls through its wait.
+ * Seen with 4 workgroups on 4 threads: tiny-gpt's tokens varied from run to run and a step's
+ * tickets stopped short; polling 256 times per loop iteration made 4 and 8 workgroups agree
+ * with one in 25 of 25 runs each. Attention still splits the keys as if for several
+ * workgroups on CPU devices, so that the split merge runs in the tests. */
 #define STEP_GROUPS_GPU 128
 #define STEP_GROUPS_CPU 1
+#define STEP_SPLIT_TASKS_CPU 8
 #define STEP_MIN_KEYS_GPU 32
-#define STEP_MIN_KEYS_CPU 64
+#define STEP_MIN_KEYS_CPU 32
+/* Loop iterations a CPU device's step may need (estimated, see loop_bound()), under the
+ * 65535 of llvmpipe's limiter with a margin. */
+#define STEP_CPU_LOOP_BUDGET 50000
 #define STEP_MAX_SPLITS 64
 #define STEP_MAX_R 8   /* head dims per lane */
 
@@ -93,6 +101,43 @@ shared_bytes (const ArDevice *dev, const ArStepShape *s)
   return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + 16;
 }
 
+static guint32
+step_groups (const ArDevice *dev)
+{
+  if (dev->caps.is_cpu)
+    return STEP_GROUPS_CPU;
+  const char *v = g_getenv ("AR_STEP_GROUPS");
+  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
+  return n > 0 && n <= 65535 ? (guint32) n : STEP_GROUPS_GPU;
+}
+
+static guint32
+split_tasks (const ArDevice *dev)
+{
+  return dev->caps.is_cpu ? STEP_SPLIT_TASKS_CPU : step_groups (dev);
+}
+
+/* An upper bound of the loop iterations one SIMD chunk of the single CPU workgroup runs in a
+ * step at the last position (decode_step.comp's loops: tickets, phase lookup and reductions,
+ * input staging, the matrix-vector rows, the keys of each attention task and its merges). */
+static guint64
+loop_bound (const ArDevice *dev, const ArStepShape *s)
+{
+  guint64 wg = local_size (dev), sg = MAX (dev->caps.subgroup_size, 1), nsg = wg / sg;
+  guint64 d = s->dim, hd = d / s->heads, n1 = s->head_hidden ? s->head_hidden : s->vocab;
+  guint64 maxk4 = (MAX (MAX (s->dim, s->hidden), s->head_hidden) + 3) / 4;
+  guint64 splits = MAX ((split_tasks (dev) + s->heads - 1) / s->heads, 1);
+  splits = MIN (splits, STEP_MAX_SPLITS);
+  guint64 row_tasks = s->layers * (ar_div_up (3 * d, nsg) + 2 * ar_div_up (d, nsg)
+      + ar_div_up (s->hidden, nsg)) + ar_div_up (n1, nsg)
+      + (s->head_hidden ? ar_div_up (s->vocab, nsg) : 0);
+  guint64 att_tasks = (guint64) s->layers * s->heads * splits;
+  guint64 per_row_task = 40 + 3 * ar_div_up (maxk4, wg) + ar_div_up (maxk4, 2 * sg);
+  guint64 per_att_task = 40 + ar_div_up (ar_div_up (s->ctx, splits), nsg) + STEP_MAX_R + 2 * nsg
+      + ar_div_up (hd, wg) * (nsg + 2 * splits) + 2 * splits;
+  return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
+}
+
 gboolean
 ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **error)
 {
@@ -111,6 +156,12 @@ ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **err
     why = "workgroup size not a multiple of the subgroup size";
   if (why) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "fused decode step: %s", why);
+    return FALSE;
+  }
+  if (dev->caps.is_cpu && loop_bound (dev, s) > STEP_CPU_LOOP_BUDGET) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "fused decode step: this model's step needs up "
+        "to %" G_GUINT64_FORMAT " loop iterations per invocation, and llvmpipe ends an "
+        "invocation's loops after 65535", loop_bound (dev, s));
     return FALSE;
   }
   return TRUE;
@@ -177,14 +228,15 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
       || !ar_op_check_size (cmd, op, "logits", logits, s->vocab, es))
     return;
   guint32 hd = s->dim / s->heads;
-  guint32 groups = dev->caps.is_cpu ? STEP_GROUPS_CPU : STEP_GROUPS_GPU;
+  guint32 groups = step_groups (dev);
   StepPush pc = {
     .dim = s->dim, .hidden = s->hidden, .heads = s->heads, .head_dim = hd,
     .layers = s->layers, .ctx = s->ctx, .cache_stride = s->cache_stride, .vocab = s->vocab,
     .head_hidden = s->head_hidden,
     .pos = pos, .ctr_off = (guint32) ctr_off, .has_ledby = s->ledby, .gelu_tanh = s->gelu_tanh,
     .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd), .max_splits = STEP_MAX_SPLITS,
-    .min_keys = dev->caps.is_cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU, .target_tasks = groups,
+    .min_keys = dev->caps.is_cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU,
+    .target_tasks = split_tasks (dev),
   };
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
   guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1) };
