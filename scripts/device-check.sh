@@ -60,6 +60,16 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   done
   grep -c 'fused-step.* ok$' "$logs/golden.log" | sed 's/^/golden fused-step checks ok: /' | tee -a "$summary"
   grep 'fused-step.*FAIL' "$logs/golden.log" | tee -a "$summary"
+  for c in iris-small large; do
+    AR_PREDICTOR_FUSED_STEP=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 \
+      --warmup 1 models/bench/$c.yaml > "$logs/profile-fused-$c.log" 2>&1
+  done
+  # Workgroup counts of the fused step (AR_DEVICE_STEP_GROUPS="64 132 264"), on large.
+  for n in ${AR_DEVICE_STEP_GROUPS:-}; do
+    AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n timeout 60 build/tools/arbench --frames 12 \
+      --warmup 3 models/bench/large.yaml > "$logs/step-groups-$n.log" 2>&1
+    say "fused step groups $n large: $(grep -E '^(generate|frame) ' "$logs/step-groups-$n.log" | tr -s ' ' | tr '\n' ' ')"
+  done
 fi
 # A/B of new GPU kernels (AR_DEVICE_AB="matvec_rows decode_fused ..."): each one avoided in
 # turn, then all of them, ours only, alternating with the default choice.
