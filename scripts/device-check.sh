@@ -64,11 +64,17 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
     AR_PREDICTOR_FUSED_STEP=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 \
       --warmup 1 models/bench/$c.yaml > "$logs/profile-fused-$c.log" 2>&1
   done
-  # Workgroup counts of the fused step (AR_DEVICE_STEP_GROUPS="64 132 264"), on large.
+  # Workgroups and rows per subgroup of the fused step (AR_DEVICE_STEP_GROUPS="64 264",
+  # AR_DEVICE_STEP_ROWS="2 4"), on large.
   for n in ${AR_DEVICE_STEP_GROUPS:-}; do
     AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n timeout 60 build/tools/arbench --frames 12 \
       --warmup 3 models/bench/large.yaml > "$logs/step-groups-$n.log" 2>&1
     say "fused step groups $n large: $(grep -E '^(generate|frame) ' "$logs/step-groups-$n.log" | tr -s ' ' | tr '\n' ' ')"
+  done
+  for n in ${AR_DEVICE_STEP_ROWS:-}; do
+    AR_PREDICTOR_FUSED_STEP=1 AR_STEP_ROWS=$n timeout 60 build/tools/arbench --frames 12 \
+      --warmup 3 models/bench/large.yaml > "$logs/step-rows-$n.log" 2>&1
+    say "fused step rows $n large: $(grep -E '^(generate|frame) ' "$logs/step-rows-$n.log" | tr -s ' ' | tr '\n' ' ')"
   done
 fi
 # A/B of new GPU kernels (AR_DEVICE_AB="matvec_rows decode_fused ..."): each one avoided in

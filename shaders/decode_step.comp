@@ -32,6 +32,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint MAXK4 = 256;  // vec4s of the longest matrix-vector input
 layout(constant_id = 2) const uint R = 8;        // head dims per lane: >= head_dim / subgroup size
+layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and task
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -136,7 +137,7 @@ uint head_counter(uint l, uint h) { return 1u + 3u + 5u * pc.layers + l * pc.hea
 // Phases: 0 embed; 1 + 5 l + {0 qkv, 1 attention, 2 proj, 3 fc1, 4 fc2}; then the head.
 const uint PH_QKV = 0u, PH_ATT = 1u, PH_PROJ = 2u, PH_FC1 = 3u, PH_FC2 = 4u;
 
-uint rows_per_task() { return gl_NumSubgroups; }
+uint rows_per_task() { return gl_NumSubgroups * RPS; }
 uint n_row_tasks(uint rows) { return (rows + rows_per_task() - 1u) / rows_per_task(); }
 
 // Attention split: keys per task and tasks per head for pos + 1 keys.
@@ -213,39 +214,52 @@ const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u;
 const uint ACT_NONE = 0u, ACT_GELU = 1u, ACT_RELU = 2u;
 
 // Rows task*RT.. of W [N, K] (K-contiguous at w_off) times xin, + bias, activation, stored per
-// @out_mode at element out_off + row. A subgroup per row: lanes stride over K in vec4s, one
-// subgroupAdd.
+// @out_mode at element out_off + row. Each subgroup takes RPS rows: lanes stride over K in
+// vec4s, one subgroupAdd per row.
 void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, uint out_mode,
     uint out_off)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
-    uint row = task * rows_per_task() + gl_SubgroupID;
-    if (row >= N)
-        return;   // whole subgroups: the reduction below stays uniform
-    uint wb = w_off / 4u + row * K4;
-    float acc = 0.0;
+    uint row0 = task * rows_per_task() + gl_SubgroupID * RPS;
+    if (row0 >= N)
+        return;   // whole subgroups: the reductions below stay uniform
+    float acc[RPS];
+    uint wb[RPS];
+    for (uint r = 0u; r < RPS; r++) {
+        acc[r] = 0.0;
+        wb[r] = w_off / 4u + min(row0 + r, N - 1u) * K4;
+    }
     uint k = lane;
-    // Two loads in flight per lane and iteration.
-    for (; k + SG < K4; k += 2u * SG)
-        acc += dot(vec4(w4[wb + k]), xin[k]) + dot(vec4(w4[wb + k + SG]), xin[k + SG]);
+    // Two loads per row in flight per lane and iteration.
+    for (; k + SG < K4; k += 2u * SG) {
+        vec4 x0 = xin[k], x1 = xin[k + SG];
+        for (uint r = 0u; r < RPS; r++)
+            acc[r] += dot(vec4(w4[wb[r] + k]), x0) + dot(vec4(w4[wb[r] + k + SG]), x1);
+    }
     if (k < K4)
-        acc += dot(vec4(w4[wb + k]), xin[k]);
-    acc = subgroupAdd(acc);
-    if (lane != 0u)
-        return;
-    float v = acc + float(w[b_off + row]);
-    if (act == ACT_GELU)
-        v = pc.gelu_tanh != 0u ? ar_gelu_tanh(v) : ar_gelu_erf(v);
-    else if (act == ACT_RELU)
-        v = max(v, 0.0);
-    if (out_mode == OUT_SCR)
-        scr[out_off + row] = v;
-    else if (out_mode == OUT_SCR_ADD)
-        scr[out_off + row] += v;
-    else if (out_mode == OUT_CACHE)
-        kvc[out_off + row] = STYPE(v);
-    else
-        logits[row] = STYPE(v);
+        for (uint r = 0u; r < RPS; r++)
+            acc[r] += dot(vec4(w4[wb[r] + k]), xin[k]);
+    for (uint r = 0u; r < RPS; r++)
+        acc[r] = subgroupAdd(acc[r]);
+    // Lane r stores row row0 + r.
+    for (uint r = 0u; r < RPS; r++) {
+        uint row = row0 + r;
+        if (lane != r || row >= N)
+            continue;
+        float v = acc[r] + float(w[b_off + row]);
+        if (act == ACT_GELU)
+            v = pc.gelu_tanh != 0u ? ar_gelu_tanh(v) : ar_gelu_erf(v);
+        else if (act == ACT_RELU)
+            v = max(v, 0.0);
+        if (out_mode == OUT_SCR)
+            scr[out_off + row] = v;
+        else if (out_mode == OUT_SCR_ADD)
+            scr[out_off + row] += v;
+        else if (out_mode == OUT_CACHE)
+            kvc[out_off + row] = STYPE(v);
+        else
+            logits[row] = STYPE(v);
+    }
 }
 
 // --- attention ----------------------------------------------------------------------------

@@ -111,6 +111,15 @@ step_groups (const ArDevice *dev)
   return n > 0 && n <= 65535 ? (guint32) n : STEP_GROUPS_GPU;
 }
 
+/* Matrix rows per subgroup and task (AR_STEP_ROWS, 1..8, for timing): fewer, longer tasks. */
+static guint32
+rows_per_subgroup (void)
+{
+  const char *v = g_getenv ("AR_STEP_ROWS");
+  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
+  return n >= 1 && n <= 8 ? (guint32) n : 1;
+}
+
 static guint32
 split_tasks (const ArDevice *dev)
 {
@@ -123,16 +132,17 @@ split_tasks (const ArDevice *dev)
 static guint64
 loop_bound (const ArDevice *dev, const ArStepShape *s)
 {
-  guint64 wg = local_size (dev), sg = MAX (dev->caps.subgroup_size, 1), nsg = wg / sg;
+  guint64 wg = local_size (dev), sg = MAX (dev->caps.subgroup_size, 1), rps = rows_per_subgroup ();
+  guint64 nsg = wg / sg, rows = nsg * rps;
   guint64 d = s->dim, hd = d / s->heads, n1 = s->head_hidden ? s->head_hidden : s->vocab;
   guint64 maxk4 = (MAX (MAX (s->dim, s->hidden), s->head_hidden) + 3) / 4;
   guint64 splits = MAX ((split_tasks (dev) + s->heads - 1) / s->heads, 1);
   splits = MIN (splits, STEP_MAX_SPLITS);
-  guint64 row_tasks = s->layers * (ar_div_up (3 * d, nsg) + 2 * ar_div_up (d, nsg)
-      + ar_div_up (s->hidden, nsg)) + ar_div_up (n1, nsg)
-      + (s->head_hidden ? ar_div_up (s->vocab, nsg) : 0);
+  guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
+      + ar_div_up (s->hidden, rows)) + ar_div_up (n1, rows)
+      + (s->head_hidden ? ar_div_up (s->vocab, rows) : 0);
   guint64 att_tasks = (guint64) s->layers * s->heads * splits;
-  guint64 per_row_task = 40 + 3 * ar_div_up (maxk4, wg) + ar_div_up (maxk4, 2 * sg);
+  guint64 per_row_task = 40 + 3 * ar_div_up (maxk4, wg) + rps * (3 + ar_div_up (maxk4, 2 * sg));
   guint64 per_att_task = 40 + ar_div_up (ar_div_up (s->ctx, splits), nsg) + STEP_MAX_R + 2 * nsg
       + ar_div_up (hd, wg) * (nsg + 2 * splits) + 2 * splits;
   return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
@@ -239,7 +249,8 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     .target_tasks = split_tasks (dev),
   };
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
-  guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1) };
+  guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
+    rows_per_subgroup () };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };

@@ -65,12 +65,12 @@ now_ms (void)
   return g_get_monotonic_time () / 1000.0;
 }
 
-/* @fused: the one-token steps as one dispatch each (AR_PREDICTOR_FUSED_STEP), every check
- * the same. */
+/* @fused: the one-token steps as one dispatch each (AR_PREDICTOR_FUSED_STEP set by the
+ * caller), every check the same; @variant names the run. */
 static void
-run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused)
+run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused, const char *variant)
 {
-  g_autofree gchar *dn = g_strconcat (ar_dtype_name (want), fused ? " fused-step" : "", NULL);
+  g_autofree gchar *dn = g_strconcat (ar_dtype_name (want), variant ? " " : "", variant, NULL);
   double lim = want == AR_F16 ? 5e-3 : 1e-4;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
@@ -416,9 +416,13 @@ main (int argc, char **argv)
     if (!dev->caps.fp16_storage)
       check (FALSE, "device: no fp16 storage, the f16 cases cannot run");
     for (guint d = 0; d < ndt; d++) {
-      run_gpt (dev, argv[1], dts[d], FALSE);
+      run_gpt (dev, argv[1], dts[d], FALSE, NULL);
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
-      run_gpt (dev, argv[1], dts[d], TRUE);
+      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step");
+      /* Three rows per subgroup and task: tasks that end past a matrix's last row. */
+      g_setenv ("AR_STEP_ROWS", "3", TRUE);
+      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-rows3");
+      g_unsetenv ("AR_STEP_ROWS");
       g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
       run_llama (dev, argv[1], dts[d]);
       run_vq (dev, argv[1], "tiny-vq-local", dts[d]);
