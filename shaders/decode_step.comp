@@ -16,12 +16,12 @@
 // invocation's loops short after 65535 iterations in all, waits included; ar-op-step.c).
 //
 // Activations between phases stay fp32 in the scratch buffer (coherent: other workgroups of
-// this dispatch read them); K|Q|V rows go to the cache in the storage type, as the per-op
+// this dispatch read them); q|k|v rows go to the cache in the storage type, as the per-op
 // path writes them. The last attention task of a head merges the head's split states.
 //
 // Weights are one packed buffer: per layer n1w n1b qkvw qkvb projw projb n2w n2b fc1w fc1b fc2w
 // fc2b, then pos_emb ln_f.w ln_f.b head(.fc1).w .b [head.fc2.w .b], each segment rounded up
-// to 16 elements (ar_step_weights_layout() in common/ops/ar-op-step.c is the same).
+// to 16 elements (ar_step_layout() in common/ops/ar-op-step.c is the same).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -131,7 +131,7 @@ uint scr_mlp() { return 2u * a16(pc.dim); }
 uint scr_part() { return scr_mlp() + a16(max(pc.hidden, pc.head_hidden)); }
 
 // Counters of a step: [0] the ticket, [1 + g] tasks of global phase g done, then one per
-// layer and head for the split merge (C: ar_step_counters()).
+// layer and head for the split merge (C: counters_per_step() in ar-op-step.c).
 uint head_counter(uint l, uint h) { return 1u + 3u + 5u * pc.layers + l * pc.heads + h; }
 
 // Phases: 0 embed; 1 + 5 l + {0 qkv, 1 attention, 2 proj, 3 fc1, 4 fc2}; then the head.
@@ -265,7 +265,7 @@ void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, ui
 // --- attention ----------------------------------------------------------------------------
 
 // Head h, keys [a, b) of layer l's cache, for the query at pc.pos: lanes across the head's
-// dims, each subgroup a strided share of the keys (online softmax), merged in shared memory.
+// dims, each subgroup every NSG-th block of KB keys (online softmax), merged in shared memory.
 // Writes the normalised output (one split) or the split's state; the head's last split merges.
 void attention_task(uint l, uint task)
 {
