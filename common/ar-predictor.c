@@ -210,7 +210,7 @@ setup_fused_step (ArPredictor *p)
     .dim = p->dim, .hidden = p->hidden, .heads = p->H, .layers = cfg->layers, .ctx = p->L,
     .cache_stride = (guint32) MIN (stride, G_MAXUINT32), .vocab = p->vocab,
     .head_hidden = cfg->head_hidden,
-    .table_rows = p->vocab + p->n_act_rows + (cfg->action_add_to_frame ? 1 : 0),
+    .table_rows = p->zero_row + (cfg->action_add_to_frame ? 1 : 0),
     .gelu_tanh = cfg->gelu == AR_GELU_TANH, .ledby = cfg->action_add_to_frame, .eps = p->eps,
   };
   GError *err = NULL;
@@ -370,11 +370,11 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   gsize es = ar_dtype_size (p->dt);
   guint64 L = p->L, dim = p->dim;
   guint64 wide = MAX (p->hidden, cfg->head_hidden);
+  p->zero_row = p->vocab + p->n_act_rows;
   if (!err && want_fused_step (p))
     setup_fused_step (p);
   for (guint i = 0; i < cfg->layers && !err && !p->fused_step; i++)
     p->layers[i].qkvc = alloc (p, L * 3 * dim, es, &err);
-  p->zero_row = p->vocab + p->n_act_rows;
   p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
   p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
   p->posids = alloc (p, L, 4, &err);

@@ -46,16 +46,24 @@ bench() {   # name card frames warmup [env...]
 }
 bench iris-small models/bench/iris-small.yaml 40 5
 bench large models/bench/large.yaml 20 3
+# Ours only: arbench on a card with extra environment, its generate and frame lines summarised.
+ours() {   # label card frames [env...]
+  local label=$1 card=$2 frames=$3 log=$logs/ours-${1// /-}.log
+  shift 3
+  env "$@" timeout 60 build/tools/arbench --frames "$frames" --warmup 3 models/bench/$card.yaml \
+    > "$log" 2>&1
+  say "$label rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
+}
 # The fused one-token step (AR_PREDICTOR_FUSED_STEP=1, opt-in until timed here) against the
 # per-op recording, alternating; AR_DEVICE_FUSED_STEP=0 skips it. Its correctness on the GPU
 # is golden.log's "fused-step" lines (128 workgroups there, one on lavapipe).
 if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   for c in iris-small large; do
     frames=40; [ $c = large ] && frames=12
-    for fused in 0 1 0 1; do
-      AR_PREDICTOR_FUSED_STEP=$fused timeout 60 build/tools/arbench --frames $frames --warmup 3 \
-        models/bench/$c.yaml > "$logs/fused-$c-$fused.log" 2>&1
-      say "fused step $c $fused rc=$?: $(grep -E '^(generate|frame) ' "$logs/fused-$c-$fused.log" | tr -s ' ' | tr '\n' ' ')"
+    for round in 1 2; do
+      for fused in 0 1; do
+        ours "fused step $c $fused round $round" $c $frames AR_PREDICTOR_FUSED_STEP=$fused
+      done
     done
   done
   grep -c 'fused-step.* ok$' "$logs/golden.log" | sed 's/^/golden fused-step checks ok: /' | tee -a "$summary"
@@ -67,14 +75,10 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   # Workgroups and rows per subgroup of the fused step (AR_DEVICE_STEP_GROUPS="64 264",
   # AR_DEVICE_STEP_ROWS="2 4"), on large.
   for n in ${AR_DEVICE_STEP_GROUPS:-}; do
-    AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n timeout 60 build/tools/arbench --frames 12 \
-      --warmup 3 models/bench/large.yaml > "$logs/step-groups-$n.log" 2>&1
-    say "fused step groups $n large: $(grep -E '^(generate|frame) ' "$logs/step-groups-$n.log" | tr -s ' ' | tr '\n' ' ')"
+    ours "fused step groups $n large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n
   done
   for n in ${AR_DEVICE_STEP_ROWS:-}; do
-    AR_PREDICTOR_FUSED_STEP=1 AR_STEP_ROWS=$n timeout 60 build/tools/arbench --frames 12 \
-      --warmup 3 models/bench/large.yaml > "$logs/step-rows-$n.log" 2>&1
-    say "fused step rows $n large: $(grep -E '^(generate|frame) ' "$logs/step-rows-$n.log" | tr -s ' ' | tr '\n' ' ')"
+    ours "fused step rows $n large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_ROWS=$n
   done
 fi
 # A/B of new GPU kernels (AR_DEVICE_AB="matvec_rows decode_fused ..."): each one avoided in

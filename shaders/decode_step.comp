@@ -61,9 +61,8 @@ layout(push_constant) uniform Push {
     uint gelu_tanh;
     float eps;
     float scale;              // attention score scale
-    uint max_splits;          // split-state slots per head in the scratch
-    uint min_keys;            // keys per attention task, at least
-    uint target_tasks;        // attention tasks wanted (about the number of workgroups)
+    uint n_splits;            // attention tasks per head (ar_attention_decode_splits)
+    uint split_keys;          // keys per attention task, the last one's maybe fewer
 } pc;
 
 const float NEG = -3.0e38;
@@ -140,21 +139,10 @@ const uint PH_QKV = 0u, PH_ATT = 1u, PH_PROJ = 2u, PH_FC1 = 3u, PH_FC2 = 4u;
 uint rows_per_task() { return gl_NumSubgroups * RPS; }
 uint n_row_tasks(uint rows) { return (rows + rows_per_task() - 1u) / rows_per_task(); }
 
-// Attention split: keys per task and tasks per head for pos + 1 keys.
-uint split_keys()
-{
-    uint n = pc.pos + 1u;
-    uint splits = max(1u, (pc.target_tasks + pc.heads - 1u) / pc.heads);
-    splits = min(splits, max(1u, n / max(pc.min_keys, 1u)));
-    splits = clamp(splits, 1u, pc.max_splits);
-    return (n + splits - 1u) / splits;
-}
-uint n_splits() { return (pc.pos + split_keys()) / split_keys(); }
-
 uint phase_tasks(uint ph)   // ph within a layer
 {
     if (ph == PH_QKV) return n_row_tasks(3u * pc.dim);
-    if (ph == PH_ATT) return pc.heads * n_splits();
+    if (ph == PH_ATT) return pc.heads * pc.n_splits;
     if (ph == PH_FC1) return n_row_tasks(pc.hidden);
     return n_row_tasks(pc.dim);
 }
@@ -264,6 +252,11 @@ void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, ui
 
 // --- attention ----------------------------------------------------------------------------
 
+// The split states sit in the scratch; merged heads go to att (fp32).
+#define COMBINE_PART(i) scr[scr_part() + (i)]
+#define COMBINE_STORE(i, v) scr[scr_att() + (i)] = (v)
+#include "combine.glsl"
+
 // Head h, keys [a, b) of layer l's cache, for the query at pc.pos: lanes across the head's
 // dims, each subgroup every NSG-th block of KB keys (online softmax), merged in shared memory.
 // Writes the normalised output (one split) or the split's state; the head's last split merges.
@@ -271,7 +264,7 @@ void attention_task(uint l, uint task)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint NSG = gl_NumSubgroups, lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
-    uint D = pc.head_dim, S = n_splits(), KS = split_keys();
+    uint D = pc.head_dim, S = pc.n_splits, KS = pc.split_keys;
     uint h = task / S, split = task % S;
     uint a = split * KS, b = min(a + KS, pc.pos + 1u);
     uint row3 = 3u * pc.dim;
@@ -343,7 +336,7 @@ void attention_task(uint l, uint task)
     float den = 0.0;
     for (uint g = 0u; g < NSG; g++)
         den += m_sh[g] == NEG ? 0.0 : exp(m_sh[g] - mt) * l_sh[g];
-    uint part = scr_part() + (h * pc.max_splits + split) * (D + 2u);
+    uint part = scr_part() + (h * S + split) * (D + 2u);
     for (uint d = lid; d < D; d += WG) {
         float num = 0.0;
         for (uint g = 0u; g < NSG; g++)
@@ -372,24 +365,7 @@ void attention_task(uint l, uint task)
     if (!sh_last)
         return;
     memoryBarrierBuffer();
-    uint base = scr_part() + h * pc.max_splits * (D + 2u);
-    float M = NEG;
-    for (uint s = 0u; s < S; s++)
-        M = max(M, scr[base + s * (D + 2u)]);
-    float tot = 0.0;
-    for (uint s = 0u; s < S; s++) {
-        float ms = scr[base + s * (D + 2u)];
-        tot += ms == NEG ? 0.0 : exp(ms - M) * scr[base + s * (D + 2u) + 1u];
-    }
-    for (uint d = lid; d < D; d += WG) {
-        float num = 0.0;
-        for (uint s = 0u; s < S; s++) {
-            float ms = scr[base + s * (D + 2u)];
-            if (ms != NEG)
-                num += exp(ms - M) * scr[base + s * (D + 2u) + 2u + d];
-        }
-        scr[scr_att() + h * D + d] = num / tot;
-    }
+    combine_splits(h, D, S);
 }
 
 // --- the step ------------------------------------------------------------------------------

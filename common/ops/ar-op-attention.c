@@ -270,6 +270,17 @@ gpu_decode_min_keys (void)
   return min_keys;
 }
 
+guint
+ar_attention_decode_splits (guint keys, guint heads, guint target, guint min_keys, guint block,
+    guint *split_keys)
+{
+  guint splits = ar_div_up (target, MAX (heads, 1));
+  splits = MIN (splits, ar_div_up (keys, MAX (min_keys, 1)));
+  splits = CLAMP (splits, 1, DECODE_MAX_SPLITS);
+  *split_keys = ar_div_up (ar_div_up (keys, splits), block) * block;
+  return ar_div_up (keys, *split_keys);
+}
+
 /* The lanes-across-D kernel for @n queries; @scratch NULL means one workgroup per head (and
  * per block of queries); with n > 1 it must be NULL. @subgroups per workgroup, 0: the
  * device's default. */
@@ -286,17 +297,13 @@ record_decode (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *
   guint keys = pos + n - lo;   /* n > 1: a block's range is within this */
   /* Splits: enough workgroups to fill the device, each with enough keys to amortise its
    * partial-state write and the combine dispatch. */
-  guint splits = 1;
-  if (scratch) {
-    guint target = dev->caps.is_cpu ? 2 * g_get_num_processors () : 512;
-    guint min_keys = dev->caps.is_cpu ? 256 : gpu_decode_min_keys ();
-    splits = ar_div_up (target, H);
-    splits = MIN (splits, ar_div_up (keys, min_keys));
-    splits = CLAMP (splits, 1, DECODE_MAX_SPLITS);
-  }
-  guint split_keys = ar_div_up (ar_div_up (keys, splits), DECODE_KEYS_PER_BLOCK)
-      * DECODE_KEYS_PER_BLOCK;
-  splits = ar_div_up (keys, split_keys);
+  guint split_keys = keys, splits = 1;
+  if (scratch)
+    splits = ar_attention_decode_splits (keys, H, dev->caps.is_cpu ? 2 * g_get_num_processors ()
+        : 512, dev->caps.is_cpu ? 256 : gpu_decode_min_keys (), DECODE_KEYS_PER_BLOCK,
+        &split_keys);
+  else
+    split_keys = ar_div_up (keys, DECODE_KEYS_PER_BLOCK) * DECODE_KEYS_PER_BLOCK;
   /* The fused combine's counters sit after the largest split state (any position). */
   guint32 ctr_off = H * DECODE_MAX_SPLITS * (D + 2);
   gboolean fused = splits > 1 && (combine == AR_ATTN_COMBINE_FUSED

@@ -106,6 +106,12 @@ void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAt
  * position); it depends on the layout's heads and head_dim only. */
 gsize ar_op_attention_scratch_size (const ArAttnLayout *layout);
 
+/* How one-token attention over @keys keys splits them: about @target workgroups over @heads
+ * heads, at least @min_keys keys each (rounded up to @block), at most 64 splits. Returns the
+ * split count and sets @split_keys, the keys per split (the last one may have fewer). */
+guint ar_attention_decode_splits (guint keys, guint heads, guint target, guint min_keys,
+    guint block, guint *split_keys);
+
 /* ar_op_attention() for one query token (row q_row of @qkv) at position @pos. With @scratch (at
  * least ar_op_attention_scratch_size() bytes, not aliasing anything else) long caches are
  * split across several workgroups per head and their partial results combined, on GPUs by

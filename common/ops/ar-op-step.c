@@ -22,7 +22,8 @@
 /* Loop iterations a CPU device's step may need (estimated, see loop_bound()), under the
  * 65535 of llvmpipe's limiter with a margin. */
 #define STEP_CPU_LOOP_BUDGET 50000
-#define STEP_MAX_SPLITS 64
+#define STEP_MAX_SPLITS 64   /* ar_attention_decode_splits()'s limit */
+#define STEP_KEYS_PER_BLOCK 4   /* KB in shaders/decode_step.comp */
 #define STEP_MAX_R 8   /* head dims per lane */
 
 /* Mirrors the push constants of shaders/decode_step.comp. */
@@ -37,11 +38,10 @@ typedef struct {
   guint32 gelu_tanh;
   float eps;
   float scale;
-  guint32 max_splits;
-  guint32 min_keys;
-  guint32 target_tasks;
+  guint32 n_splits;     /* attention tasks per head */
+  guint32 split_keys;   /* keys per attention task (the last may have fewer) */
 } StepPush;
-G_STATIC_ASSERT (sizeof (StepPush) == 72);
+G_STATIC_ASSERT (sizeof (StepPush) == 68);
 
 static guint64
 a16 (guint64 n)
@@ -120,10 +120,13 @@ rows_per_subgroup (void)
   return n >= 1 && n <= 8 ? (guint32) n : 1;
 }
 
+/* Attention tasks per head for @keys keys, and their keys (@split_keys). */
 static guint32
-split_tasks (const ArDevice *dev)
+step_splits (const ArDevice *dev, const ArStepShape *s, guint32 keys, guint32 *split_keys)
 {
-  return dev->caps.is_cpu ? STEP_SPLIT_TASKS_CPU : step_groups (dev);
+  gboolean cpu = dev->caps.is_cpu;
+  return ar_attention_decode_splits (keys, s->heads, cpu ? STEP_SPLIT_TASKS_CPU : step_groups (dev),
+      cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU, STEP_KEYS_PER_BLOCK, split_keys);
 }
 
 /* An upper bound of the loop iterations one SIMD chunk of the single CPU workgroup runs in a
@@ -136,14 +139,14 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   guint64 nsg = wg / sg, rows = nsg * rps;
   guint64 d = s->dim, hd = d / s->heads, n1 = s->head_hidden ? s->head_hidden : s->vocab;
   guint64 maxk4 = (MAX (MAX (s->dim, s->hidden), s->head_hidden) + 3) / 4;
-  guint64 splits = MAX ((split_tasks (dev) + s->heads - 1) / s->heads, 1);
-  splits = MIN (splits, STEP_MAX_SPLITS);
+  guint32 split_keys;
+  guint64 splits = step_splits (dev, s, s->ctx, &split_keys);
   guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
       + ar_div_up (s->hidden, rows)) + ar_div_up (n1, rows)
       + (s->head_hidden ? ar_div_up (s->vocab, rows) : 0);
   guint64 att_tasks = (guint64) s->layers * s->heads * splits;
   guint64 per_row_task = 40 + 3 * ar_div_up (maxk4, wg) + rps * (3 + ar_div_up (maxk4, 2 * sg));
-  guint64 per_att_task = 40 + ar_div_up (ar_div_up (s->ctx, splits), nsg) + STEP_MAX_R + 2 * nsg
+  guint64 per_att_task = 40 + ar_div_up (split_keys, nsg) + STEP_MAX_R + 2 * nsg
       + ar_div_up (hd, wg) * (nsg + 2 * splits) + 2 * splits;
   return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
 }
@@ -244,10 +247,9 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     .layers = s->layers, .ctx = s->ctx, .cache_stride = s->cache_stride, .vocab = s->vocab,
     .head_hidden = s->head_hidden,
     .pos = pos, .ctr_off = (guint32) ctr_off, .has_ledby = s->ledby, .gelu_tanh = s->gelu_tanh,
-    .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd), .max_splits = STEP_MAX_SPLITS,
-    .min_keys = dev->caps.is_cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU,
-    .target_tasks = split_tasks (dev),
+    .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd),
   };
+  pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
   guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
     rows_per_subgroup () };
