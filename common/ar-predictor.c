@@ -45,7 +45,8 @@ struct _ArPredictor {
   ArBuffer *act_bias;   /* llama continuous: act_proj.bias + sep_emb */
   ArBuffer *table;      /* [vocab + n_act_rows (+ the zero row with add_to_frame), dim] */
   ArBuffer *posids;     /* guint32 0..L-1 */
-  ArBuffer *ids;        /* guint32 [L]: the sequence, sampled tokens included */
+  ArBuffer *ids;        /* guint32 [L + 1]: the sequence, sampled tokens included; then the
+                         * fused steps' status word, copied there to be read with the tokens */
   ArBuffer *ledby;      /* add_to_frame: guint32 [L], the table row added at each position:
                          * the action that led to its frame, or the zero row */
   ArBuffer *actvals;    /* continuous: [C, act_size] */
@@ -378,7 +379,7 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
   p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
   p->posids = alloc (p, L, 4, &err);
-  p->ids = alloc (p, L, 4, &err);
+  p->ids = alloc (p, L + 1, 4, &err);
   p->actvals = alloc (p, (guint64) p->C * p->act_size, es, &err);
   p->one = alloc (p, 1, es, &err);
   p->x = alloc (p, L * dim, es, &err);
@@ -777,15 +778,29 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
       else if (k + 1 < p->T)
         record_forward (p, P + k, 1, FALSE);
     }
+    if (p->fused_step)
+      ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
+          (gsize) p->L * 4, 4);
   }
   gboolean ok = ar_cmd_run (p->cmd, error);
   p->rec_valid = ok;
   p->rec_start = start;
   p->rec_len = P;
   p->rec_params = *params;
-  if (!ok
-      || !ar_buffer_read (p->ids, (gsize) P * 4, out, (gsize) p->T * 4, error))
+  /* The frame's tokens, and with the fused step its status word after them: one read. */
+  guint n_read = p->fused_step ? p->L + 1 - P : p->T;
+  g_autofree guint32 *got = g_new (guint32, n_read);
+  if (!ok || !ar_buffer_read (p->ids, (gsize) P * 4, got, (gsize) n_read * 4, error))
     return FALSE;
+  if (p->fused_step && got[n_read - 1] != 0) {
+    p->rec_valid = FALSE;
+    g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
+        "a workgroup gave up waiting for another's results (the device did not run them side "
+        "by side, or llvmpipe's loop limit; AR_STEP_GROUPS=%s)",
+        g_getenv ("AR_STEP_GROUPS") ? g_getenv ("AR_STEP_GROUPS") : "default");
+    return FALSE;
+  }
+  memcpy (out, got, (gsize) p->T * 4);
   memcpy (p->seq_ids + P, out, (gsize) (p->T - 1) * 4);
   remember_cache (p, P + p->T - 1);
   return TRUE;

@@ -13,7 +13,8 @@
 // only taken after all earlier ones were taken, by workgroups that are running, and every
 // task waits only on earlier ones. A workgroup that starts late, or never, finds the
 // tickets gone. CPU devices run one workgroup, which never waits (llvmpipe cuts an
-// invocation's loops short after 65535 iterations in all, waits included; ar-op-step.c).
+// invocation's loops short after 65535 iterations in all, waits included; ar-op-step.c),
+// unless AR_STEP_GROUPS asks for more (the tests do).
 //
 // Activations between phases stay fp32 in the scratch buffer (coherent: other workgroups of
 // this dispatch read them); q|k|v rows go to the cache in the storage type, as the per-op
@@ -33,6 +34,9 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint MAXK4 = 256;  // vec4s of the longest matrix-vector input
 layout(constant_id = 2) const uint R = 8;        // head dims per lane: >= head_dim / subgroup size
 layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and task
+// Counter reads per iteration of a wait loop: many on CPU devices, where llvmpipe counts an
+// invocation's loop iterations (see wait_phase()).
+layout(constant_id = 4) const uint POLLS = 1;
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -63,6 +67,7 @@ layout(push_constant) uniform Push {
     float scale;              // attention score scale
     uint n_splits;            // attention tasks per head (ar_attention_decode_splits)
     uint split_keys;          // keys per attention task, the last one's maybe fewer
+    uint status_off;          // uint element of the scratch: nonzero once a wait gave up
 } pc;
 
 const float NEG = -3.0e38;
@@ -424,6 +429,37 @@ void run_task(uint g, uint task)
     }
 }
 
+// Invocation 0 waits until counter @c reaches @need. A wait that does not end within ~4M
+// reads, or after another gave up, sets the status word and returns: a bug, or a device
+// that does not run the workgroups side by side, then shows as an error on the host
+// (ar_step_status_offset()), not as a hung queue. On llvmpipe the loop limiter also ends
+// loops early (see spent_loop_budget()): hence POLLS reads per iteration there, without a
+// branch each (llvmpipe drops conditions nested deeper than its exec-mask stack: an early
+// return per read, unrolled 256 times, gave wrong tokens and no error).
+void wait_phase(uint c, uint need)
+{
+    for (uint it = 0u; it < (1u << 22) / POLLS; it++) {
+        uint seen = 0u;
+        [[unroll]] for (uint i = 0u; i < POLLS; i++)
+            seen = max(seen, atomicAdd(ctr[c], 0u));
+        if (seen >= need || ctr[pc.status_off] != 0u)
+            return;
+    }
+    if (atomicAdd(ctr[c], 0u) < need)
+        atomicOr(ctr[pc.status_off], 1u);
+}
+
+// Whether this invocation's loops were cut short: once llvmpipe's limiter (65535 iterations
+// of all loops of an invocation) is spent, every loop runs its body once, so a loop of
+// heads + 1 iterations (a bound the compiler cannot fold) runs once. Never on GPUs.
+bool spent_loop_budget()
+{
+    uint runs = 0u;
+    for (uint i = 0u; i <= pc.heads; i++)
+        runs++;
+    return runs != pc.heads + 1u;
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -458,14 +494,15 @@ void main()
             }
             task = r;
         }
-        if (g >= n_phases)
+        if (g >= n_phases) {
+            // Tasks that ran with their loops cut short leave garbage: make it an error.
+            if (spent_loop_budget())
+                atomicOr(ctr[pc.status_off], 2u);
             return;
+        }
         if (g > 0u) {
-            if (lid == 0u) {
-                uint need = global_phase_tasks(g - 1u);
-                while (atomicAdd(ctr[pc.ctr_off + g], 0u) < need) {
-                }
-            }
+            if (lid == 0u)
+                wait_phase(pc.ctr_off + g, global_phase_tasks(g - 1u));
             barrier();
             memoryBarrierBuffer();
         }

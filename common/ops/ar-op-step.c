@@ -6,16 +6,20 @@
 #define STEP_LOCAL_GPU 256
 #define STEP_LOCAL_CPU 64
 /* Workgroups taking tickets: enough for a GPU's multiprocessors to be busy in the wide
- * phases (AR_STEP_GROUPS overrides on GPUs, for timing). On CPU devices one, which does every
- * task in order and never waits: llvmpipe ends all of an invocation's loops once they have
- * run 65535 iterations in all (gallivm's loop limiter, LP_MAX_TGSI_LOOP_ITERATIONS), so a
- * workgroup spinning on a phase counter while another thread works falls through its wait.
- * Seen with 4 workgroups on 4 threads: tiny-gpt's tokens varied from run to run and a step's
- * tickets stopped short; polling 256 times per loop iteration made 4 and 8 workgroups agree
- * with one in 25 of 25 runs each. Attention still splits the keys as if for several
- * workgroups on CPU devices, so that the split merge runs in the tests. */
+ * phases (AR_STEP_GROUPS overrides, for timing and tests). On CPU devices one by default,
+ * which does every task in order and never waits: llvmpipe ends all of an invocation's loops
+ * once they have run 65535 iterations in all (gallivm's loop limiter,
+ * LP_MAX_TGSI_LOOP_ITERATIONS), so a workgroup spinning on a phase counter while another
+ * thread works falls through its wait. Seen with 4 workgroups on 4 threads: tiny-gpt's tokens
+ * varied from run to run and a step's tickets stopped short. So on CPU devices a wait reads
+ * its counter STEP_POLLS_CPU times per loop iteration (unrolled), and a wait that ends early
+ * sets the step's status word, which the caller reads (ar_step_status_offset()): the tests
+ * run several workgroups on lavapipe that way, with the failure loud if the budget runs out.
+ * Attention splits the keys as if for several workgroups on CPU devices, so that the split
+ * merge runs in the tests. */
 #define STEP_GROUPS_GPU 128
 #define STEP_GROUPS_CPU 1
+#define STEP_POLLS_CPU 256
 #define STEP_SPLIT_TASKS_CPU 8
 #define STEP_MIN_KEYS_GPU 32
 #define STEP_MIN_KEYS_CPU 32
@@ -40,8 +44,9 @@ typedef struct {
   float scale;
   guint32 n_splits;     /* attention tasks per head */
   guint32 split_keys;   /* keys per attention task (the last may have fewer) */
+  guint32 status_off;   /* uint element of the scratch: nonzero once a wait gave up */
 } StepPush;
-G_STATIC_ASSERT (sizeof (StepPush) == 68);
+G_STATIC_ASSERT (sizeof (StepPush) == 72);
 
 static guint64
 a16 (guint64 n)
@@ -104,11 +109,11 @@ shared_bytes (const ArDevice *dev, const ArStepShape *s)
 static guint32
 step_groups (const ArDevice *dev)
 {
-  if (dev->caps.is_cpu)
-    return STEP_GROUPS_CPU;
   const char *v = g_getenv ("AR_STEP_GROUPS");
   guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
-  return n > 0 && n <= 65535 ? (guint32) n : STEP_GROUPS_GPU;
+  if (n > 0 && n <= 65535)
+    return (guint32) n;
+  return dev->caps.is_cpu ? STEP_GROUPS_CPU : STEP_GROUPS_GPU;
 }
 
 /* Matrix rows per subgroup and task (AR_STEP_ROWS, 1..8, for timing): fewer, longer tasks. */
@@ -180,8 +185,9 @@ ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **err
   return TRUE;
 }
 
-/* Scratch layout (decode_step.comp): fp32 x, att, mlp, split states; then per step 1 ticket,
- * 3 + 5 layers done counters and layers x heads merge counters. */
+/* Scratch layout (decode_step.comp): fp32 x, att, mlp, split states; the status word (16
+ * uints reserved); then per step 1 ticket, 3 + 5 layers done counters and layers x heads
+ * merge counters. */
 static guint64
 scratch_fixed (const ArStepShape *s)
 {
@@ -196,10 +202,18 @@ counters_per_step (const ArStepShape *s)
   return a16 (1 + 3 + 5 * (guint64) s->layers + (guint64) s->layers * s->heads);
 }
 
+#define STEP_STATUS_WORDS 16
+
 gsize
 ar_step_scratch_size (const ArStepShape *s, guint steps)
 {
-  return (scratch_fixed (s) + counters_per_step (s) * MAX (steps, 1)) * 4;
+  return (scratch_fixed (s) + STEP_STATUS_WORDS + counters_per_step (s) * MAX (steps, 1)) * 4;
+}
+
+gsize
+ar_step_status_offset (const ArStepShape *s)
+{
+  return scratch_fixed (s) * 4;
 }
 
 void
@@ -226,7 +240,7 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
   gsize es = ar_dtype_size (dt);
   ArStepLayout lay;
   ar_step_layout (s, &lay);
-  guint64 ctr_off = scratch_fixed (s) + counters_per_step (s) * step;
+  guint64 ctr_off = scratch_fixed (s) + STEP_STATUS_WORDS + counters_per_step (s) * step;
   if (lay.total > G_MAXUINT32 || (guint64) s->layers * s->cache_stride > G_MAXUINT32) {
     ar_cmd_fail_invalid (cmd, "%s: weights or caches exceed the 32-bit index range", op);
     return;
@@ -248,11 +262,12 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     .head_hidden = s->head_hidden,
     .pos = pos, .ctr_off = (guint32) ctr_off, .has_ledby = s->ledby, .gelu_tanh = s->gelu_tanh,
     .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd),
+    .status_off = (guint32) (ar_step_status_offset (s) / 4),
   };
   pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
   guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
-    rows_per_subgroup () };
+    rows_per_subgroup (), dev->caps.is_cpu ? STEP_POLLS_CPU : 1 };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };

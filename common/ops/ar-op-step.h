@@ -50,6 +50,11 @@ gboolean ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GEr
  * step runs: ar_cmd_zero the scratch at the start of a recording). */
 gsize ar_step_scratch_size (const ArStepShape *s, guint steps);
 
+/* Byte offset in the scratch of the steps' status word (a guint32, zeroed with the scratch):
+ * nonzero when a workgroup stopped waiting for another's results (a wait of seconds, or
+ * llvmpipe's loop limit), so the logits of the steps since the zeroing are not to be used. */
+gsize ar_step_status_offset (const ArStepShape *s);
+
 /* Records step @step (0.., < the @steps of the scratch's size) at position @pos: reads
  * ids[pos] (and ledby[pos]), the caches' rows < pos of each layer ([ctx][3 dim] q|k|v
  * rows as ar_attn_layout_in_place, layer l at l * cache_stride), writes row pos of each layer's cache and the logits [vocab]. */

@@ -423,6 +423,12 @@ main (int argc, char **argv)
       g_setenv ("AR_STEP_ROWS", "3", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-rows3");
       g_unsetenv ("AR_STEP_ROWS");
+      /* Several workgroups on two or more threads: tasks of a phase run side by side and
+       * wait on the phase before (on CPU devices one workgroup runs them all in order, which
+       * would hide a missing wait). */
+      g_setenv ("AR_STEP_GROUPS", "5", TRUE);
+      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-groups5");
+      g_unsetenv ("AR_STEP_GROUPS");
       g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
       run_llama (dev, argv[1], dts[d]);
       run_vq (dev, argv[1], "tiny-vq-local", dts[d]);
