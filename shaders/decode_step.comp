@@ -433,7 +433,7 @@ void run_task(uint g, uint task)
 // reads, or after another gave up, sets the status word and returns: a bug, or a device
 // that does not run the workgroups side by side, then shows as an error on the host
 // (ar_step_status_offset()), not as a hung queue. On llvmpipe the loop limiter also ends
-// loops early (see spent_loop_budget()): hence POLLS reads per iteration there, without a
+// waits early (ar-op-step.c): hence POLLS reads per iteration there, without a
 // branch each (llvmpipe drops conditions nested deeper than its exec-mask stack: an early
 // return per read, unrolled 256 times, gave wrong tokens and no error).
 void wait_phase(uint c, uint need)
@@ -447,17 +447,6 @@ void wait_phase(uint c, uint need)
     }
     if (atomicAdd(ctr[c], 0u) < need)
         atomicOr(ctr[pc.status_off], 1u);
-}
-
-// Whether this invocation's loops were cut short: once llvmpipe's limiter (65535 iterations
-// of all loops of an invocation) is spent, every loop runs its body once, so a loop of
-// heads + 1 iterations (a bound the compiler cannot fold) runs once. Never on GPUs.
-bool spent_loop_budget()
-{
-    uint runs = 0u;
-    for (uint i = 0u; i <= pc.heads; i++)
-        runs++;
-    return runs != pc.heads + 1u;
 }
 
 void main()
@@ -494,12 +483,8 @@ void main()
             }
             task = r;
         }
-        if (g >= n_phases) {
-            // Tasks that ran with their loops cut short leave garbage: make it an error.
-            if (spent_loop_budget())
-                atomicOr(ctr[pc.status_off], 2u);
+        if (g >= n_phases)
             return;
-        }
         if (g > 0u) {
             if (lid == 0u)
                 wait_phase(pc.ctr_off + g, global_phase_tasks(g - 1u));

@@ -1,0 +1,217 @@
+/* The fused one-token step (ar_op_decode_step) against a plain C forward of the same gpt
+ * token over random packed weights and caches: the logits, and every layer's new cache row.
+ * Shapes are odd on purpose (head dims of 4, widths that leave partial tasks, positions 0 and
+ * the last); each runs with one workgroup and with several (tasks of a phase side by side),
+ * with 1 and 3 rows per subgroup, and as two steps in one recording (the second reads the
+ * first's cache rows). */
+#include "test-ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  guint dim, heads, hidden, layers, ctx, vocab, head_hidden;
+  gboolean ledby, gelu_tanh;
+  guint pos;
+} StepCase;
+
+static void
+layer_norm_row (const float *x, const float *g, const float *b, float *out, guint n, float eps)
+{
+  ref_layer_norm (x, g, b, out, 1, n, eps);
+}
+
+/* One step of the reference at @pos: reads cache rows < pos of every layer, writes row pos
+ * (rounded to the storage type, as the op stores it, and read back so), the logits into
+ * @logits (rounded). */
+static void
+ref_step (const ArStepShape *s, const ArStepLayout *lay, ArDType dt, const float *w, float *caches,
+    const float *table, guint32 id, guint32 led, guint pos, float *logits)
+{
+  guint d = s->dim, hd = d / s->heads, hid = s->hidden;
+  guint n1 = s->head_hidden ? s->head_hidden : s->vocab;
+  g_autofree float *x = g_new (float, d), *h = g_new (float, d), *att = g_new (float, d);
+  g_autofree float *tmp = g_new (float, MAX (MAX (3 * d, hid), n1));
+  g_autofree float *mid = g_new (float, MAX (hid, n1));
+  g_autofree double *sc = g_new (double, pos + 1);
+  for (guint i = 0; i < d; i++)
+    x[i] = table[(gsize) id * d + i] + w[lay->head_off[AR_STEP_POS_EMB] + (gsize) pos * d + i]
+        + (s->ledby ? table[(gsize) led * d + i] : 0.0f);
+  for (guint l = 0; l < s->layers; l++) {
+    const float *L = w + l * lay->layer_size;
+    const guint64 *o = lay->layer_off;
+    float *cache = caches + (gsize) l * s->cache_stride;
+    layer_norm_row (x, L + o[AR_STEP_N1W], L + o[AR_STEP_N1B], h, d, s->eps);
+    ref_matmul (h, L + o[AR_STEP_QKVW], L + o[AR_STEP_QKVB], tmp, 1, 3 * d, d, 0, 1.0f, 0);
+    art_round (tmp, 3 * d, dt);
+    memcpy (cache + (gsize) pos * 3 * d, tmp, 3 * d * sizeof (float));
+    for (guint hh = 0; hh < s->heads; hh++) {
+      const float *q = cache + (gsize) pos * 3 * d + hh * hd;
+      double m = -INFINITY, den = 0;
+      for (guint j = 0; j <= pos; j++) {
+        const float *k = cache + (gsize) j * 3 * d + d + hh * hd;
+        double dot = 0;
+        for (guint e = 0; e < hd; e++)
+          dot += (double) q[e] * k[e];
+        sc[j] = dot / sqrt ((double) hd);
+        m = MAX (m, sc[j]);
+      }
+      for (guint j = 0; j <= pos; j++)
+        den += sc[j] = exp (sc[j] - m);
+      for (guint e = 0; e < hd; e++) {
+        double acc = 0;
+        for (guint j = 0; j <= pos; j++)
+          acc += sc[j] * cache[(gsize) j * 3 * d + 2 * d + hh * hd + e];
+        att[hh * hd + e] = (float) (acc / den);
+      }
+    }
+    ref_matmul (att, L + o[AR_STEP_PROJW], L + o[AR_STEP_PROJB], tmp, 1, d, d, 0, 1.0f, 0);
+    for (guint i = 0; i < d; i++)
+      x[i] += tmp[i];
+    layer_norm_row (x, L + o[AR_STEP_N2W], L + o[AR_STEP_N2B], h, d, s->eps);
+    ref_matmul (h, L + o[AR_STEP_FC1W], L + o[AR_STEP_FC1B], mid, 1, hid, d, 0, 1.0f,
+        s->gelu_tanh ? AR_ACT_GELU_TANH : AR_ACT_GELU_ERF);
+    ref_matmul (mid, L + o[AR_STEP_FC2W], L + o[AR_STEP_FC2B], tmp, 1, d, hid, 0, 1.0f, 0);
+    for (guint i = 0; i < d; i++)
+      x[i] += tmp[i];
+  }
+  const guint64 *o = lay->head_off;
+  layer_norm_row (x, w + o[AR_STEP_NFW], w + o[AR_STEP_NFB], h, d, s->eps);
+  if (s->head_hidden) {
+    ref_matmul (h, w + o[AR_STEP_H1W], w + o[AR_STEP_H1B], mid, 1, n1, d, 0, 1.0f, AR_ACT_RELU);
+    ref_matmul (mid, w + o[AR_STEP_H2W], w + o[AR_STEP_H2B], logits, 1, s->vocab, n1, 0, 1.0f, 0);
+  } else {
+    ref_matmul (h, w + o[AR_STEP_H1W], w + o[AR_STEP_H1B], logits, 1, s->vocab, d, 0, 1.0f, 0);
+  }
+  art_round (logits, s->vocab, dt);
+}
+
+/* @steps consecutive steps from c->pos in one recording, with @groups workgroups and @rows
+ * rows per subgroup (0: the defaults). */
+static void
+check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups, guint rows)
+{
+  ArStepShape s = {
+    .dim = c->dim, .hidden = c->hidden, .heads = c->heads, .layers = c->layers, .ctx = c->ctx,
+    .vocab = c->vocab, .head_hidden = c->head_hidden, .gelu_tanh = c->gelu_tanh,
+    .ledby = c->ledby, .eps = 1e-5f,
+  };
+  /* An odd stride between the layers' caches, rounded to 16 bytes for the views' sake. */
+  s.cache_stride = c->ctx * 3 * c->dim + 8;
+  s.table_rows = c->vocab + 7;
+  ArStepLayout lay;
+  ar_step_layout (&s, &lay);
+  g_autofree float *w = art_random (t, lay.total, -0.25f, 0.25f, dt);
+  for (guint l = 0; l < s.layers; l++) {   /* norm gains near 1 */
+    float *L = w + l * lay.layer_size;
+    for (guint i = 0; i < s.dim; i++) {
+      L[lay.layer_off[AR_STEP_N1W] + i] += 1.0f;
+      L[lay.layer_off[AR_STEP_N2W] + i] += 1.0f;
+    }
+  }
+  for (guint i = 0; i < s.dim; i++)
+    w[lay.head_off[AR_STEP_NFW] + i] += 1.0f;
+  art_round (w, lay.total, dt);
+  g_autofree float *table = art_random (t, (gsize) s.table_rows * s.dim, -1, 1, dt);
+  gsize cache_n = (gsize) (s.layers - 1) * s.cache_stride + (gsize) s.ctx * 3 * s.dim;
+  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
+  for (guint l = 0; l < s.layers; l++)   /* rows the steps write: unread before that */
+    for (gsize i = (gsize) c->pos * 3 * s.dim; i < (gsize) s.ctx * 3 * s.dim; i++)
+      caches[(gsize) l * s.cache_stride + i] = NAN;
+  g_autofree guint32 *ids = g_new0 (guint32, s.ctx), *ledby = g_new0 (guint32, s.ctx);
+  for (guint p = 0; p < s.ctx; p++) {
+    ids[p] = art_rand_u32 (t) % s.table_rows;
+    ledby[p] = art_rand_u32 (t) % s.table_rows;
+  }
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
+  g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
+  g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s.table_rows * s.dim);
+  g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, s.ctx);
+  g_autoptr (ArBuffer) bl = art_upload_u32 (t, ledby, s.ctx);
+  gsize scratch_bytes = ar_step_scratch_size (&s, steps);
+  g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, scratch_bytes / 4);
+  g_autoptr (ArBuffer) blog = art_alloc (t, dt, (gsize) steps * s.vocab);
+
+  g_autofree gchar *groups_s = g_strdup_printf ("%u", groups);
+  g_autofree gchar *rows_s = g_strdup_printf ("%u", rows);
+  if (groups)
+    g_setenv ("AR_STEP_GROUPS", groups_s, TRUE);
+  if (rows)
+    g_setenv ("AR_STEP_ROWS", rows_s, TRUE);
+  art_begin (t);
+  ar_cmd_zero (t->cmd, scratch);
+  for (guint k = 0; k < steps; k++) {
+    ar_op_decode_step (t->cmd, dt, &s, bw, bc, bt, bi, bl, scratch, blog, c->pos + k, k);
+    /* Each step's logits kept: the next step overwrites the op's output. */
+    if (k + 1 < steps)
+      ar_cmd_copy (t->cmd, blog, 0, blog, (gsize) (k + 1) * s.vocab * ar_dtype_size (dt),
+          s.vocab * ar_dtype_size (dt));
+  }
+  gboolean ran = art_run (t);
+  g_unsetenv ("AR_STEP_GROUPS");
+  g_unsetenv ("AR_STEP_ROWS");
+  if (!ran)
+    return;
+
+  g_autofree float *ref_logits = g_new (float, (gsize) steps * s.vocab);
+  for (guint k = 0; k < steps; k++)
+    ref_step (&s, &lay, dt, w, caches, table, ids[c->pos + k], ledby[c->pos + k], c->pos + k,
+        ref_logits + (gsize) (k + 1 == steps ? 0 : k + 1) * s.vocab);
+  g_autofree float *got_logits = art_download (t, dt, blog, (gsize) steps * s.vocab);
+  g_autofree float *got_caches = art_download (t, dt, bc, cache_n);
+  g_autofree guint32 *status = art_download_u32 (t, scratch,
+      ar_step_status_offset (&s) / 4 + 1);
+  /* The rows the steps wrote, and that no other row changed (NaN rows stay NaN). */
+  gsize rows_n = (gsize) s.layers * steps * 3 * s.dim, other_changed = 0, k_out = 0;
+  g_autofree float *got_rows = g_new (float, rows_n), *ref_rows = g_new (float, rows_n);
+  for (guint l = 0; l < s.layers; l++)
+    for (gsize i = 0; i < (gsize) s.ctx * 3 * s.dim; i++) {
+      gsize at = (gsize) l * s.cache_stride + i, p = i / (3 * s.dim);
+      if (p >= c->pos && p < c->pos + steps) {
+        got_rows[k_out] = got_caches[at];
+        ref_rows[k_out++] = caches[at];
+      } else {
+        other_changed += isnan (caches[at]) ? !isnan (got_caches[at])
+            : got_caches[at] != caches[at];
+      }
+    }
+  g_autofree gchar *shape = g_strdup_printf ("[dim=%u H=%u hidden=%u L=%u ctx=%u vocab=%u "
+      "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s]", c->dim, c->heads, c->hidden,
+      c->layers, c->ctx, c->vocab, c->head_hidden, c->ledby ? " ledby" : "",
+      c->gelu_tanh ? " tanh" : "", c->pos, steps, groups ? groups_s : "default",
+      rows ? rows_s : "1");
+  /* fp32: only the order of sums differs; fp16: the same roundings as the reference's, but
+   * a rounding boundary crossed in a cache row moves the later layers a little. */
+  double lim = dt == AR_F32 ? 1e-9 : 1e-5;
+  art_report (t, "decode_step logits", shape, dt,
+      art_nmse (got_logits, ref_logits, (gsize) steps * s.vocab), lim);
+  art_report (t, "decode_step cache rows", shape, dt, art_nmse (got_rows, ref_rows, rows_n), lim);
+  art_report_cond (t, "decode_step untouched", shape, dt, other_changed == 0 && status[
+      ar_step_status_offset (&s) / 4] == 0, "other cache elements changed=%" G_GSIZE_FORMAT
+      " status=%u", other_changed, status[ar_step_status_offset (&s) / 4]);
+}
+
+void
+test_step (ArTest *t)
+{
+  ArDType dts[2];
+  guint ndt = art_dtypes (t, dts);
+  const StepCase cases[] = {
+    /* Head dims of 4, widths not multiples of a task's rows, the first position. */
+    { 20, 5, 36, 2, 23, 37, 0, TRUE, FALSE, 0 },
+    /* The last position: every key, several splits per head. */
+    { 20, 5, 36, 2, 23, 37, 0, TRUE, FALSE, 21 },
+    /* IRIS's two-layer head, tanh GELU, no action rows; 32 head dims. */
+    { 64, 2, 72, 3, 70, 50, 12, FALSE, TRUE, 45 },
+    /* Long context: many key splits per head. */
+    { 128, 4, 256, 1, 300, 130, 0, TRUE, FALSE, 297 },
+  };
+  for (guint d = 0; d < ndt; d++) {
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+      check_step (t, dts[d], &cases[i], 1, 0, 0);
+      check_step (t, dts[d], &cases[i], 2, 4, 0);
+      check_step (t, dts[d], &cases[i], 1, 3, 3);
+    }
+  }
+}
