@@ -72,6 +72,8 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
     AR_PREDICTOR_FUSED_STEP=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 \
       --warmup 1 models/bench/$c.yaml > "$logs/profile-fused-$c.log" 2>&1
   done
+  # Weight rows loaded before each task's wait, or after it (the kernel before preloading).
+  ours "fused step preload 0 large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_PRELOAD=0
   # Workgroups and rows per subgroup of the fused step (AR_DEVICE_STEP_GROUPS="64 264",
   # AR_DEVICE_STEP_ROWS="2 4"), on large.
   for n in ${AR_DEVICE_STEP_GROUPS:-}; do

@@ -37,6 +37,11 @@ layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and
 // Counter reads per iteration of a wait loop: many on CPU devices, where llvmpipe counts an
 // invocation's loop iterations (see wait_phase()).
 layout(constant_id = 4) const uint POLLS = 1;
+// Preloading: a task's weight rows are loaded into registers before it waits for the phase
+// before it (they do not depend on it), WV vec4s per lane and row (>= MAXK4 / subgroup size),
+// so their memory latency overlaps the wait. PRELOAD 0: loaded after the wait instead.
+layout(constant_id = 5) const uint WV = 1;
+layout(constant_id = 6) const uint PRELOAD = 0;
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -206,32 +211,93 @@ void stage_input(uint in_off, uint K, bool norm, uint g_off, uint b_off)
 const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u;
 const uint ACT_NONE = 0u, ACT_GELU = 1u, ACT_RELU = 2u;
 
+// A task's matrix: weights at w_off, N rows of K. Phases without one return false.
+bool task_matrix(uint g, out uint w_off, out uint N, out uint K)
+{
+    w_off = 0u;
+    N = 0u;
+    K = 0u;
+    uint in_layers = 5u * pc.layers;
+    if (g == 0u)
+        return false;
+    if (g > in_layers) {
+        HeadW hw = head_w();
+        bool first = g == in_layers + 1u;
+        w_off = first ? hw.h1w : hw.h2w;
+        N = first && pc.head_hidden > 0u ? pc.head_hidden : pc.vocab;
+        K = first ? pc.dim : pc.head_hidden;
+        return true;
+    }
+    LayerW lw = layer_w((g - 1u) / 5u);
+    uint ph = (g - 1u) % 5u;
+    if (ph == PH_ATT)
+        return false;
+    w_off = ph == PH_QKV ? lw.qkvw : ph == PH_PROJ ? lw.projw : ph == PH_FC1 ? lw.fc1w : lw.fc2w;
+    N = ph == PH_QKV ? 3u * pc.dim : ph == PH_FC1 ? pc.hidden : pc.dim;
+    K = ph == PH_FC2 ? pc.hidden : pc.dim;
+    return true;
+}
+
+// This subgroup's first row of a task.
+uint task_row0(uint task) { return task * rows_per_task() + gl_SubgroupID * RPS; }
+
+vec4 wpre[WV * RPS];   // the task's rows, lane's vec4s k = lane + i * SG at [r * WV + i]
+
+// Loads the rows of phase g's task into wpre (rows past N and vec4s past K as zero).
+void preload_rows(uint g, uint task)
+{
+    uint w_off, N, K;
+    if (PRELOAD == 0u || !task_matrix(g, w_off, N, K))
+        return;
+    uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
+    uint row0 = task_row0(task);
+    [[unroll]] for (uint r = 0u; r < RPS; r++) {
+        bool row_ok = row0 + r < N;
+        uint wb = w_off / 4u + min(row0 + r, N - 1u) * K4;
+        [[unroll]] for (uint i = 0u; i < WV; i++) {
+            uint k = lane + i * SG;
+            wpre[r * WV + i] = row_ok && k < K4 ? vec4(w4[wb + k]) : vec4(0.0);
+        }
+    }
+}
+
 // Rows task*RT.. of W [N, K] (K-contiguous at w_off) times xin, + bias, activation, stored per
 // @out_mode at element out_off + row. Each subgroup takes RPS rows: lanes stride over K in
-// vec4s, one subgroupAdd per row.
+// vec4s (from wpre when preloaded), one subgroupAdd per row.
 void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, uint out_mode,
     uint out_off)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
-    uint row0 = task * rows_per_task() + gl_SubgroupID * RPS;
+    uint row0 = task_row0(task);
     if (row0 >= N)
         return;   // whole subgroups: the reductions below stay uniform
     float acc[RPS];
-    uint wb[RPS];
-    for (uint r = 0u; r < RPS; r++) {
+    for (uint r = 0u; r < RPS; r++)
         acc[r] = 0.0;
-        wb[r] = w_off / 4u + min(row0 + r, N - 1u) * K4;
-    }
-    uint k = lane;
-    // Two loads per row in flight per lane and iteration.
-    for (; k + SG < K4; k += 2u * SG) {
-        vec4 x0 = xin[k], x1 = xin[k + SG];
+    if (PRELOAD != 0u) {
+        [[unroll]] for (uint i = 0u; i < WV; i++) {
+            uint k = lane + i * SG;
+            if (k < K4) {
+                vec4 x = xin[k];
+                [[unroll]] for (uint r = 0u; r < RPS; r++)
+                    acc[r] += dot(wpre[r * WV + i], x);
+            }
+        }
+    } else {
+        uint wb[RPS];
         for (uint r = 0u; r < RPS; r++)
-            acc[r] += dot(vec4(w4[wb[r] + k]), x0) + dot(vec4(w4[wb[r] + k + SG]), x1);
+            wb[r] = w_off / 4u + min(row0 + r, N - 1u) * K4;
+        uint k = lane;
+        // Two loads per row in flight per lane and iteration.
+        for (; k + SG < K4; k += 2u * SG) {
+            vec4 x0 = xin[k], x1 = xin[k + SG];
+            for (uint r = 0u; r < RPS; r++)
+                acc[r] += dot(vec4(w4[wb[r] + k]), x0) + dot(vec4(w4[wb[r] + k + SG]), x1);
+        }
+        if (k < K4)
+            for (uint r = 0u; r < RPS; r++)
+                acc[r] += dot(vec4(w4[wb[r] + k]), xin[k]);
     }
-    if (k < K4)
-        for (uint r = 0u; r < RPS; r++)
-            acc[r] += dot(vec4(w4[wb[r] + k]), xin[k]);
     for (uint r = 0u; r < RPS; r++)
         acc[r] = subgroupAdd(acc[r]);
     // Lane r stores row row0 + r.
@@ -393,19 +459,19 @@ void run_task(uint g, uint task)
         embed_task();
         return;
     }
+    uint w_off, N, K;
+    task_matrix(g, w_off, N, K);
     uint in_layers = 5u * pc.layers;
     if (g > in_layers) {
         HeadW hw = head_w();
         if (g == in_layers + 1u) {
             stage_input(scr_x(), pc.dim, true, hw.nfw, hw.nfb);
-            if (pc.head_hidden > 0u)
-                matvec_rows(task, hw.h1w, pc.head_hidden, pc.dim, hw.h1b, ACT_RELU, OUT_SCR,
-                    scr_mlp());
-            else
-                matvec_rows(task, hw.h1w, pc.vocab, pc.dim, hw.h1b, ACT_NONE, OUT_LOGITS, 0u);
+            bool two = pc.head_hidden > 0u;
+            matvec_rows(task, w_off, N, K, hw.h1b, two ? ACT_RELU : ACT_NONE,
+                two ? OUT_SCR : OUT_LOGITS, two ? scr_mlp() : 0u);
         } else {
             stage_input(scr_mlp(), pc.head_hidden, false, 0u, 0u);
-            matvec_rows(task, hw.h2w, pc.vocab, pc.head_hidden, hw.h2b, ACT_NONE, OUT_LOGITS, 0u);
+            matvec_rows(task, w_off, N, K, hw.h2b, ACT_NONE, OUT_LOGITS, 0u);
         }
         return;
     }
@@ -414,18 +480,18 @@ void run_task(uint g, uint task)
     if (ph == PH_QKV) {
         stage_input(scr_x(), pc.dim, true, lw.n1w, lw.n1b);
         uint row = l * pc.cache_stride + pc.pos * 3u * pc.dim;
-        matvec_rows(task, lw.qkvw, 3u * pc.dim, pc.dim, lw.qkvb, ACT_NONE, OUT_CACHE, row);
+        matvec_rows(task, w_off, N, K, lw.qkvb, ACT_NONE, OUT_CACHE, row);
     } else if (ph == PH_ATT) {
         attention_task(l, task);
     } else if (ph == PH_PROJ) {
         stage_input(scr_att(), pc.dim, false, 0u, 0u);
-        matvec_rows(task, lw.projw, pc.dim, pc.dim, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x());
+        matvec_rows(task, w_off, N, K, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x());
     } else if (ph == PH_FC1) {
         stage_input(scr_x(), pc.dim, true, lw.n2w, lw.n2b);
-        matvec_rows(task, lw.fc1w, pc.hidden, pc.dim, lw.fc1b, ACT_GELU, OUT_SCR, scr_mlp());
+        matvec_rows(task, w_off, N, K, lw.fc1b, ACT_GELU, OUT_SCR, scr_mlp());
     } else {
         stage_input(scr_mlp(), pc.hidden, false, 0u, 0u);
-        matvec_rows(task, lw.fc2w, pc.dim, pc.hidden, lw.fc2b, ACT_NONE, OUT_SCR_ADD, scr_x());
+        matvec_rows(task, w_off, N, K, lw.fc2b, ACT_NONE, OUT_SCR_ADD, scr_x());
     }
 }
 
@@ -485,6 +551,7 @@ void main()
         }
         if (g >= n_phases)
             return;
+        preload_rows(g, task);   // before the wait: the weights do not depend on it
         if (g > 0u) {
             if (lid == 0u)
                 wait_phase(pc.ctr_off + g, global_phase_tasks(g - 1u));

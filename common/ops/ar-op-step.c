@@ -31,6 +31,10 @@
 #define STEP_MAX_SPLITS 64   /* ar_attention_decode_splits()'s limit */
 #define STEP_KEYS_PER_BLOCK 4   /* KB in shaders/decode_step.comp */
 #define STEP_MAX_R 8   /* head dims per lane */
+/* Preloading a task's weight rows into registers before its wait (decode_step.comp's
+ * PRELOAD): at most this many vec4s per lane, rows per subgroup included, so that they stay
+ * in registers (fp32: 64 of them; large on a GPU: 16 vec4s at one row per subgroup). */
+#define STEP_PRELOAD_MAX_VEC4 16
 
 /* Mirrors the push constants of shaders/decode_step.comp. */
 typedef struct {
@@ -125,6 +129,22 @@ rows_per_subgroup (void)
   const char *v = g_getenv ("AR_STEP_ROWS");
   guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
   return n >= 1 && n <= 8 ? (guint32) n : 1;
+}
+
+/* Vec4s of a matrix row per lane (decode_step.comp's WV), and whether rows are preloaded
+ * (AR_STEP_PRELOAD=0 turns it off, for timing). */
+static guint32
+row_vec4_per_lane (const ArDevice *dev, const ArStepShape *s)
+{
+  guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
+  return ar_div_up (ar_div_up (maxk, 4), MAX (dev->caps.subgroup_size, 1));
+}
+
+static gboolean
+preload_rows (const ArDevice *dev, const ArStepShape *s)
+{
+  return g_strcmp0 (g_getenv ("AR_STEP_PRELOAD"), "0") != 0
+      && row_vec4_per_lane (dev, s) * rows_per_subgroup () <= STEP_PRELOAD_MAX_VEC4;
 }
 
 /* Attention tasks per head for @keys keys, and their keys (@split_keys). */
@@ -269,7 +289,8 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
   pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
   guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
-    rows_per_subgroup (), dev->caps.is_cpu ? STEP_POLLS_CPU : 1 };
+    rows_per_subgroup (), dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s),
+    preload_rows (dev, s) };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
