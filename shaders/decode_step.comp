@@ -27,6 +27,7 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_memory_scope_semantics : require
 #include "common.glsl"
 #include "activation.glsl"
 
@@ -37,6 +38,7 @@ layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and
 // Counter reads per iteration of a wait loop: many on CPU devices, where llvmpipe counts an
 // invocation's loop iterations (see wait_phase()).
 layout(constant_id = 4) const uint POLLS = 1;
+layout(constant_id = 7) const uint POLL_RMW = 0;   // poll with atomicAdd(0) (CPU devices)
 // Preloading: a task's weight rows are loaded into registers before it waits for the phase
 // before it (they do not depend on it), WV vec4s per lane and row (>= MAXK4 / subgroup size),
 // so their memory latency overlaps the wait. PRELOAD 0: loaded after the wait instead.
@@ -495,6 +497,17 @@ void run_task(uint g, uint task)
     }
 }
 
+// A counter's value. On GPUs an atomic load, not a read-modify-write, so that the workgroups
+// polling a counter do not queue behind each other (and the increments behind them) at the
+// memory. On CPU devices a read-modify-write: slower, so llvmpipe's 65535 loop iterations
+// last longer (with loads, waits on lavapipe ran out in cold-cache runs).
+uint poll(uint c)
+{
+    if (POLL_RMW != 0u)
+        return atomicAdd(ctr[c], 0u);
+    return atomicLoad(ctr[c], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed);
+}
+
 // Invocation 0 waits until counter @c reaches @need. A wait that does not end within ~4M
 // reads, or after another gave up, sets the status word and returns: a bug, or a device
 // that does not run the workgroups side by side, then shows as an error on the host
@@ -507,11 +520,14 @@ void wait_phase(uint c, uint need)
     for (uint it = 0u; it < (1u << 22) / POLLS; it++) {
         uint seen = 0u;
         [[unroll]] for (uint i = 0u; i < POLLS; i++)
-            seen = max(seen, atomicAdd(ctr[c], 0u));
-        if (seen >= need || ctr[pc.status_off] != 0u)
+            seen = max(seen, poll(c));
+        if (seen >= need)
+            return;
+        // The status every 64th iteration only: each read is a round trip to memory.
+        if ((it & 63u) == 63u && poll(pc.status_off) != 0u)
             return;
     }
-    if (atomicAdd(ctr[c], 0u) < need)
+    if (poll(c) < need)
         atomicOr(ctr[pc.status_off], 1u);
 }
 

@@ -14,14 +14,15 @@
  * varied from run to run and a step's tickets stopped short. So on CPU devices a wait reads
  * its counter STEP_POLLS_CPU times per loop iteration (unrolled), and a wait that ends early
  * sets the step's status word, which the caller reads (ar_step_status_offset()): the tests
- * run several workgroups on lavapipe that way, with the failure loud if a wait runs out (32
- * reads per iteration: 256 took 2-3x longer to compile, and 4 let waits run out under load).
+ * run several workgroups on lavapipe that way, with the failure loud if a wait runs out (64
+ * read-modify-writes per iteration, ~1 us: waits can last ~0.1 s. 256 took 2-3x longer to
+ * compile; 4, or 32 plain loads, let waits run out under load or with cold shader caches).
  * Work loops cut short are not detected: hence the per-model estimate (loop_bound()).
  * Attention splits the keys as if for several workgroups on CPU devices, so that the split
  * merge runs in the tests. */
 #define STEP_GROUPS_GPU 128
 #define STEP_GROUPS_CPU 1
-#define STEP_POLLS_CPU 32
+#define STEP_POLLS_CPU 64
 #define STEP_SPLIT_TASKS_CPU 8
 #define STEP_MIN_KEYS_GPU 32
 #define STEP_MIN_KEYS_CPU 32
@@ -290,7 +291,7 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
   guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
   guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
     rows_per_subgroup (), dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s),
-    preload_rows (dev, s) };
+    preload_rows (dev, s), dev->caps.is_cpu };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
