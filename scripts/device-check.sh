@@ -30,7 +30,7 @@ ops() {   # group timeout
     > "$logs/ops-$1.log" 2>&1
   say "ops $1 rc=$? $(tail -n 1 "$logs/ops-$1.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$1.log") validation msgs)"
 }
-AR_VULKAN_VALIDATE=1 timeout 60 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
+AR_VULKAN_VALIDATE=1 timeout 120 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
 ops matmul 120
 ops conv 120
@@ -68,18 +68,21 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   done
   grep -c 'fused-step.* ok$' "$logs/golden.log" | sed 's/^/golden fused-step checks ok: /' | tee -a "$summary"
   grep 'fused-step.*FAIL' "$logs/golden.log" | tee -a "$summary"
+  # The step against its C reference, with 1 and several workgroups (the GPU default 128 too).
+  ops step 120
   for c in iris-small large; do
     AR_PREDICTOR_FUSED_STEP=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 \
       --warmup 1 models/bench/$c.yaml > "$logs/profile-fused-$c.log" 2>&1
   done
   # Weight rows loaded before each task's wait, or after it (the kernel before preloading).
   ours "fused step preload 0 large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_PRELOAD=0
-  # Workgroups and rows per subgroup of the fused step (AR_DEVICE_STEP_GROUPS="64 264",
-  # AR_DEVICE_STEP_ROWS="2 4"), on large.
-  for n in ${AR_DEVICE_STEP_GROUPS:-}; do
+  # Workgroups and rows per subgroup of the fused step on large (AR_DEVICE_STEP_GROUPS="64 264",
+  # AR_DEVICE_STEP_ROWS="2 4"; by default 264 workgroups, two per multiprocessor: every phase
+  # of large in one round, and 2 rows; set them empty to skip).
+  for n in ${AR_DEVICE_STEP_GROUPS-264}; do
     ours "fused step groups $n large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n
   done
-  for n in ${AR_DEVICE_STEP_ROWS:-}; do
+  for n in ${AR_DEVICE_STEP_ROWS-2}; do
     ours "fused step rows $n large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_ROWS=$n
   done
 fi
