@@ -206,6 +206,9 @@ test_step (ArTest *t)
     { 64, 2, 72, 3, 70, 50, 12, FALSE, TRUE, 45 },
     /* Long context: many key splits per head. */
     { 128, 4, 256, 1, 300, 130, 0, TRUE, FALSE, 297 },
+    /* Inputs wider than a workgroup's invocations (each stages several vec4s; on CPU devices
+     * 64 invocations), 44 head dims. */
+    { 264, 6, 292, 1, 40, 33, 20, FALSE, FALSE, 38 },
   };
   for (guint d = 0; d < ndt; d++) {
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
