@@ -359,26 +359,26 @@ void attention_task(uint l, uint task)
         q[r] = d < D ? float(kvc[qb + d]) * pc.scale : 0.0;
         acc[r] = 0.0;
     }
-    // Each subgroup takes blocks of KB consecutive keys, every NSG-th block: KB independent
-    // row loads and reductions in flight, one rescale per block.
+    // Each subgroup takes blocks of KB consecutive keys, every NSG-th block: the block's K and
+    // V rows are loaded together (one memory round trip per block), KB reductions in flight,
+    // one rescale per block.
     float m = NEG, lsum = 0.0;
     for (uint j0 = a + sg * KB; j0 < b; j0 += NSG * KB) {
-        float s[KB];
+        float s[KB], vv[KB * R];
         [[unroll]] for (uint k = 0u; k < KB; k++) {
             uint j = j0 + k;
+            bool key = j < b;   // uniform within the subgroup
+            bool cur = j == pc.pos;   // written by this dispatch
+            uint kb = cache + j * row3 + pc.dim + h * D, vb = kb + pc.dim;
             s[k] = 0.0;
-            if (j < b) {   // uniform within the subgroup
-                uint kb = cache + j * row3 + pc.dim + h * D;
-                bool cur = j == pc.pos;   // written by this dispatch
-                for (uint r = 0u; r < R; r++) {
-                    uint d = lane + r * SG;
-                    if (d < D)
-                        s[k] += q[r] * float(cur ? kvc[kb + d] : kv[kb + d]);
-                }
-                s[k] = subgroupAdd(s[k]);
-            } else {
-                s[k] = NEG;
+            [[unroll]] for (uint r = 0u; r < R; r++) {
+                uint d = lane + r * SG;
+                bool here = key && d < D;
+                float kx = here ? float(cur ? kvc[kb + d] : kv[kb + d]) : 0.0;
+                vv[k * R + r] = here ? float(cur ? kvc[vb + d] : kv[vb + d]) : 0.0;
+                s[k] += q[r] * kx;
             }
+            s[k] = key ? subgroupAdd(s[k]) : NEG;
         }
         float m_new = m;
         [[unroll]] for (uint k = 0u; k < KB; k++)
@@ -388,18 +388,10 @@ void attention_task(uint l, uint task)
         for (uint r = 0u; r < R; r++)
             acc[r] *= alpha;
         [[unroll]] for (uint k = 0u; k < KB; k++) {
-            uint j = j0 + k;
-            if (j < b) {
-                float p = exp(s[k] - m_new);
-                lsum += p;
-                uint vb = cache + j * row3 + 2u * pc.dim + h * D;
-                bool cur = j == pc.pos;
-                for (uint r = 0u; r < R; r++) {
-                    uint d = lane + r * SG;
-                    if (d < D)
-                        acc[r] += p * float(cur ? kvc[vb + d] : kv[vb + d]);
-                }
-            }
+            float p = j0 + k < b ? exp(s[k] - m_new) : 0.0;
+            lsum += p;
+            [[unroll]] for (uint r = 0u; r < R; r++)
+                acc[r] += p * vv[k * R + r];
         }
         m = m_new;
     }
