@@ -239,6 +239,18 @@ ar_step_status_offset (const ArStepShape *s)
   return scratch_fixed (s) * 4;
 }
 
+static guint64
+counters_offset (const ArStepShape *s, guint step)
+{
+  return scratch_fixed (s) + STEP_STATUS_WORDS + counters_per_step (s) * step;
+}
+
+gsize
+ar_step_ticket_offset (const ArStepShape *s, guint step)
+{
+  return counters_offset (s, step) * 4;
+}
+
 void
 ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
     ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
@@ -263,7 +275,7 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
   gsize es = ar_dtype_size (dt);
   ArStepLayout lay;
   ar_step_layout (s, &lay);
-  guint64 ctr_off = scratch_fixed (s) + STEP_STATUS_WORDS + counters_per_step (s) * step;
+  guint64 ctr_off = counters_offset (s, step);
   if (lay.total > G_MAXUINT32 || (guint64) s->layers * s->cache_stride > G_MAXUINT32) {
     ar_cmd_fail_invalid (cmd, "%s: weights or caches exceed the 32-bit index range", op);
     return;

@@ -55,6 +55,10 @@ gsize ar_step_scratch_size (const ArStepShape *s, guint steps);
  * llvmpipe's loop limit), so the logits of the steps since the zeroing are not to be used. */
 gsize ar_step_status_offset (const ArStepShape *s);
 
+/* Tests: byte offset in the scratch of step @step's ticket counter (a guint32; the first task
+ * goes to whoever reads 0 there). */
+gsize ar_step_ticket_offset (const ArStepShape *s, guint step);
+
 /* Records step @step (0.., < the @steps of the scratch's size) at position @pos: reads
  * ids[pos] (and ledby[pos]), the caches' rows < pos of each layer ([ctx][3 dim] q|k|v
  * rows as ar_attn_layout_in_place, layer l at l * cache_stride), writes row pos of each layer's cache and the logits [vocab]. */

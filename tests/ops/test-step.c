@@ -192,6 +192,44 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
       " status=%u", other_changed, status[ar_step_status_offset (&s) / 4]);
 }
 
+/* A step whose first two tasks are never taken (its ticket counter starts at 2): the later
+ * tasks' waits cannot end, so they must give up and set the status word, and the dispatch
+ * must finish (no hang, no lost device). */
+static void
+check_give_up (ArTest *t, ArDType dt)
+{
+  ArStepShape s = {
+    .dim = 20, .hidden = 36, .heads = 5, .layers = 2, .ctx = 8, .vocab = 37, .eps = 1e-5f,
+    .cache_stride = 8 * 3 * 20, .table_rows = 37,
+  };
+  ArStepLayout lay;
+  ar_step_layout (&s, &lay);
+  g_autofree float *w = art_random (t, lay.total, -0.25f, 0.25f, dt);
+  g_autofree float *table = art_random (t, (gsize) s.table_rows * s.dim, -1, 1, dt);
+  gsize cache_n = (gsize) s.layers * s.cache_stride;
+  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
+  guint32 ids[8] = { 0 }, two = 2;
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
+  g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
+  g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s.table_rows * s.dim);
+  g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, 8);
+  g_autoptr (ArBuffer) btwo = art_upload_u32 (t, &two, 1);
+  g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (&s, 1) / 4);
+  g_autoptr (ArBuffer) blog = art_alloc (t, dt, s.vocab);
+  art_begin (t);
+  ar_cmd_zero (t->cmd, scratch);
+  ar_cmd_copy (t->cmd, btwo, 0, scratch, ar_step_ticket_offset (&s, 0), 4);
+  ar_op_decode_step (t->cmd, dt, &s, bw, bc, bt, bi, bi, scratch, blog, 5, 0);
+  gint64 t0 = g_get_monotonic_time ();
+  if (!art_run (t))
+    return;
+  double secs = (g_get_monotonic_time () - t0) / 1e6;
+  gsize st = ar_step_status_offset (&s) / 4;
+  g_autofree guint32 *status = art_download_u32 (t, scratch, st + 1);
+  art_report_cond (t, "decode_step gives up", "[tasks 0 and 1 never taken]", dt,
+      status[st] != 0, "status=%u after %.2f s", status[st], secs);
+}
+
 void
 test_step (ArTest *t)
 {
@@ -216,5 +254,6 @@ test_step (ArTest *t)
       check_step (t, dts[d], &cases[i], 2, 4, 0);
       check_step (t, dts[d], &cases[i], 1, 3, 3);
     }
+    check_give_up (t, dts[d]);
   }
 }
