@@ -12,9 +12,10 @@
 // counter per phase). This cannot deadlock however many workgroups run at once: a task is
 // only taken after all earlier ones were taken, by workgroups that are running, and every
 // task waits only on earlier ones. A workgroup that starts late, or never, finds the
-// tickets gone. CPU devices run one workgroup, which never waits (llvmpipe cuts an
-// invocation's loops short after 65535 iterations in all, waits included; ar-op-step.c),
-// unless AR_STEP_GROUPS asks for more (the tests do).
+// tickets gone. A task loads its weight rows before its wait, and waits are bounded: one that
+// gives up sets a status word the host reads (wait_phase()). CPU devices run one workgroup,
+// which never waits (llvmpipe cuts an invocation's loops short after 65535 iterations in all,
+// waits included; ar-op-step.c), unless AR_STEP_GROUPS asks for more (the tests do).
 //
 // Activations between phases stay fp32 in the scratch buffer (coherent: other workgroups of
 // this dispatch read them); q|k|v rows go to the cache in the storage type, as the per-op
@@ -38,12 +39,12 @@ layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and
 // Counter reads per iteration of a wait loop: many on CPU devices, where llvmpipe counts an
 // invocation's loop iterations (see wait_phase()).
 layout(constant_id = 4) const uint POLLS = 1;
-layout(constant_id = 7) const uint POLL_RMW = 0;   // poll with atomicAdd(0) (CPU devices)
 // Preloading: a task's weight rows are loaded into registers before it waits for the phase
 // before it (they do not depend on it), WV vec4s per lane and row (>= MAXK4 / subgroup size),
 // so their memory latency overlaps the wait. PRELOAD 0: loaded after the wait instead.
 layout(constant_id = 5) const uint WV = 1;
 layout(constant_id = 6) const uint PRELOAD = 0;
+layout(constant_id = 7) const uint POLL_RMW = 0;   // poll with atomicAdd(0) (CPU devices)
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
