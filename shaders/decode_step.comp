@@ -178,6 +178,14 @@ uint global_phase_tasks(uint g)
     return g == in_layers + 1u ? head1_tasks() : head2_tasks();
 }
 
+// A workgroup barrier that also orders buffer memory (barrier() alone orders shared memory
+// only): what invocation 0 acquired is visible to everyone's reads after it.
+void buffer_barrier()
+{
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup,
+        gl_StorageSemanticsBuffer | gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+}
+
 // --- matrix-vector tasks ---------------------------------------------------------------
 
 // Vec4s of a staged input per invocation, at most.
@@ -435,11 +443,11 @@ void attention_task(uint l, uint task)
     if (lid == 0u) {
         uint c = pc.ctr_off + head_counter(l, h);
         sh_last = atomicAdd(ctr[c], 1u) == S - 1u;
+        memoryBarrierBuffer();   // acquire: the other splits' states
     }
-    barrier();
+    buffer_barrier();
     if (!sh_last)
         return;
-    memoryBarrierBuffer();
     combine_splits(h, D, S);
 }
 
@@ -537,7 +545,11 @@ void main()
 {
     uint lid = gl_LocalInvocationID.x;
     uint n_phases = 2u + 5u * pc.layers + (pc.head_hidden > 0u ? 1u : 0u);
-    for (;;) {
+    // Bounded by the step's task count, which no workgroup reaches (the last ticket returns):
+    // leaving this loop otherwise means llvmpipe's loop limit ended it, and so maybe the
+    // tasks' loops too (ar-op-step.c).
+    uint all_tasks = 1u + pc.layers * layer_tasks() + head1_tasks() + head2_tasks();
+    for (uint n = 0u; n <= all_tasks; n++) {
         if (lid == 0u)
             sh_ticket = atomicAdd(ctr[pc.ctr_off], 1u);
         barrier();
@@ -571,10 +583,13 @@ void main()
             return;
         preload_rows(g, task);   // before the wait: the weights do not depend on it
         if (g > 0u) {
-            if (lid == 0u)
+            // The acquire in the invocation that saw the counter, then a barrier that orders
+            // buffer memory too: everyone's reads come after the earlier phase's writes.
+            if (lid == 0u) {
                 wait_phase(pc.ctr_off + g, global_phase_tasks(g - 1u));
-            barrier();
-            memoryBarrierBuffer();
+                memoryBarrierBuffer();
+            }
+            buffer_barrier();
         }
         run_task(g, task);
         // Every invocation's stores reach device scope before the task counts as done.
@@ -583,4 +598,5 @@ void main()
         if (lid == 0u)
             atomicAdd(ctr[pc.ctr_off + 1u + g], 1u);
     }
+    atomicOr(ctr[pc.status_off], 2u);
 }

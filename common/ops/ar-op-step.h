@@ -45,14 +45,19 @@ void ar_step_layout (const ArStepShape *s, ArStepLayout *out);
 /* Whether @dev runs the step for @s with @dt storage; else FALSE with the reason. */
 gboolean ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **error);
 
+/* Tests: FALSE lets CPU devices run shapes past llvmpipe's loop limit, which their status
+ * word then reports (AR_STEP_STATUS_LOOP_LIMIT). Not thread-safe: set it before recording. */
+void ar_step_check_loop_budget (gboolean check);
+
 /* Bytes of scratch for @steps steps recorded before the scratch is zeroed again: the fp32
  * activations and split states, then each step's own counters (which must be zero when the
  * step runs: ar_cmd_zero the scratch at the start of a recording). */
 gsize ar_step_scratch_size (const ArStepShape *s, guint steps);
 
 /* Byte offset in the scratch of the steps' status word (a guint32, zeroed with the scratch):
- * nonzero when a workgroup stopped waiting for another's results (a wait of seconds, or
- * llvmpipe's loop limit), so the logits of the steps since the zeroing are not to be used. */
+ * nonzero when a step's results are not to be used, with these bits. */
+#define AR_STEP_STATUS_WAIT_GAVE_UP 1u   /* a wait of seconds (or llvmpipe's loop limit in it) */
+#define AR_STEP_STATUS_LOOP_LIMIT 2u     /* llvmpipe's loop limit ended the task loop */
 gsize ar_step_status_offset (const ArStepShape *s);
 
 /* Tests: byte offset in the scratch of step @step's ticket counter (a guint32; the first task

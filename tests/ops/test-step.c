@@ -88,9 +88,10 @@ ref_step (const ArStepShape *s, const ArStepLayout *lay, ArDType dt, const float
 }
 
 /* @steps consecutive steps from c->pos in one recording, with @groups workgroups and @rows
- * rows per subgroup (0: the defaults). */
+ * rows per subgroup (0: the defaults), weight rows loaded after the wait when @no_preload. */
 static void
-check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups, guint rows)
+check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups, guint rows,
+    gboolean no_preload)
 {
   ArStepShape s = {
     .dim = c->dim, .hidden = c->hidden, .heads = c->heads, .layers = c->layers, .ctx = c->ctx,
@@ -139,6 +140,8 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
     g_setenv ("AR_STEP_GROUPS", groups_s, TRUE);
   if (rows)
     g_setenv ("AR_STEP_ROWS", rows_s, TRUE);
+  if (no_preload)
+    g_setenv ("AR_STEP_PRELOAD", "0", TRUE);
   art_begin (t);
   ar_cmd_zero (t->cmd, scratch);
   for (guint k = 0; k < steps; k++) {
@@ -151,6 +154,7 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
   gboolean ran = art_run (t);
   g_unsetenv ("AR_STEP_GROUPS");
   g_unsetenv ("AR_STEP_ROWS");
+  g_unsetenv ("AR_STEP_PRELOAD");
   if (!ran)
     return;
 
@@ -177,10 +181,10 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
       }
     }
   g_autofree gchar *shape = g_strdup_printf ("[dim=%u H=%u hidden=%u L=%u ctx=%u vocab=%u "
-      "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s]", c->dim, c->heads, c->hidden,
+      "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s%s]", c->dim, c->heads, c->hidden,
       c->layers, c->ctx, c->vocab, c->head_hidden, c->ledby ? " ledby" : "",
       c->gelu_tanh ? " tanh" : "", c->pos, steps, groups ? groups_s : "default",
-      rows ? rows_s : "1");
+      rows ? rows_s : "1", no_preload ? " no-preload" : "");
   /* fp32: only the order of sums differs; fp16: the same roundings as the reference's, but
    * a rounding boundary crossed in a cache row moves the later layers a little. */
   double lim = dt == AR_F32 ? 1e-9 : 1e-5;
@@ -230,6 +234,48 @@ check_give_up (ArTest *t, ArDType dt)
       status[st] != 0, "status=%u after %.2f s", status[st], secs);
 }
 
+/* Past llvmpipe's loop limit with the budget check off: a CPU device's step must say so in its
+ * status word; a GPU runs it, status clear. */
+static void
+check_loop_limit (ArTest *t, ArDType dt)
+{
+  ArStepShape s = {
+    .dim = 256, .hidden = 1024, .heads = 4, .layers = 12, .ctx = 64, .vocab = 512,
+    .eps = 1e-5f, .cache_stride = 64 * 3 * 256, .table_rows = 512,
+  };
+  ArStepLayout lay;
+  ar_step_layout (&s, &lay);
+  GError *err = NULL;
+  gboolean refused = !ar_step_supported (t->dev, dt, &s, &err);
+  g_clear_error (&err);
+  g_autofree float *w = art_random (t, lay.total, -0.1f, 0.1f, dt);
+  g_autofree float *table = art_random (t, (gsize) s.table_rows * s.dim, -1, 1, dt);
+  gsize cache_n = (gsize) s.layers * s.cache_stride;
+  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
+  g_autofree guint32 *ids = g_new0 (guint32, s.ctx);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
+  g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
+  g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s.table_rows * s.dim);
+  g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, s.ctx);
+  g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (&s, 1) / 4);
+  g_autoptr (ArBuffer) blog = art_alloc (t, dt, s.vocab);
+  ar_step_check_loop_budget (FALSE);
+  art_begin (t);
+  ar_cmd_zero (t->cmd, scratch);
+  ar_op_decode_step (t->cmd, dt, &s, bw, bc, bt, bi, bi, scratch, blog, s.ctx - 1, 0);
+  gboolean ran = art_run (t);
+  ar_step_check_loop_budget (TRUE);
+  if (!ran)
+    return;
+  gsize st = ar_step_status_offset (&s) / 4;
+  g_autofree guint32 *status = art_download_u32 (t, scratch, st + 1);
+  gboolean cpu = t->dev->caps.is_cpu;
+  art_report_cond (t, "decode_step loop limit", "[dim=256 hidden=1024 L=12 ctx=64]", dt,
+      cpu ? refused && (status[st] & AR_STEP_STATUS_LOOP_LIMIT) : !refused && status[st] == 0,
+      "%s device, refused with the check on=%d, status=%u", cpu ? "cpu" : "gpu", refused,
+      status[st]);
+}
+
 void
 test_step (ArTest *t)
 {
@@ -250,10 +296,13 @@ test_step (ArTest *t)
   };
   for (guint d = 0; d < ndt; d++) {
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-      check_step (t, dts[d], &cases[i], 1, 0, 0);
-      check_step (t, dts[d], &cases[i], 2, 4, 0);
-      check_step (t, dts[d], &cases[i], 1, 3, 3);
+      check_step (t, dts[d], &cases[i], 1, 0, 0, FALSE);
+      check_step (t, dts[d], &cases[i], 2, 4, 0, FALSE);
+      check_step (t, dts[d], &cases[i], 1, 3, 3, FALSE);
+      /* The other matrix-vector path (on GPUs every case above preloads). */
+      check_step (t, dts[d], &cases[i], 1, 0, 0, TRUE);
     }
     check_give_up (t, dts[d]);
+    check_loop_limit (t, dts[d]);
   }
 }
