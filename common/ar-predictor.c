@@ -628,27 +628,14 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
   }
   const ArRowNorm nf = p->llama ? (ArRowNorm) { AR_ROW_NORM_RMS, p->nfw, NULL, p->eps }
       : (ArRowNorm) { AR_ROW_NORM_LAYER, p->nfw, p->nfb, p->eps };
-  /* The head reads every row, or only the last one (from the normalised rows in p->h: the
-   * fused prologue needs A's rows from the start). */
-  guint rows = all_logits ? n : 1;
-  gboolean from_h = rows != xrows;
-  if (from_h) {
-    if (p->llama)
-      ar_op_rms_norm (cmd, dt, p->x, p->nfw, p->h, xrows, dim, p->eps);
-    else
-      ar_op_layer_norm (cmd, dt, p->x, p->nfw, p->nfb, p->h, xrows, dim, p->eps);
-  }
+  /* The head reads every row (all_logits), or the one row x still carries. */
+  guint rows = xrows;
   ArMatmulParams hp;
   gboolean iris_head = p->head2w != NULL;   /* Linear -> ReLU -> Linear */
   ar_matmul_params_init (&hp, rows, iris_head ? p->cfg->head_hidden : p->vocab, dim);
   hp.act = iris_head ? AR_ACT_RELU : AR_ACT_NONE;
   ArBuffer *head_out = iris_head ? p->mlp : p->logits;
-  if (from_h) {
-    hp.a_off = (xrows - 1) * dim;
-    ar_op_matmul_ex (cmd, dt, p->h, p->headw, p->headb, head_out, &hp);
-  } else {
-    normed_matmul (p, &nf, TRUE, p->headw, p->headb, head_out, &hp);
-  }
+  normed_matmul (p, &nf, TRUE, p->headw, p->headb, head_out, &hp);
   if (iris_head)
     ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, rows, p->vocab,
         p->cfg->head_hidden, AR_ACT_NONE);
@@ -757,6 +744,27 @@ ar_predictor_context_logits (ArPredictor *p, float *logits, GError **error)
   return read_floats (p, p->logits, 0, logits, (gsize) P * p->vocab, error);
 }
 
+gboolean
+ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
+{
+  if (p->n_hist == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: no committed frame to predict from");
+    return FALSE;
+  }
+  guint use = MIN (p->n_hist, p->C - 1), first = p->n_hist - use;
+  guint P = build_seq (p, p->hist_tok + (gsize) first * p->T, p->hist_act + first,
+      p->hist_actv + (gsize) first * p->act_size, use);
+  guint start = MIN (common_prefix (p, P), P - 1);
+  if (!prepare_run (p, start, P, TRUE, error))
+    return FALSE;
+  record_forward (p, start, P - start, FALSE);
+  p->cache_len = MIN (p->cache_len, start);
+  if (!ar_cmd_run (p->cmd, error))
+    return FALSE;
+  remember_cache (p, P);
+  return read_floats (p, p->logits, 0, logits, p->vocab, error);
+}
+
 /* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
  * frame): one command buffer holding the prefill of what the cache lacks and T sampling
  * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
@@ -795,6 +803,8 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
       ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
           (gsize) p->L * 4, 4);
   }
+  /* The run rewrites the cache from start on: until it succeeds, only the prefix is known. */
+  p->cache_len = MIN (p->cache_len, start);
   gboolean ok = ar_cmd_run (p->cmd, error);
   p->rec_valid = ok;
   p->rec_start = start;
@@ -805,12 +815,18 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   g_autofree guint32 *got = g_new (guint32, n_read);
   if (!ok || !ar_buffer_read (p->ids, (gsize) P * 4, got, (gsize) n_read * 4, error))
     return FALSE;
-  if (p->fused_step && got[n_read - 1] != 0) {
+  guint32 status = p->fused_step ? got[n_read - 1] : 0;
+  if (status != 0) {
     p->rec_valid = FALSE;
-    g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
-        "a workgroup gave up waiting for another's results (the device did not run them side "
-        "by side, or llvmpipe's loop limit; AR_STEP_GROUPS=%s)",
-        g_getenv ("AR_STEP_GROUPS") ? g_getenv ("AR_STEP_GROUPS") : "default");
+    if (status & AR_STEP_STATUS_LOOP_LIMIT)
+      g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step was "
+          "cut short by llvmpipe's limit of 65535 loop iterations per invocation: this model is "
+          "too large for it on a CPU device (unset AR_PREDICTOR_FUSED_STEP)");
+    else
+      g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
+          "a workgroup gave up waiting for another's results (the device did not run them side "
+          "by side; AR_STEP_GROUPS=%s)",
+          g_getenv ("AR_STEP_GROUPS") ? g_getenv ("AR_STEP_GROUPS") : "default");
     return FALSE;
   }
   memcpy (out, got, (gsize) p->T * 4);

@@ -73,4 +73,9 @@ gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params,
  * = frames_in_context * (tokens_per_frame + 1)). */
 gboolean ar_predictor_context_logits (ArPredictor *pred, float *logits, GError **error);
 
+/* The logits [vocab] of the next frame's first token after the committed frames (the window
+ * generate uses: the last context_frames - 1), by the prefill generate runs (reusing the KV
+ * cache's valid prefix; its last layer for the last position only). */
+gboolean ar_predictor_next_logits (ArPredictor *pred, float *logits, GError **error);
+
 G_END_DECLS

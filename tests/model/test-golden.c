@@ -65,6 +65,29 @@ now_ms (void)
   return g_get_monotonic_time () / 1000.0;
 }
 
+/* The next frame's first-token logits from a cold predictor after frames 0 and 1 (a full
+ * prefill: its last layer runs for the last position only) against the reference's logits of
+ * that position. Discrete actions from @dactions, or continuous ones of @adim from @cactions. */
+static void
+check_next_logits (ArModel *model, const char *name, const char *dn, const guint32 *tokens,
+    guint n, const gint32 *dactions, const float *cactions, guint adim, const float *ref, guint V,
+    double lim)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArPredictor) p = ar_predictor_new (model, 0, &error);
+  gboolean ok = p != NULL;
+  for (guint f = 0; ok && f < 2; f++) {
+    ArAction a = dactions ? (ArAction) { .discrete = TRUE, .index = (guint) dactions[f] }
+        : (ArAction) { .discrete = FALSE, .dim = adim, .values = cactions + f * adim };
+    ok = ar_predictor_commit (p, tokens + (gsize) f * n, &a, &error);
+  }
+  g_autofree float *got = g_new (float, V);
+  ok = ok && ar_predictor_next_logits (p, got, &error);
+  double e = ok ? nmse (got, ref, V) : INFINITY;
+  check (ok && e <= lim, "model %s next_logits_cold %s nmse=%.3g%s%s", name, dn, e,
+      error ? ": " : "", error ? error->message : "");
+}
+
 /* @fused: the one-token steps as one dispatch each (AR_PREDICTOR_FUSED_STEP set by the
  * caller), every check the same; @variant names the run. */
 static void
@@ -167,6 +190,8 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused, const cha
   }
   e = nmse (logits, ref_logits, (gsize) 2 * (T + 1) * V);
   check (e <= lim, "model tiny-gpt logits %s nmse=%.3g", dn, e);
+  check_next_logits (model, "tiny-gpt", dn, ref_tok, n, actions, NULL, 0,
+      ref_logits + (gsize) (2 * (T + 1) - 1) * V, V, lim);
 
   ArSampleParams greedy = { .greedy = TRUE };
   g_autofree guint32 *next = g_new (guint32, T);
@@ -317,6 +342,8 @@ run_llama (ArDevice *dev, const char *dir, ArDType want)
   }
   double e = nmse (logits, ref_logits, (gsize) 2 * (T + 1) * V);
   check (e <= lim, "model tiny-llama logits %s nmse=%.3g", dn, e);
+  check_next_logits (model, "tiny-llama", dn, tokens, T, NULL, actions, A,
+      ref_logits + (gsize) (2 * (T + 1) - 1) * V, V, lim);
   ArSampleParams greedy = { .greedy = TRUE };
   g_autofree guint32 *next = g_new (guint32, T);
   double t0 = now_ms ();
