@@ -70,6 +70,11 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   grep 'fused-step.*FAIL' "$logs/golden.log" | tee -a "$summary"
   # The step against its C reference, with 1 and several workgroups (the GPU default 128 too).
   ops step 120
+  # GPU time of one step of each bench card in isolation (the per-op recording: ~770 us on
+  # large, H100, session 8 profile), in the configurations below.
+  timeout 120 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log" 2>&1
+  say "bench-ops step rc=$?"
+  grep '^bench step' "$logs/bench-step.log" >> "$summary"
   for c in iris-small large; do
     AR_PREDICTOR_FUSED_STEP=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 \
       --warmup 1 models/bench/$c.yaml > "$logs/profile-fused-$c.log" 2>&1

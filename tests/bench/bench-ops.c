@@ -3,7 +3,7 @@
  * With --calls N, each replay is one recording of N calls of the op and the time is its wall
  * time per call: what a call costs inside a model's recording (on lavapipe timestamps add
  * tens of microseconds per dispatch, which that mode leaves out).
- * Usage: bench-ops [--reps N] [--calls N] [--f16-only|--f32-only] [--only matmul|conv2d|attention] */
+ * Usage: bench-ops [--reps N] [--calls N] [--f16-only|--f32-only] [--only matmul|conv2d|attention|step] */
 #include "harness.h"
 #include "ref.h"
 
@@ -210,11 +210,81 @@ bench_attention_prefill (ArTest *t, ArDType dt, guint heads, guint d, guint n)
   print_row ("attention", shape, dt, us, 4.0 * d * pairs, "GFLOP/s", 0);
 }
 
+/* The fused one-token step (ar_op_decode_step) of a bench card's predictor at @pos, in the
+ * configuration @env names (AR_STEP_* variables, "" for the defaults). Throughput: the bytes
+ * of weights and cache rows one step reads. */
+static void
+bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *s, guint pos,
+    const char *env)
+{
+  g_auto (GStrv) vars = g_strsplit (env, " ", -1);
+  for (guint i = 0; vars[i] && *vars[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (vars[i], "=", 2);
+    g_setenv (kv[0], kv[1] ? kv[1] : "", TRUE);
+  }
+  g_autofree gchar *shape = g_strdup_printf ("%s pos=%u%s%s", card, pos, *env ? " " : "", env);
+  GError *err = NULL;
+  if (ar_step_supported (t->dev, dt, s, &err)) {
+    ArStepLayout lay;
+    ar_step_layout (s, &lay);
+    gsize cache_n = (gsize) s->layers * s->cache_stride;
+    g_autofree float *w = art_random (t, lay.total, -0.05f, 0.05f, dt);
+    g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
+    g_autofree float *table = art_random (t, (gsize) s->table_rows * s->dim, -1, 1, dt);
+    g_autofree guint32 *ids = g_new0 (guint32, s->ctx);
+    g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
+    g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
+    g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s->table_rows * s->dim);
+    g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, s->ctx);
+    g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (s, 1) / 4);
+    g_autoptr (ArBuffer) blog = art_alloc (t, dt, s->vocab);
+    art_begin (t);
+    ar_cmd_zero (t->cmd, scratch);   /* its counters, for every replay */
+    ar_op_decode_step (t->cmd, dt, s, bw, bc, bt, bi, bi, scratch, blog, pos, 0);
+    double us = median_gpu_us (t);
+    double bytes = ((double) lay.total + 2.0 * s->layers * (pos + 1) * s->dim) * ar_dtype_size (dt);
+    print_row ("step", shape, dt, us, bytes, "GB/s", 0);
+  } else {
+    printf ("bench step      %-28s %s  not run: %s\n", shape, ar_dtype_name (dt), err->message);
+    g_clear_error (&err);
+  }
+  for (guint i = 0; vars[i] && *vars[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (vars[i], "=", 2);
+    g_unsetenv (kv[0]);
+  }
+}
+
+/* iris-small's and large's steps (models/bench), mid-frame once the window is full, in the
+ * default configuration and the ones device-check compares. */
+static void
+bench_steps (ArTest *t, ArDType dt)
+{
+  const ArStepShape iris = {
+    .dim = 256, .hidden = 1024, .heads = 4, .layers = 10, .ctx = 340, .cache_stride = 340 * 768,
+    .vocab = 512, .head_hidden = 256, .table_rows = 531, .eps = 1e-5f,
+  };
+  const ArStepShape large = {
+    .dim = 512, .hidden = 2048, .heads = 8, .layers = 12, .ctx = 2056,
+    .cache_stride = 2056 * 1536, .vocab = 1024, .table_rows = 1043, .eps = 1e-5f,
+  };
+  /* Small enough for CPU devices (llvmpipe's loop limit), so the bench runs everywhere. */
+  const ArStepShape small = {
+    .dim = 128, .hidden = 512, .heads = 4, .layers = 2, .ctx = 256, .cache_stride = 256 * 384,
+    .vocab = 256, .table_rows = 275, .eps = 1e-5f,
+  };
+  const char *configs[] = { "", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=264", "AR_STEP_ROWS=2",
+    "AR_STEP_GROUPS=264 AR_STEP_ROWS=2" };
+  bench_step (t, dt, "small", &small, 200, "");
+  bench_step (t, dt, "iris-small", &iris, 330, "");
+  for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
+    bench_step (t, dt, "large", &large, 1927, configs[i]);
+}
+
 int
 main (int argc, char **argv)
 {
   gboolean f16_only = FALSE, f32_only = FALSE;
-  const char *only = NULL;   /* matmul, conv2d or attention */
+  const char *only = NULL;   /* matmul, conv2d, attention or step */
   for (int i = 1; i < argc; i++) {
     if (strcmp (argv[i], "--reps") == 0 && i + 1 < argc) {
       i++;
@@ -232,7 +302,7 @@ main (int argc, char **argv)
       only = argv[++i];
     else {
       fprintf (stderr, "usage: %s [--reps N] [--calls N] [--f16-only|--f32-only] "
-          "[--only matmul|conv2d|attention]\n", argv[0]);
+          "[--only matmul|conv2d|attention|step]\n", argv[0]);
       return 2;
     }
   }
@@ -273,6 +343,8 @@ main (int argc, char **argv)
       bench_attention (&t, dt, 8, 64, 340, split);
       bench_attention (&t, dt, 8, 64, 2056, split);
     }
+    if (!only || strcmp (only, "step") == 0)
+      bench_steps (&t, dt);
   }
   ar_cmd_free (t.cmd);
   ar_device_unref (t.dev);
