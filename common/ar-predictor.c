@@ -628,16 +628,15 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
   }
   const ArRowNorm nf = p->llama ? (ArRowNorm) { AR_ROW_NORM_RMS, p->nfw, NULL, p->eps }
       : (ArRowNorm) { AR_ROW_NORM_LAYER, p->nfw, p->nfb, p->eps };
-  /* The head reads every row (all_logits), or the one row x still carries. */
-  guint rows = xrows;
+  /* The head reads the rows x still carries: every row (all_logits), or the last one. */
   ArMatmulParams hp;
   gboolean iris_head = p->head2w != NULL;   /* Linear -> ReLU -> Linear */
-  ar_matmul_params_init (&hp, rows, iris_head ? p->cfg->head_hidden : p->vocab, dim);
+  ar_matmul_params_init (&hp, xrows, iris_head ? p->cfg->head_hidden : p->vocab, dim);
   hp.act = iris_head ? AR_ACT_RELU : AR_ACT_NONE;
   ArBuffer *head_out = iris_head ? p->mlp : p->logits;
   normed_matmul (p, &nf, TRUE, p->headw, p->headb, head_out, &hp);
   if (iris_head)
-    ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, rows, p->vocab,
+    ar_op_matmul (cmd, dt, p->mlp, p->head2w, p->head2b, p->logits, xrows, p->vocab,
         p->cfg->head_hidden, AR_ACT_NONE);
 }
 
@@ -692,6 +691,8 @@ common_prefix (ArPredictor *p, guint P)
 static gboolean
 prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **error)
 {
+  /* The run rewrites the cache from @from on: until it succeeds, only the prefix is known. */
+  p->cache_len = MIN (p->cache_len, from);
   if (P > from && !ar_buffer_write (p->ids, (gsize) from * 4, p->seq_ids + from, (gsize) (P - from) * 4, error))
     return FALSE;
   guint gen_end = MIN (P + p->T, p->L);
@@ -718,6 +719,21 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
     ar_op_matmul_ex (p->cmd, p->dt, p->actvals, p->act_w, p->act_b, p->table, &m);
   }
   return TRUE;
+}
+
+/* The sequence a frame is generated from after @n frames (tokens, actions incl. the one taken
+ * at the last): as reference.Rollout, the last context_frames - 1 of them, into seq_*.
+ * Returns its positions, and in @start where the run begins: after the cache's valid prefix,
+ * and at least at the last position, for its logits. */
+static guint
+window_seq (ArPredictor *p, const guint32 *tok, const guint *act, const float *actv, guint n,
+    guint *start)
+{
+  guint use = MIN (n, p->C - 1), first = n - use;
+  guint P = build_seq (p, tok + (gsize) first * p->T, act + first,
+      actv + (gsize) first * p->act_size, use);
+  *start = MIN (common_prefix (p, P), P - 1);
+  return P;
 }
 
 static void
@@ -751,14 +767,10 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: no committed frame to predict from");
     return FALSE;
   }
-  guint use = MIN (p->n_hist, p->C - 1), first = p->n_hist - use;
-  guint P = build_seq (p, p->hist_tok + (gsize) first * p->T, p->hist_act + first,
-      p->hist_actv + (gsize) first * p->act_size, use);
-  guint start = MIN (common_prefix (p, P), P - 1);
+  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, &start);
   if (!prepare_run (p, start, P, TRUE, error))
     return FALSE;
   record_forward (p, start, P - start, FALSE);
-  p->cache_len = MIN (p->cache_len, start);
   if (!ar_cmd_run (p->cmd, error))
     return FALSE;
   remember_cache (p, P);
@@ -766,15 +778,13 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
 }
 
 /* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
- * frame): one command buffer holding the prefill of what the cache lacks and T sampling
+ * frame; the window_seq() of them): one command buffer holding the prefill of what the cache lacks and T sampling
  * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
 static gboolean
 generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
     const guint *act, const float *actv, guint n, guint32 *out, GError **error)
 {
-  guint P = build_seq (p, tokens, act, actv, n);
-  /* Reuse the cache's prefix; at least the last position runs, for its logits. */
-  guint start = MIN (common_prefix (p, P), P - 1);
+  guint start, P = window_seq (p, tokens, act, actv, n, &start);
   /* The recording depends on the positions it covers and the sampling parameters; the
    * counter is read from a buffer. Replaying saves recording thousands of dispatches per
    * frame (like a CUDA graph). */
@@ -803,8 +813,6 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
       ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
           (gsize) p->L * 4, 4);
   }
-  /* The run rewrites the cache from start on: until it succeeds, only the prefix is known. */
-  p->cache_len = MIN (p->cache_len, start);
   gboolean ok = ar_cmd_run (p->cmd, error);
   p->rec_valid = ok;
   p->rec_start = start;
@@ -856,11 +864,9 @@ ar_predictor_generate (ArPredictor *p, const ArSampleParams *params, guint horiz
   memcpy (act, p->hist_act, n * sizeof (guint));
   memcpy (actv, p->hist_actv, (gsize) n * p->act_size * 4);
   for (guint k = 0; k < horizon; k++) {
-    /* As reference.Rollout: at most context_frames - 1 frames before the generated one. */
-    guint use = MIN (n, p->C - 1), first = n - use;
     guint32 *dst = tokens + (gsize) k * p->T;
-    if (!generate_one (p, params, params->counter + (guint64) k * p->T, tok + (gsize) first * p->T,
-            act + first, actv + (gsize) first * p->act_size, use, dst, error))
+    if (!generate_one (p, params, params->counter + (guint64) k * p->T, tok, act, actv, n, dst,
+            error))
       return FALSE;
     memcpy (tok + (gsize) n * p->T, dst, p->T * 4);
     if (actions && k + 1 < horizon)

@@ -61,7 +61,7 @@ layout(std430, binding = 5) coherent buffer Scr4 { vec4 scr4[]; };
 layout(std430, binding = 5) coherent buffer Ctr { uint ctr[]; };
 layout(std430, binding = 6) writeonly buffer Logits { STYPE logits[]; };
 
-// ArStepPush in common/ops/ar-op-step.h.
+// StepPush in common/ops/ar-op-step.c.
 layout(push_constant) uniform Push {
     uint dim, hidden, heads, head_dim;
     uint layers, ctx;         // ctx: positions per layer in the cache

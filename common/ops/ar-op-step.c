@@ -25,8 +25,7 @@
 #define STEP_GROUPS_CPU 1
 #define STEP_POLLS_CPU 64
 #define STEP_SPLIT_TASKS_CPU 8
-#define STEP_MIN_KEYS_GPU 32
-#define STEP_MIN_KEYS_CPU 32
+#define STEP_MIN_KEYS 32   /* least keys per attention task */
 /* Loop iterations a CPU device's step may need (estimated, see loop_bound()), under the
  * 65535 of llvmpipe's limiter with a margin. */
 #define STEP_CPU_LOOP_BUDGET 50000
@@ -93,6 +92,13 @@ ar_step_layout (const ArStepShape *s, ArStepLayout *out)
   out->total = off;
 }
 
+/* The longest matrix-vector input (K) of a step: what xin holds (decode_step.comp's MAXK4). */
+static guint32
+widest_input (const ArStepShape *s)
+{
+  return MAX (MAX (s->dim, s->hidden), s->head_hidden);
+}
+
 static guint32
 head_dims_per_lane (const ArDevice *dev, const ArStepShape *s)
 {
@@ -110,7 +116,7 @@ local_size (const ArDevice *dev)
 static guint64
 shared_bytes (const ArDevice *dev, const ArStepShape *s)
 {
-  guint64 wg = local_size (dev), maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
+  guint64 wg = local_size (dev), maxk = widest_input (s);
   /* xin, att_sh, m_sh and l_sh, the reductions' slots, combine.glsl's split weights, flags */
   return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + STEP_MAX_SPLITS * 4 + 16;
 }
@@ -139,8 +145,7 @@ rows_per_subgroup (void)
 static guint32
 row_vec4_per_lane (const ArDevice *dev, const ArStepShape *s)
 {
-  guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
-  return ar_div_up (ar_div_up (maxk, 4), MAX (dev->caps.subgroup_size, 1));
+  return ar_div_up (ar_div_up (widest_input (s), 4), MAX (dev->caps.subgroup_size, 1));
 }
 
 static gboolean
@@ -154,9 +159,9 @@ preload_rows (const ArDevice *dev, const ArStepShape *s)
 static guint32
 step_splits (const ArDevice *dev, const ArStepShape *s, guint32 keys, guint32 *split_keys)
 {
-  gboolean cpu = dev->caps.is_cpu;
-  return ar_attention_decode_splits (keys, s->heads, cpu ? STEP_SPLIT_TASKS_CPU : step_groups (dev),
-      cpu ? STEP_MIN_KEYS_CPU : STEP_MIN_KEYS_GPU, STEP_KEYS_PER_BLOCK, split_keys);
+  guint32 tasks = dev->caps.is_cpu ? STEP_SPLIT_TASKS_CPU : step_groups (dev);
+  return ar_attention_decode_splits (keys, s->heads, tasks, STEP_MIN_KEYS, STEP_KEYS_PER_BLOCK,
+      split_keys);
 }
 
 /* An upper bound of the loop iterations one SIMD chunk of the single CPU workgroup runs in a
@@ -168,7 +173,7 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   guint64 wg = local_size (dev), sg = MAX (dev->caps.subgroup_size, 1), rps = rows_per_subgroup ();
   guint64 nsg = wg / sg, rows = nsg * rps;
   guint64 d = s->dim, hd = d / s->heads, n1 = s->head_hidden ? s->head_hidden : s->vocab;
-  guint64 maxk4 = (MAX (MAX (s->dim, s->hidden), s->head_hidden) + 3) / 4;
+  guint64 maxk4 = ar_div_up (widest_input (s), 4);
   guint32 split_keys;
   guint64 splits = step_splits (dev, s, s->ctx, &split_keys);
   guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
@@ -310,10 +315,10 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     .status_off = (guint32) (ar_step_status_offset (s) / 4),
   };
   pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
-  guint32 maxk = MAX (MAX (s->dim, s->hidden), s->head_hidden);
-  guint32 spec[] = { local_size (dev), ar_div_up (maxk, 4), MAX (head_dims_per_lane (dev, s), 1),
-    rows_per_subgroup (), dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s),
-    preload_rows (dev, s), dev->caps.is_cpu };
+  guint32 spec[] = { local_size (dev), ar_div_up (widest_input (s), 4),
+    MAX (head_dims_per_lane (dev, s), 1), rows_per_subgroup (),
+    dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_rows (dev, s),
+    dev->caps.is_cpu };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };

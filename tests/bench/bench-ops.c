@@ -227,21 +227,12 @@ bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *s, guint
   if (ar_step_supported (t->dev, dt, s, &err)) {
     ArStepLayout lay;
     ar_step_layout (s, &lay);
-    gsize cache_n = (gsize) s->layers * s->cache_stride;
-    g_autofree float *w = art_random (t, lay.total, -0.05f, 0.05f, dt);
-    g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
-    g_autofree float *table = art_random (t, (gsize) s->table_rows * s->dim, -1, 1, dt);
-    g_autofree guint32 *ids = g_new0 (guint32, s->ctx);
-    g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
-    g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
-    g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s->table_rows * s->dim);
-    g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, s->ctx);
-    g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (s, 1) / 4);
-    g_autoptr (ArBuffer) blog = art_alloc (t, dt, s->vocab);
+    ArtStep b;
+    art_step_init (t, dt, s, 0.05f, &b);
     art_begin (t);
-    ar_cmd_zero (t->cmd, scratch);   /* its counters, for every replay */
-    ar_op_decode_step (t->cmd, dt, s, bw, bc, bt, bi, bi, scratch, blog, pos, 0);
+    art_step_record (t, dt, s, &b, pos);   /* the scratch zeroed in every replay */
     double us = median_gpu_us (t);
+    art_step_clear (&b);
     double bytes = ((double) lay.total + 2.0 * s->layers * (pos + 1) * s->dim) * ar_dtype_size (dt);
     print_row ("step", shape, dt, us, bytes, "GB/s", 0);
   } else {

@@ -134,6 +134,40 @@ art_upload_u32 (ArTest *t, const guint32 *data, gsize n)
   return b;
 }
 
+void
+art_step_init (ArTest *t, ArDType dt, const ArStepShape *s, float w_range, ArtStep *out)
+{
+  ArStepLayout lay;
+  ar_step_layout (s, &lay);
+  gsize cache_n = (gsize) s->layers * s->cache_stride, table_n = (gsize) s->table_rows * s->dim;
+  g_autofree float *w = art_random (t, lay.total, -w_range, w_range, dt);
+  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
+  g_autofree float *table = art_random (t, table_n, -1, 1, dt);
+  g_autofree guint32 *ids = g_new0 (guint32, s->ctx);
+  out->weights = art_upload (t, dt, w, lay.total);
+  out->caches = art_upload (t, dt, caches, cache_n);
+  out->table = art_upload (t, dt, table, table_n);
+  out->ids = art_upload_u32 (t, ids, s->ctx);
+  out->scratch = art_alloc (t, AR_F32, ar_step_scratch_size (s, 1) / 4);
+  out->logits = art_alloc (t, dt, s->vocab);
+}
+
+void
+art_step_clear (ArtStep *b)
+{
+  ArBuffer **bufs[] = { &b->weights, &b->caches, &b->table, &b->ids, &b->scratch, &b->logits };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    g_clear_pointer (bufs[i], ar_buffer_free);
+}
+
+void
+art_step_record (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos)
+{
+  ar_cmd_zero (t->cmd, b->scratch);   /* its counters */
+  ar_op_decode_step (t->cmd, dt, s, b->weights, b->caches, b->table, b->ids, b->ids, b->scratch,
+      b->logits, pos, 0);
+}
+
 float *
 art_download (ArTest *t, ArDType dt, ArBuffer *buf, gsize n)
 {

@@ -34,6 +34,17 @@ ArBuffer *art_alloc (ArTest *t, ArDType dt, gsize n);
 float *art_download (ArTest *t, ArDType dt, ArBuffer *buf, gsize n);
 guint32 *art_download_u32 (ArTest *t, ArBuffer *buf, gsize n);
 
+/* Device buffers for one ar_op_decode_step of @s over random data: packed weights uniform in
+ * [-@w_range, @w_range), caches and table in [-1, 1), ids 0 (for every position), a scratch
+ * for one step and the logits. */
+typedef struct {
+  ArBuffer *weights, *caches, *table, *ids, *scratch, *logits;
+} ArtStep;
+void art_step_init (ArTest *t, ArDType dt, const ArStepShape *s, float w_range, ArtStep *out);
+void art_step_clear (ArtStep *b);
+/* Records the zeroing of its scratch and the step at @pos. */
+void art_step_record (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos);
+
 /* Begins a recording on t->cmd; art_run() submits it and waits, reporting any error. */
 void art_begin (ArTest *t);
 gboolean art_run (ArTest *t);

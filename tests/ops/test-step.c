@@ -206,32 +206,24 @@ check_give_up (ArTest *t, ArDType dt)
     .dim = 20, .hidden = 36, .heads = 5, .layers = 2, .ctx = 8, .vocab = 37, .eps = 1e-5f,
     .cache_stride = 8 * 3 * 20, .table_rows = 37,
   };
-  ArStepLayout lay;
-  ar_step_layout (&s, &lay);
-  g_autofree float *w = art_random (t, lay.total, -0.25f, 0.25f, dt);
-  g_autofree float *table = art_random (t, (gsize) s.table_rows * s.dim, -1, 1, dt);
-  gsize cache_n = (gsize) s.layers * s.cache_stride;
-  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
-  guint32 ids[8] = { 0 }, two = 2;
-  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
-  g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
-  g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s.table_rows * s.dim);
-  g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, 8);
+  ArtStep b;
+  art_step_init (t, dt, &s, 0.25f, &b);
+  guint32 two = 2;
   g_autoptr (ArBuffer) btwo = art_upload_u32 (t, &two, 1);
-  g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (&s, 1) / 4);
-  g_autoptr (ArBuffer) blog = art_alloc (t, dt, s.vocab);
   art_begin (t);
-  ar_cmd_zero (t->cmd, scratch);
-  ar_cmd_copy (t->cmd, btwo, 0, scratch, ar_step_ticket_offset (&s, 0), 4);
-  ar_op_decode_step (t->cmd, dt, &s, bw, bc, bt, bi, bi, scratch, blog, 5, 0);
+  ar_cmd_zero (t->cmd, b.scratch);
+  ar_cmd_copy (t->cmd, btwo, 0, b.scratch, ar_step_ticket_offset (&s, 0), 4);
+  ar_op_decode_step (t->cmd, dt, &s, b.weights, b.caches, b.table, b.ids, b.ids, b.scratch,
+      b.logits, 5, 0);
   gint64 t0 = g_get_monotonic_time ();
-  if (!art_run (t))
-    return;
-  double secs = (g_get_monotonic_time () - t0) / 1e6;
-  gsize st = ar_step_status_offset (&s) / 4;
-  g_autofree guint32 *status = art_download_u32 (t, scratch, st + 1);
-  art_report_cond (t, "decode_step gives up", "[tasks 0 and 1 never taken]", dt,
-      status[st] != 0, "status=%u after %.2f s", status[st], secs);
+  if (art_run (t)) {
+    double secs = (g_get_monotonic_time () - t0) / 1e6;
+    gsize st = ar_step_status_offset (&s) / 4;
+    g_autofree guint32 *status = art_download_u32 (t, b.scratch, st + 1);
+    art_report_cond (t, "decode_step gives up", "[tasks 0 and 1 never taken]", dt,
+        status[st] != 0, "status=%u after %.2f s", status[st], secs);
+  }
+  art_step_clear (&b);
 }
 
 /* Past llvmpipe's loop limit with the budget check off: a CPU device's step must say so in its
@@ -243,37 +235,26 @@ check_loop_limit (ArTest *t, ArDType dt)
     .dim = 256, .hidden = 1024, .heads = 4, .layers = 12, .ctx = 64, .vocab = 512,
     .eps = 1e-5f, .cache_stride = 64 * 3 * 256, .table_rows = 512,
   };
-  ArStepLayout lay;
-  ar_step_layout (&s, &lay);
   GError *err = NULL;
   gboolean refused = !ar_step_supported (t->dev, dt, &s, &err);
   g_clear_error (&err);
-  g_autofree float *w = art_random (t, lay.total, -0.1f, 0.1f, dt);
-  g_autofree float *table = art_random (t, (gsize) s.table_rows * s.dim, -1, 1, dt);
-  gsize cache_n = (gsize) s.layers * s.cache_stride;
-  g_autofree float *caches = art_random (t, cache_n, -1, 1, dt);
-  g_autofree guint32 *ids = g_new0 (guint32, s.ctx);
-  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, lay.total);
-  g_autoptr (ArBuffer) bc = art_upload (t, dt, caches, cache_n);
-  g_autoptr (ArBuffer) bt = art_upload (t, dt, table, (gsize) s.table_rows * s.dim);
-  g_autoptr (ArBuffer) bi = art_upload_u32 (t, ids, s.ctx);
-  g_autoptr (ArBuffer) scratch = art_alloc (t, AR_F32, ar_step_scratch_size (&s, 1) / 4);
-  g_autoptr (ArBuffer) blog = art_alloc (t, dt, s.vocab);
+  ArtStep b;
+  art_step_init (t, dt, &s, 0.1f, &b);
   ar_step_check_loop_budget (FALSE);
   art_begin (t);
-  ar_cmd_zero (t->cmd, scratch);
-  ar_op_decode_step (t->cmd, dt, &s, bw, bc, bt, bi, bi, scratch, blog, s.ctx - 1, 0);
+  art_step_record (t, dt, &s, &b, s.ctx - 1);
   gboolean ran = art_run (t);
   ar_step_check_loop_budget (TRUE);
-  if (!ran)
-    return;
-  gsize st = ar_step_status_offset (&s) / 4;
-  g_autofree guint32 *status = art_download_u32 (t, scratch, st + 1);
-  gboolean cpu = t->dev->caps.is_cpu;
-  art_report_cond (t, "decode_step loop limit", "[dim=256 hidden=1024 L=12 ctx=64]", dt,
-      cpu ? refused && (status[st] & AR_STEP_STATUS_LOOP_LIMIT) : !refused && status[st] == 0,
-      "%s device, refused with the check on=%d, status=%u", cpu ? "cpu" : "gpu", refused,
-      status[st]);
+  if (ran) {
+    gsize st = ar_step_status_offset (&s) / 4;
+    g_autofree guint32 *status = art_download_u32 (t, b.scratch, st + 1);
+    gboolean cpu = t->dev->caps.is_cpu;
+    art_report_cond (t, "decode_step loop limit", "[dim=256 hidden=1024 L=12 ctx=64]", dt,
+        cpu ? refused && (status[st] & AR_STEP_STATUS_LOOP_LIMIT) : !refused && status[st] == 0,
+        "%s device, refused with the check on=%d, status=%u", cpu ? "cpu" : "gpu", refused,
+        status[st]);
+  }
+  art_step_clear (&b);
 }
 
 void
