@@ -17,6 +17,7 @@
 #include "ar-predictor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ar-half.h"
@@ -57,6 +58,7 @@ struct _ArPredictor {
   /* The fused one-token step (ar_op_decode_step), when on: the weights packed as it reads
    * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
   gboolean fused_step;
+  ArStepTrial trial;    /* what AR_PREDICTOR_FUSED_STEP=auto measured */
   ArStepShape step;
   ArBuffer *step_w, *caches, *step_scratch;
   /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
@@ -189,12 +191,22 @@ build_table (ArPredictor *p, GError **error)
   return TRUE;
 }
 
-/* The fused one-token step runs on request (AR_PREDICTOR_FUSED_STEP=1), for gpt predictors:
- * it is not yet timed on a GPU against the per-op recording. */
-static gboolean
-want_fused_step (ArPredictor *p)
+/* AR_PREDICTOR_FUSED_STEP (gpt predictors): "1" runs the fused one-token step wherever the
+ * device can; "auto" tries it against the per-op steps when the predictor is built and keeps
+ * it only if its logits agree and it is faster (step_trial()); "0" the per-op steps. Unset:
+ * auto on GPUs, where the trial guards a step not yet timed on one; off on CPU devices,
+ * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
+typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
+
+static FusedMode
+fused_mode (ArPredictor *p)
 {
-  return !p->llama && g_strcmp0 (g_getenv ("AR_PREDICTOR_FUSED_STEP"), "1") == 0;
+  const char *v = g_getenv ("AR_PREDICTOR_FUSED_STEP");
+  if (p->llama)
+    return FUSED_OFF;
+  if (!v)
+    return p->dev->caps.is_cpu ? FUSED_OFF : FUSED_AUTO;
+  return strcmp (v, "1") == 0 ? FUSED_ON : strcmp (v, "auto") == 0 ? FUSED_AUTO : FUSED_OFF;
 }
 
 /* Turns the fused step on when the device runs it for this predictor: one cache buffer for
@@ -274,6 +286,158 @@ gboolean
 ar_predictor_fused_step (const ArPredictor *p)
 {
   return p->fused_step;
+}
+
+void
+ar_predictor_step_trial (const ArPredictor *p, ArStepTrial *trial)
+{
+  *trial = p->trial;
+}
+
+static ArStepTrialTest trial_test = AR_STEP_TRIAL_TIMED;
+
+void
+ar_predictor_test_step_trial (ArStepTrialTest mode)
+{
+  trial_test = mode;
+}
+
+static guint build_seq (ArPredictor *p, const guint32 *tokens, const guint *act,
+    const float *actv, guint n);
+static gboolean prepare_run (ArPredictor *p, guint from, guint P, gboolean record,
+    GError **error);
+static void record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits);
+
+/* Records and runs @n one-token steps at positions @P.. (their tokens already in ids), fused
+ * or per op, and returns the wall time per step in @us. @break_wait (tests) starts the first
+ * fused step's ticket at ids[L], so that its first tasks are never taken. */
+static gboolean
+trial_run (ArPredictor *p, gboolean fused, guint P, guint n, gboolean break_wait, double *us,
+    GError **error)
+{
+  ar_cmd_begin (p->cmd);
+  if (fused) {
+    ar_cmd_zero (p->cmd, p->step_scratch);
+    if (break_wait)
+      ar_cmd_copy (p->cmd, p->ids, (gsize) p->L * 4, p->step_scratch,
+          ar_step_ticket_offset (&p->step, 0), 4);
+    for (guint k = 0; k < n; k++)
+      ar_op_decode_step (p->cmd, p->dt, &p->step, p->step_w, p->caches, p->table, p->ids,
+          p->ledby, p->step_scratch, p->logits, P + k, k);
+    ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
+        (gsize) p->L * 4, 4);
+  } else {
+    for (guint k = 0; k < n; k++)
+      record_forward (p, P + k, 1, FALSE);
+  }
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok = ar_cmd_run (p->cmd, error);
+  *us = (double) (g_get_monotonic_time () - t0) / n;
+  return ok;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* Back to the per-op steps (the layers' caches stay views of one buffer). */
+static void
+drop_fused_step (ArPredictor *p)
+{
+  p->fused_step = FALSE;
+  g_clear_pointer (&p->step_w, ar_buffer_free);
+  g_clear_pointer (&p->step_scratch, ar_buffer_free);
+}
+
+#define TRIAL_STEPS 16
+#define TRIAL_RUNS 3
+
+/* AR_PREDICTOR_FUSED_STEP=auto: runs TRIAL_STEPS one-token steps after a made-up window of
+ * context_frames - 1 frames, per op and fused, TRIAL_RUNS times each, alternating; keeps the
+ * fused step if its status word is clean, its last logits agree with the per-op steps' (a
+ * guard against a device that runs it wrongly: the limit is far above rounding, far below a
+ * broken step) and its median time per step is lower. Otherwise frees what it uses. Leaves
+ * the cache empty. Fails only where the per-op steps fail. */
+static gboolean
+step_trial (ArPredictor *p, GError **error)
+{
+  ArStepTrial *tr = &p->trial;
+  gboolean prefer_fused = trial_test != AR_STEP_TRIAL_TIMED;
+  guint nf = p->C - 1, n = MIN (p->T - 1, TRIAL_STEPS);
+  if (n == 0) {   /* one token per frame: no one-token steps to fuse */
+    drop_fused_step (p);
+    return TRUE;
+  }
+  g_autofree guint32 *tok = g_new (guint32, (gsize) nf * p->T + n + 1);
+  g_autofree guint *act = g_new0 (guint, nf);
+  g_autofree float *actv = g_new0 (float, (gsize) nf * p->act_size + 1);
+  for (gsize i = 0; i < (gsize) nf * p->T + n + 1; i++)
+    tok[i] = (guint32) ((i * 7 + 3) % p->vocab);
+  guint P = build_seq (p, tok, act, actv, nf);
+  if (!prepare_run (p, 0, P, TRUE, error))
+    return FALSE;
+  record_forward (p, 0, P, FALSE);
+  guint32 two = 2;
+  if (!ar_cmd_run (p->cmd, error)
+      || !ar_buffer_write (p->ids, (gsize) P * 4, tok + (gsize) nf * p->T, (gsize) n * 4, error)
+      || !ar_buffer_write (p->ids, (gsize) p->L * 4, &two, 4, error))
+    return FALSE;
+  if (trial_test == AR_STEP_TRIAL_BREAK_WEIGHTS) {
+    ar_cmd_begin (p->cmd);
+    ar_cmd_zero (p->cmd, p->step_w);
+    if (!ar_cmd_run (p->cmd, error))
+      return FALSE;
+  }
+
+  *tr = (ArStepTrial) { .ran = TRUE, .steps = n, .pos = P };
+  double t_op[TRIAL_RUNS], t_fz[TRIAL_RUNS];
+  g_autofree float *l_op = g_new (float, p->vocab), *l_fz = g_new (float, p->vocab);
+  GError *fz_err = NULL;
+  gboolean fz_ok = TRUE;
+  guint runs = trial_test == AR_STEP_TRIAL_BREAK_WAIT ? 1 : TRIAL_RUNS;
+  for (guint r = 0; r < runs; r++) {
+    if (!trial_run (p, FALSE, P, n, FALSE, &t_op[r], error)
+        || !read_floats (p, p->logits, 0, l_op, p->vocab, error))
+      return FALSE;
+    if (fz_ok)
+      fz_ok = trial_run (p, TRUE, P, n, trial_test == AR_STEP_TRIAL_BREAK_WAIT, &t_fz[r], &fz_err)
+          && read_floats (p, p->logits, 0, l_fz, p->vocab, &fz_err)
+          && ar_buffer_read (p->ids, (gsize) p->L * 4, &tr->status, 4, &fz_err);
+  }
+  qsort (t_op, runs, sizeof *t_op, cmp_double);
+  qsort (t_fz, runs, sizeof *t_fz, cmp_double);
+  tr->per_op_us = t_op[runs / 2];
+  tr->fused_us = fz_ok ? t_fz[runs / 2] : INFINITY;
+  double num = 0, den = 0;
+  for (guint i = 0; i < p->vocab; i++) {
+    num += ((double) l_fz[i] - l_op[i]) * ((double) l_fz[i] - l_op[i]);
+    den += (double) l_op[i] * l_op[i];
+  }
+  tr->nmse = fz_ok ? num / MAX (den, 1e-30) : INFINITY;
+  double lim = p->dt == AR_F16 ? 1e-3 : 1e-6;
+  gboolean agrees = fz_ok && tr->status == 0 && tr->nmse <= lim;
+  tr->chosen = agrees && (prefer_fused || tr->fused_us < tr->per_op_us);
+  if (fz_err)
+    g_message ("predictor: the fused one-token step is off: on trial it failed: %s",
+        fz_err->message);
+  else if (tr->status != 0)
+    g_message ("predictor: the fused one-token step is off: on trial a workgroup gave up "
+        "waiting for another's results (status %u)", tr->status);
+  else if (!agrees)
+    g_message ("predictor: the fused one-token step is off: on trial its logits differ from "
+        "the per-op steps' (nmse %.3g, limit %.3g)", tr->nmse, lim);
+  else
+    g_info ("predictor: fused one-token step %s: %.1f us per step against %.1f per op",
+        tr->chosen ? "on" : "off", tr->fused_us, tr->per_op_us);
+  g_clear_error (&fz_err);
+  if (!tr->chosen)
+    drop_fused_step (p);
+  p->rec_valid = FALSE;
+  p->cache_len = 0;
+  return TRUE;
 }
 
 gboolean
@@ -372,7 +536,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   guint64 L = p->L, dim = p->dim;
   guint64 wide = MAX (p->hidden, cfg->head_hidden);
   p->zero_row = p->vocab + p->n_act_rows;
-  if (!err && want_fused_step (p))
+  FusedMode fused = fused_mode (p);
+  if (!err && fused != FUSED_OFF)
     setup_fused_step (p);
   for (guint i = 0; i < cfg->layers && !err && !p->fused_step; i++)
     p->layers[i].qkvc = alloc (p, L * 3 * dim, es, &err);
@@ -426,6 +591,8 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->seq_ids = g_new0 (guint32, L);
   p->seq_ledby = g_new0 (guint32, L);
   p->seq_actv = g_new0 (float, (gsize) p->C * p->act_size);
+  if (p->fused_step && fused == FUSED_AUTO && !step_trial (p, error))
+    return NULL;
   return g_steal_pointer (&p);
 }
 

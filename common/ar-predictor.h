@@ -39,9 +39,32 @@ void ar_predictor_reset (ArPredictor *pred);
 /* Frames committed and currently in the context window. */
 guint ar_predictor_frames_in_context (const ArPredictor *pred);
 
-/* Whether one-token steps run as one dispatch each (AR_PREDICTOR_FUSED_STEP=1 asks for it on
- * gpt predictors; it stays off, with a message, where the device cannot run it). */
+/* Whether one-token steps run as one dispatch each, on gpt predictors: AR_PREDICTOR_FUSED_STEP
+ * =1 asks for it, =auto (the default on GPUs) for it where a trial at ar_predictor_new() finds
+ * it correct and faster, =0 (the default on CPU devices) not; it stays off, with a message,
+ * where the device cannot run it. */
 gboolean ar_predictor_fused_step (const ArPredictor *pred);
+
+/* What the trial of AR_PREDICTOR_FUSED_STEP=auto measured when the predictor was built. */
+typedef struct {
+  gboolean ran;         /* FALSE: no trial (not asked for, or the device cannot run the step) */
+  guint steps, pos;     /* one-token steps per run, at positions pos.. */
+  double per_op_us;     /* wall time per step, median of the runs, per-op steps */
+  double fused_us;      /* the same, fused (infinite if it failed) */
+  double nmse;          /* the fused steps' last logits against the per-op steps' */
+  guint32 status;       /* the fused steps' status word (0: no wait gave up) */
+  gboolean chosen;      /* the fused step was kept */
+} ArStepTrial;
+void ar_predictor_step_trial (const ArPredictor *pred, ArStepTrial *trial);
+
+/* Tests: how the trials of predictors built next decide. Not thread-safe. */
+typedef enum {
+  AR_STEP_TRIAL_TIMED = 0,      /* keep the faster (the default) */
+  AR_STEP_TRIAL_PREFER_FUSED,   /* keep the fused step whenever it agrees */
+  AR_STEP_TRIAL_BREAK_WEIGHTS,  /* prefer it, but zero its packed weights first */
+  AR_STEP_TRIAL_BREAK_WAIT,     /* prefer it, but never take the first step's first tasks */
+} ArStepTrialTest;
+void ar_predictor_test_step_trial (ArStepTrialTest mode);
 
 /* The logits [vocab] that the last ar_predictor_generate() drew its last token from (for
  * tests comparing one-token step implementations). */

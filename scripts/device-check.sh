@@ -42,6 +42,7 @@ bench() {   # name card frames warmup [env...]
   env "$@" timeout 150 build/tools/arbench --frames "$frames" --warmup "$warmup" --torch \
     --torch-device cuda "$card" > "$logs/bench-$name.log" 2>&1
   say "== bench $name rc=$?"
+  grep -E '^one-token steps|fused one-token step is off' "$logs/bench-$name.log" >> "$summary"
   grep -v '^\[' "$logs/bench-$name.log" | tail -n 22 >> "$summary"
 }
 bench iris-small models/bench/iris-small.yaml 40 5
@@ -54,8 +55,9 @@ ours() {   # label card frames [env...]
     > "$log" 2>&1
   say "$label rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
 }
-# The fused one-token step (AR_PREDICTOR_FUSED_STEP=1, opt-in until timed here) against the
-# per-op recording, alternating; AR_DEVICE_FUSED_STEP=0 skips it. Its correctness on the GPU
+# The fused one-token step (AR_PREDICTOR_FUSED_STEP=1; the GPU default is auto, a trial when
+# the predictor is built, which the bench lines above ran) against the per-op recording
+# (AR_PREDICTOR_FUSED_STEP=0), alternating; AR_DEVICE_FUSED_STEP=0 skips it. Its correctness on the GPU
 # is golden.log's "fused-step" lines (128 workgroups there, one on lavapipe).
 if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   for c in iris-small large; do

@@ -275,6 +275,14 @@ main (int argc, char **argv)
   printf ("arbench: %s, %s, %s weights\n", card->name, desc, ar_dtype_name (ar_model_dtype (model)));
   printf ("loop: %u frames timed after %u warmup, context %u frames x %u tokens (+1 action), "
       "window kept full\n", frames, warmup, C, T);
+  ArStepTrial trial;
+  ar_predictor_step_trial (pred, &trial);
+  printf ("one-token steps: %s", ar_predictor_fused_step (pred) ? "fused" : "per op");
+  if (trial.ran)
+    printf (" (AR_PREDICTOR_FUSED_STEP=auto trial, %u steps from position %u: fused %.1f us, "
+        "per op %.1f us per step, last logits nmse %.3g, status %u)", trial.steps, trial.pos,
+        trial.fused_us, trial.per_op_us, trial.nmse, trial.status);
+  printf ("\n");
 
   /* Fill the window with seeded random tokens: no device work until the first generate. */
   g_autoptr (GRand) rand = g_rand_new_with_seed (seed);

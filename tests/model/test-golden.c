@@ -225,7 +225,7 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused, const cha
     /* The fused steps against the per-op recording: a frame's tokens, and the last step's
      * logits (they depend on every earlier step's cache rows). fp32 differs only in the
      * order of sums; with fp16 storage the per-op path also rounds its activations. */
-    g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
+    g_setenv ("AR_PREDICTOR_FUSED_STEP", "0", TRUE);
     g_autoptr (ArPredictor) per_op = ar_predictor_new (model, 0, &error);
     g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
     g_autoptr (ArPredictor) fz = per_op ? ar_predictor_new (model, 0, &error) : NULL;
@@ -426,6 +426,85 @@ run_vq (ArDevice *dev, const char *dir, const char *name, ArDType want)
   check (psnr >= 40, "model %s decoded_u8 %s psnr=%.1fdB", name, dn, psnr);
 }
 
+/* AR_PREDICTOR_FUSED_STEP=auto (set by the caller): the trial of a fused step that is broken
+ * (zeroed weights, or tasks never taken) must leave it off; a timed trial must agree and keep
+ * whichever was faster. The predictor must give the reference's greedy tokens either way. */
+static void
+check_trials (ArDevice *dev, const char *dir, ArDType want)
+{
+  const struct { ArStepTrialTest mode; const char *name; } trials[] = {
+    { AR_STEP_TRIAL_BREAK_WEIGHTS, "weights zeroed" },
+    { AR_STEP_TRIAL_BREAK_WAIT, "first tasks never taken" },
+    { AR_STEP_TRIAL_TIMED, "timed" },
+  };
+  const char *dn = ar_dtype_name (want);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  if (!model) {
+    check (FALSE, "model tiny-gpt %s fused-step trials: %s", dn, error->message);
+    return;
+  }
+  const guint N = 3, T = ar_model_card (model)->predictor.tokens_per_frame;
+  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
+  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
+  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
+  if (!actions || !ref_tok || !ref_next)
+    return;
+  g_autofree guint32 *next = g_new (guint32, T);
+  {
+    /* Unset: a trial on GPUs, none on CPU devices (there the step is 5-10x slower). */
+    g_autofree gchar *was = g_strdup (g_getenv ("AR_PREDICTOR_FUSED_STEP"));
+    g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
+    g_autoptr (ArPredictor) pred = ar_predictor_new (model, 0, &error);
+    ArStepTrial tr = { 0 };
+    if (pred)
+      ar_predictor_step_trial (pred, &tr);
+    check (pred && tr.ran == !dev->caps.is_cpu && (tr.ran || !ar_predictor_fused_step (pred)),
+        "model tiny-gpt %s fused step by default: %s, trial %s%s%s", dn,
+        pred && ar_predictor_fused_step (pred) ? "on" : "off", tr.ran ? "ran" : "not run",
+        error ? ": " : "", error ? error->message : "");
+    g_clear_error (&error);
+    if (was)
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", was, TRUE);
+  }
+  for (guint k = 0; k < G_N_ELEMENTS (trials); k++) {
+    ar_predictor_test_step_trial (trials[k].mode);
+    g_autoptr (ArPredictor) pred = ar_predictor_new (model, 0, &error);
+    ArStepTrial tr = { 0 };
+    gboolean ok = pred != NULL;
+    if (ok)
+      ar_predictor_step_trial (pred, &tr);
+    for (guint f = 0; ok && f < 2; f++) {
+      ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
+      ok = ar_predictor_commit (pred, ref_tok + (gsize) f * T, &a, &error);
+    }
+    ArSampleParams greedy = { .greedy = TRUE };
+    ok = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
+    guint eq = 0;
+    for (guint i = 0; ok && i < T; i++)
+      eq += next[i] == ref_next[i];
+    gboolean as_expected;
+    if (trials[k].mode == AR_STEP_TRIAL_BREAK_WEIGHTS)
+      as_expected = !tr.chosen && tr.status == 0 && tr.nmse > 1e-3;
+    else if (trials[k].mode == AR_STEP_TRIAL_BREAK_WAIT)
+      as_expected = !tr.chosen && tr.status != 0;
+    else
+      as_expected = tr.status == 0 && tr.nmse <= (want == AR_F16 ? 1e-5 : 1e-10)
+          && tr.per_op_us > 0 && isfinite (tr.fused_us) && tr.fused_us > 0;
+    check (ok && tr.ran && tr.steps > 0 && as_expected && eq == T
+        && ar_predictor_fused_step (pred) == tr.chosen,
+        "model tiny-gpt %s fused-step trial, %s: fused step %s (status %u, last logits nmse "
+        "%.3g, %.0f us per step against %.0f per op), greedy_next equal=%u/%u%s%s", dn,
+        trials[k].name, tr.chosen ? "kept" : "refused", tr.status, tr.nmse, tr.fused_us,
+        tr.per_op_us, eq, T, error ? ": " : "", error ? error->message : "");
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -443,6 +522,7 @@ main (int argc, char **argv)
     if (!dev->caps.fp16_storage)
       check (FALSE, "device: no fp16 storage, the f16 cases cannot run");
     for (guint d = 0; d < ndt; d++) {
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", "0", TRUE);
       run_gpt (dev, argv[1], dts[d], FALSE, NULL);
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step");
@@ -456,6 +536,14 @@ main (int argc, char **argv)
       g_setenv ("AR_STEP_GROUPS", "5", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-groups5");
       g_unsetenv ("AR_STEP_GROUPS");
+      /* AR_PREDICTOR_FUSED_STEP=auto: kept when preferred (every check the same), refused
+       * when broken. */
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", "auto", TRUE);
+      ar_predictor_test_step_trial (AR_STEP_TRIAL_PREFER_FUSED);
+      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-auto");
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", "auto", TRUE);
+      check_trials (dev, argv[1], dts[d]);
+      ar_predictor_test_step_trial (AR_STEP_TRIAL_TIMED);
       g_unsetenv ("AR_PREDICTOR_FUSED_STEP");
       run_llama (dev, argv[1], dts[d]);
       run_vq (dev, argv[1], "tiny-vq-local", dts[d]);
