@@ -66,8 +66,10 @@ struct _ArPredictor {
    * frame has the same (the window kept full: every frame). */
   gboolean rec_valid, no_replay;
   guint rec_start, rec_len;
+  guint last_prefill;   /* positions the last generated frame prefilled before its steps */
   ArSampleParams rec_params;
   ArCmd *cmd;
+  ArCmd *ahead_cmd;     /* ar_predictor_prefill_ahead()'s, so that cmd's recording stays */
   /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
   guint n_hist;
   guint32 *hist_tok;
@@ -306,7 +308,13 @@ static guint build_seq (ArPredictor *p, const guint32 *tokens, const guint *act,
     const float *actv, guint n);
 static gboolean prepare_run (ArPredictor *p, guint from, guint P, gboolean record,
     GError **error);
-static void record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits);
+/* What a forward pass must produce besides the KV cache rows of its positions. */
+typedef enum {
+  FWD_LAST_LOGITS,   /* the logits of its last position (generate's prefill and steps) */
+  FWD_ALL_LOGITS,    /* the logits of every position */
+  FWD_CACHE_ONLY,    /* nothing: it stops after the last layer's q|k|v */
+} ForwardOut;
+static void record_forward (ArPredictor *p, guint start, guint n, ForwardOut out);
 
 /* Records and runs @n one-token steps at positions @P.. (their tokens already in ids), fused
  * or per op, and returns the wall time per step in @us. @break_wait (tests) starts the first
@@ -328,7 +336,7 @@ trial_run (ArPredictor *p, gboolean fused, guint P, guint n, gboolean break_wait
         (gsize) p->L * 4, 4);
   } else {
     for (guint k = 0; k < n; k++)
-      record_forward (p, P + k, 1, FALSE);
+      record_forward (p, P + k, 1, FWD_LAST_LOGITS);
   }
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = ar_cmd_run (p->cmd, error);
@@ -379,7 +387,7 @@ step_trial (ArPredictor *p, GError **error)
   guint P = build_seq (p, tok, act, actv, nf);
   if (!prepare_run (p, 0, P, TRUE, error))
     return FALSE;
-  record_forward (p, 0, P, FALSE);
+  record_forward (p, 0, P, FWD_CACHE_ONLY);
   guint32 two = 2;
   if (!ar_cmd_run (p->cmd, error)
       || !ar_buffer_write (p->ids, (gsize) P * 4, tok + (gsize) nf * p->T, (gsize) n * 4, error)
@@ -602,6 +610,7 @@ ar_predictor_free (ArPredictor *p)
   if (!p)
     return;
   g_clear_pointer (&p->cmd, ar_cmd_free);
+  g_clear_pointer (&p->ahead_cmd, ar_cmd_free);
   if (p->layers) {
     for (guint i = 0; i < p->cfg->layers; i++)
       g_clear_pointer (&p->layers[i].qkvc, ar_buffer_free);
@@ -713,8 +722,9 @@ normed_matmul (ArPredictor *p, const ArRowNorm *norm, gboolean first, const ArBu
 /* Records the model over positions start..start+n-1 (ids already in p->ids). Logits: all n
  * rows into p->logits when @all_logits, else the last row into row 0. */
 static void
-record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
+record_forward (ArPredictor *p, guint start, guint n, ForwardOut out)
 {
+  gboolean all_logits = out == FWD_ALL_LOGITS;
   ArCmd *cmd = p->cmd;
   ArDType dt = p->dt;
   guint dim = p->dim, vocab_rows = p->vocab + p->n_act_rows;
@@ -763,6 +773,8 @@ record_forward (ArPredictor *p, guint start, guint n, gboolean all_logits)
       mp.o_off = row0;
       normed_matmul (p, &n1, TRUE, l->qkvw, l->qkvb, l->qkvc, &mp);
     }
+    if (out == FWD_CACHE_ONLY && i + 1 == p->cfg->layers)
+      return;
     guint qpos = start;
     if (!all_logits && n > 1 && i + 1 == p->cfg->layers) {
       gsize row_bytes = (gsize) dim * ar_dtype_size (dt);
@@ -920,7 +932,7 @@ ar_predictor_context_logits (ArPredictor *p, float *logits, GError **error)
   /* Every row is wanted, so no reuse: run from 0. */
   if (!prepare_run (p, 0, P, TRUE, error))
     return FALSE;
-  record_forward (p, 0, P, TRUE);
+  record_forward (p, 0, P, FWD_ALL_LOGITS);
   if (!ar_cmd_run (p->cmd, error))
     return FALSE;
   remember_cache (p, P);
@@ -937,11 +949,49 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
   guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, &start);
   if (!prepare_run (p, start, P, TRUE, error))
     return FALSE;
-  record_forward (p, start, P - start, FALSE);
+  record_forward (p, start, P - start, FWD_LAST_LOGITS);
   if (!ar_cmd_run (p->cmd, error))
     return FALSE;
   remember_cache (p, P);
   return read_floats (p, p->logits, 0, logits, p->vocab, error);
+}
+
+guint
+ar_predictor_last_prefill (const ArPredictor *p)
+{
+  return p->last_prefill;
+}
+
+gboolean
+ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
+{
+  /* The next commit's window keeps the last context_frames - 2 committed frames (all of them
+   * while fewer), at the positions they have now in the cache or will have then. */
+  guint keep = MIN (p->n_hist, p->C - 2);
+  if (keep == 0)
+    return TRUE;
+  guint first = p->n_hist - keep;
+  guint P = build_seq (p, p->hist_tok + (gsize) first * p->T, p->hist_act + first,
+      p->hist_actv + (gsize) first * p->act_size, keep);
+  guint start = common_prefix (p, P);
+  if (start == P)
+    return TRUE;
+  if (!p->ahead_cmd && !(p->ahead_cmd = ar_cmd_new (p->dev, error)))
+    return FALSE;
+  /* In its own command buffer: generate's recording stays valid, to be replayed. */
+  ArCmd *gen_cmd = p->cmd;
+  gboolean rec_valid = p->rec_valid;
+  p->cmd = p->ahead_cmd;
+  gboolean ok = prepare_run (p, start, P, TRUE, error);
+  if (ok) {
+    record_forward (p, start, P - start, FWD_CACHE_ONLY);
+    ok = ar_cmd_run (p->cmd, error);
+  }
+  p->cmd = gen_cmd;
+  p->rec_valid = rec_valid;
+  if (ok)
+    remember_cache (p, P);
+  return ok;
 }
 
 /* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
@@ -965,7 +1015,7 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     return FALSE;
   if (!replay) {
     ArSampleParams sp = *params;
-    record_forward (p, start, P - start, FALSE);
+    record_forward (p, start, P - start, FWD_LAST_LOGITS);
     for (guint k = 0; k < p->T; k++) {
       sp.counter = k;
       ar_op_sample_ex (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k, NULL, 0,
@@ -974,7 +1024,7 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
         ar_op_decode_step (p->cmd, p->dt, &p->step, p->step_w, p->caches, p->table, p->ids,
             p->ledby, p->step_scratch, p->logits, P + k, k);
       else if (k + 1 < p->T)
-        record_forward (p, P + k, 1, FALSE);
+        record_forward (p, P + k, 1, FWD_LAST_LOGITS);
     }
     if (p->fused_step)
       ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
@@ -985,6 +1035,7 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   p->rec_start = start;
   p->rec_len = P;
   p->rec_params = *params;
+  p->last_prefill = P - start;
   /* The frame's tokens, and with the fused step its status word after them: one read. */
   guint n_read = p->fused_step ? p->L + 1 - P : p->T;
   g_autofree guint32 *got = g_new (guint32, n_read);

@@ -91,6 +91,17 @@ gboolean ar_predictor_commit (ArPredictor *pred, const guint32 *tokens, const Ar
 gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params, guint horizon,
     const ArAction *actions, guint32 *tokens, GError **error);
 
+/* Runs ahead what the next ar_predictor_generate() after the next commit would run first: the
+ * KV cache of the committed frames its window keeps (the last context_frames - 2), at the
+ * positions they will have then. Call it while waiting for the next frame (after a prediction
+ * was read): that generate then prefills only the new frame's positions. Exact: the cache
+ * rows are the ones generate would compute (positions before the new frame do not see it).
+ * A no-op when the cache already holds them. Leaves ar_predictor_last_logits() as it was. */
+gboolean ar_predictor_prefill_ahead (ArPredictor *pred, GError **error);
+/* Positions the last generated frame (the last of a rollout) ran through the model before
+ * its one-token steps: its window's, or what the cache lacked of them. */
+guint ar_predictor_last_prefill (const ArPredictor *pred);
+
 /* Teacher-forced logits for tests: runs the committed context through the model and copies
  * the logits of every position of the window [n_positions, vocab] into @logits (n_positions
  * = frames_in_context * (tokens_per_frame + 1)). */

@@ -58,6 +58,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_ar_predict_debug);
 #define DEFAULT_SEED 0
 #define DEFAULT_TIMESTAMP_MODE GST_AR_PREDICT_TIMESTAMP_INPUT
 #define DEFAULT_ACTION_TIMEOUT 100
+#define DEFAULT_PREFILL_AHEAD TRUE
 #define MAX_ACTION_TIMEOUT 60000
 
 enum {
@@ -75,6 +76,7 @@ enum {
   PROP_DREAM,
   PROP_POST_METRICS,
   PROP_ACTION_TIMEOUT,
+  PROP_PREFILL_AHEAD,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -593,7 +595,7 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   GstMapInfo map;
   const gchar *action_source = NULL;
   const guint32 *committed;
-  gboolean dream, post_metrics, dreaming;
+  gboolean dream, post_metrics, dreaming, prefill_ahead;
   guint horizon, steps, k, prime_frames;
   GstClockTime running_time, first_pts, first_running_time, started;
   gsize expected = (gsize) self->n_tokens * sizeof (guint32);
@@ -620,6 +622,7 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   horizon = self->horizon;
   dream = self->dream;
   post_metrics = self->post_metrics;
+  prefill_ahead = self->prefill_ahead;
   mode = self->timestamp_mode;
   params = (ArSampleParams) {
     .temperature = self->temperature, .top_k = self->top_k, .top_p = self->top_p,
@@ -714,6 +717,13 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
     ar_buffer_add_prediction_meta (out, GST_BUFFER_PTS (frame), GST_BUFFER_OFFSET (frame), k,
         dreaming);
     ret = gst_pad_push (self->srcpad, out);
+  }
+  /* While the next frame is on its way: the cache of the frames its window keeps, so that
+   * its generate runs the new frame's positions only. */
+  if (ret == GST_FLOW_OK && prefill_ahead
+      && !ar_predictor_prefill_ahead (self->predictor, &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Prefill ahead failed: %s", error->message), (NULL));
+    ret = GST_FLOW_ERROR;
   }
 
 done:
@@ -1136,6 +1146,9 @@ gst_ar_predict_set_property (GObject *object, guint prop_id, const GValue *value
     case PROP_ACTION_TIMEOUT:
       self->action_timeout = g_value_get_uint (value);
       break;
+    case PROP_PREFILL_AHEAD:
+      self->prefill_ahead = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1188,6 +1201,9 @@ gst_ar_predict_get_property (GObject *object, guint prop_id, GValue *value, GPar
       break;
     case PROP_ACTION_TIMEOUT:
       g_value_set_uint (value, self->action_timeout);
+      break;
+    case PROP_PREFILL_AHEAD:
+      g_value_set_boolean (value, self->prefill_ahead);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1285,6 +1301,12 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
           "Only while the action pad is linked and neither at EOS nor flushing; adds to the "
           "reported latency then", 0, MAX_ACTION_TIMEOUT, DEFAULT_ACTION_TIMEOUT,
           flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_PREFILL_AHEAD,
+      g_param_spec_boolean ("prefill-ahead", "Prefill ahead",
+          "After pushing a prediction, run the context frames the next frame's window keeps "
+          "through the model while that frame is on its way, so that its prediction only runs "
+          "the new frame's tokens (same results; the work moves off the path from a frame to "
+          "its prediction)", DEFAULT_PREFILL_AHEAD, flags | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -1324,6 +1346,7 @@ gst_ar_predict_init (GstArPredict *self)
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->held_key = -1;
   self->action_timeout = DEFAULT_ACTION_TIMEOUT;
+  self->prefill_ahead = DEFAULT_PREFILL_AHEAD;
   self->latest_action_running_time = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->action_lock);
   g_cond_init (&self->action_cond);

@@ -52,6 +52,7 @@ struct _GstArPredict {
   gboolean dream;
   gboolean post_metrics;
   guint action_timeout;               /* ms */
+  gboolean prefill_ahead;
 
   /* The model, from READY to PAUSED until PAUSED to READY. */
   ArDevice *device;                   /* object lock */

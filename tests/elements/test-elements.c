@@ -423,6 +423,33 @@ GST_START_TEST (test_predict_seed_determinism)
 }
 GST_END_TEST;
 
+/* prefill-ahead moves work between frames, never changes a prediction: the same greedy
+ * predictions with it on (the default) and off, over a window that slides. */
+GST_START_TEST (test_predict_prefill_ahead_same)
+{
+  GPtrArray *runs[2];
+  guint r, i;
+  gboolean ahead;
+
+  for (r = 0; r < 2; r++) {
+    GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
+        "prefill-ahead", r == 0, NULL);
+    GstHarness *h = predict_harness (predict);
+    g_object_get (predict, "prefill-ahead", &ahead, NULL);
+    fail_unless_equals_int (ahead, r == 0);
+    runs[r] = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+    for (i = 0; i < 6; i++) {
+      gst_harness_push (h, make_token_frame (i));
+      g_ptr_array_add (runs[r], gst_harness_pull (h));
+    }
+    gst_harness_teardown (h);
+  }
+  assert_runs_equal (runs[0], runs[1]);
+  g_ptr_array_unref (runs[0]);
+  g_ptr_array_unref (runs[1]);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_predict_flush_resets_context)
 {
   GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "seed",
@@ -1091,6 +1118,7 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_predict_horizon_target_timestamps);
   tcase_add_test (tc, test_predict_dream);
   tcase_add_test (tc, test_predict_seed_determinism);
+  tcase_add_test (tc, test_predict_prefill_ahead_same);
   tcase_add_test (tc, test_predict_flush_resets_context);
   tcase_add_test (tc, test_predict_action_sources);
   tcase_add_test (tc, test_predict_action_pad_waits);

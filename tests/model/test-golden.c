@@ -426,6 +426,65 @@ run_vq (ArDevice *dev, const char *dir, const char *name, ArDType want)
   check (psnr >= 40, "model %s decoded_u8 %s psnr=%.1fdB", name, dn, psnr);
 }
 
+/* ar_predictor_prefill_ahead() between frames, as the window slides: the next frame's
+ * generate must prefill only the new frame's positions and give what a predictor without it
+ * gives (greedy tokens; the last step's logits up to the order of sums). */
+static void
+check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArPredictor) plain = model ? ar_predictor_new (model, 0, &error) : NULL;
+  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!ahead) {
+    check (FALSE, "model tiny-gpt %s prefill ahead: %s", dn, error->message);
+    return;
+  }
+  const guint N = 3, T = ar_predictor_tokens_per_frame (plain), V = ar_predictor_vocab (plain);
+  const guint C = ar_predictor_context_frames (plain);
+  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
+  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
+  if (!actions || !ref_tok)
+    return;
+  g_autofree guint32 *ta = g_new (guint32, T), *tb = g_new (guint32, T);
+  g_autofree float *la = g_new (float, V), *lb = g_new (float, V), *lc = g_new (float, V);
+  ArSampleParams greedy = { .greedy = TRUE };
+  gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
+  double worst = 0;
+  /* Frames 0, 1, 2, 0, 1, 2, 0: the window slides from the fourth on. */
+  for (guint f = 0; ok && f < 2 * N + 1; f++) {
+    ArAction a = { .discrete = TRUE, .index = (guint) actions[f % N] };
+    ok = ar_predictor_commit (plain, ref_tok + (gsize) (f % N) * T, &a, &error)
+        && ar_predictor_commit (ahead, ref_tok + (gsize) (f % N) * T, &a, &error)
+        && ar_predictor_generate (plain, &greedy, 1, NULL, ta, &error)
+        && ar_predictor_generate (ahead, &greedy, 1, NULL, tb, &error)
+        && ar_predictor_last_logits (plain, la, &error)
+        && ar_predictor_last_logits (ahead, lb, &error);
+    if (!ok)
+      break;
+    tokens_equal = tokens_equal && memcmp (ta, tb, T * 4) == 0;
+    worst = MAX (worst, nmse (lb, la, V));
+    /* From the third frame on, the frames before the new one were prefilled ahead (without,
+     * the window's first positions differ from the cache's: ~all of it runs again). */
+    if (f >= 2)
+      short_prefills = short_prefills && ar_predictor_last_prefill (ahead) == T + 1
+          && ar_predictor_last_prefill (plain) > (C - 2) * (T + 1);
+    ok = ar_predictor_prefill_ahead (ahead, &error)
+        && ar_predictor_last_logits (ahead, lc, &error);
+    logits_kept = logits_kept && ok && memcmp (lb, lc, V * sizeof (float)) == 0;
+  }
+  double lim = want == AR_F16 ? 1e-5 : 1e-10;
+  check (ok && tokens_equal && short_prefills && logits_kept && worst <= lim, "model tiny-gpt "
+      "%s prefill ahead: greedy tokens %s, new frames prefilled alone %s, last logits kept %s, "
+      "nmse=%.3g%s%s", dn, tokens_equal ? "equal" : "differ", short_prefills ? "yes" : "no",
+      logits_kept ? "yes" : "no", worst, error ? ": " : "", error ? error->message : "");
+}
+
 /* AR_PREDICTOR_FUSED_STEP=auto (set by the caller): the trial of a fused step that is broken
  * (zeroed weights, or tasks never taken) must leave it off; a timed trial must agree and keep
  * whichever was faster. The predictor must give the reference's greedy tokens either way. */
@@ -524,6 +583,7 @@ main (int argc, char **argv)
     for (guint d = 0; d < ndt; d++) {
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "0", TRUE);
       run_gpt (dev, argv[1], dts[d], FALSE, NULL);
+      check_prefill_ahead (dev, argv[1], dts[d]);
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step");
       /* Three rows per subgroup and task: tasks that end past a matrix's last row. */
