@@ -297,6 +297,13 @@ ar_predictor_step_trial (const ArPredictor *p, ArStepTrial *trial)
 }
 
 static ArStepTrialTest trial_test = AR_STEP_TRIAL_TIMED;
+static gboolean break_generate_wait;
+
+void
+ar_predictor_test_break_step_wait (gboolean on)
+{
+  break_generate_wait = on;
+}
 
 void
 ar_predictor_test_step_trial (ArStepTrialTest mode)
@@ -719,8 +726,9 @@ normed_matmul (ArPredictor *p, const ArRowNorm *norm, gboolean first, const ArBu
     ar_op_matmul_ex (p->cmd, p->dt, p->h, w, b, out, mp);
 }
 
-/* Records the model over positions start..start+n-1 (ids already in p->ids). Logits: all n
- * rows into p->logits when @all_logits, else the last row into row 0. */
+/* Records the model over positions start..start+n-1 (ids already in p->ids): their cache
+ * rows, and as @out asks, the logits of all n rows into p->logits, or of the last into row 0,
+ * or none. */
 static void
 record_forward (ArPredictor *p, guint start, guint n, ForwardOut out)
 {
@@ -1013,9 +1021,16 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   if (!prepare_run (p, start, P, !replay, error)
       || !ar_buffer_write (p->sample_ctr, 0, ctr, sizeof ctr, error))
     return FALSE;
+  guint32 two = 2;
+  gboolean break_wait = !replay && p->fused_step && break_generate_wait;
+  if (break_wait && !ar_buffer_write (p->ids, (gsize) p->L * 4, &two, 4, error))
+    return FALSE;
   if (!replay) {
     ArSampleParams sp = *params;
     record_forward (p, start, P - start, FWD_LAST_LOGITS);
+    if (break_wait)   /* tests: the first step's first two tasks are never taken */
+      ar_cmd_copy (p->cmd, p->ids, (gsize) p->L * 4, p->step_scratch,
+          ar_step_ticket_offset (&p->step, 0), 4);
     for (guint k = 0; k < p->T; k++) {
       sp.counter = k;
       ar_op_sample_ex (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k, NULL, 0,
@@ -1044,14 +1059,15 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   guint32 status = p->fused_step ? got[n_read - 1] : 0;
   if (status != 0) {
     p->rec_valid = FALSE;
-    if (status & AR_STEP_STATUS_LOOP_LIMIT)
+    /* A wait that gave up also spent llvmpipe's loop budget: it is the cause then. */
+    if (status == AR_STEP_STATUS_LOOP_LIMIT)
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step was "
           "cut short by llvmpipe's limit of 65535 loop iterations per invocation: this model is "
-          "too large for it on a CPU device (unset AR_PREDICTOR_FUSED_STEP)");
+          "too large for it on a CPU device (set AR_PREDICTOR_FUSED_STEP=0)");
     else
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
           "a workgroup gave up waiting for another's results (the device did not run them side "
-          "by side; AR_STEP_GROUPS=%s)",
+          "by side; AR_STEP_GROUPS=%s; AR_PREDICTOR_FUSED_STEP=0 turns the fused step off)",
           g_getenv ("AR_STEP_GROUPS") ? g_getenv ("AR_STEP_GROUPS") : "default");
     return FALSE;
   }

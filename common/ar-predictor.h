@@ -65,6 +65,9 @@ typedef enum {
   AR_STEP_TRIAL_BREAK_WAIT,     /* prefer it, but never take the first step's first tasks */
 } ArStepTrialTest;
 void ar_predictor_test_step_trial (ArStepTrialTest mode);
+/* Tests: generate's fused steps (recorded from now on) with the first step's first tasks
+ * never taken, so that its waits give up. Not thread-safe. */
+void ar_predictor_test_break_step_wait (gboolean on);
 
 /* The logits [vocab] that the last ar_predictor_generate() drew its last token from (for
  * tests comparing one-token step implementations). */

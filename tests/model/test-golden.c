@@ -485,6 +485,53 @@ check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
       logits_kept ? "yes" : "no", worst, error ? ": " : "", error ? error->message : "");
 }
 
+/* AR_PREDICTOR_FUSED_STEP=1 (set by the caller): a frame whose fused steps give up waiting
+ * fails with a message saying so, and the next frame is right (nothing of the failed run is
+ * kept: no replay, no cache rows). */
+static void
+check_generate_gives_up (ArDevice *dev, const char *dir, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
+  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
+  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArPredictor) pred = model ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!pred || !ar_predictor_fused_step (pred)) {
+    check (FALSE, "model tiny-gpt %s fused step gives up: %s", dn,
+        error ? error->message : "no fused step");
+    return;
+  }
+  const guint N = 3, T = ar_predictor_tokens_per_frame (pred);
+  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
+  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
+  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
+  if (!actions || !ref_tok || !ref_next)
+    return;
+  gboolean ok = TRUE;
+  for (guint f = 0; ok && f < 2; f++) {
+    ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
+    ok = ar_predictor_commit (pred, ref_tok + (gsize) f * T, &a, &error);
+  }
+  g_autofree guint32 *next = g_new0 (guint32, T);
+  ArSampleParams greedy = { .greedy = TRUE };
+  ar_predictor_test_break_step_wait (TRUE);
+  gboolean failed = ok && !ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
+  ar_predictor_test_break_step_wait (FALSE);
+  gboolean says = failed && error && strstr (error->message, "gave up waiting") != NULL;
+  g_autofree gchar *msg = error ? g_strdup (error->message) : g_strdup ("none");
+  g_clear_error (&error);
+  guint eq = 0;
+  gboolean again = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
+  for (guint i = 0; again && i < T; i++)
+    eq += next[i] == ref_next[i];
+  check (says && again && eq == T, "model tiny-gpt %s fused step gives up: the frame fails "
+      "(\"%s\"), the next one greedy_next equal=%u/%u%s%s", dn, msg, eq, T, error ? ": " : "",
+      error ? error->message : "");
+}
+
 /* AR_PREDICTOR_FUSED_STEP=auto (set by the caller): the trial of a fused step that is broken
  * (zeroed weights, or tasks never taken) must leave it off; a timed trial must agree and keep
  * whichever was faster. The predictor must give the reference's greedy tokens either way. */
@@ -586,6 +633,7 @@ main (int argc, char **argv)
       check_prefill_ahead (dev, argv[1], dts[d]);
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step");
+      check_generate_gives_up (dev, argv[1], dts[d]);
       /* Three rows per subgroup and task: tasks that end past a matrix's last row. */
       g_setenv ("AR_STEP_ROWS", "3", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-rows3");
