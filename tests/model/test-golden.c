@@ -426,6 +426,61 @@ run_vq (ArDevice *dev, const char *dir, const char *name, ArDType want)
   check (psnr >= 40, "model %s decoded_u8 %s psnr=%.1fdB", name, dn, psnr);
 }
 
+/* tiny-gpt's model and the reference's frames for the predictor checks below: tokens of 3
+ * frames, their actions, and the greedy tokens after the first two. */
+typedef struct {
+  ArSafetensors *st;
+  ArModel *model;
+  guint T;
+  gint32 *actions;
+  guint32 *ref_tok, *ref_next;
+} TinyGpt;
+
+static void
+tiny_gpt_clear (TinyGpt *g)
+{
+  g_clear_pointer (&g->model, ar_model_unref);
+  g_clear_pointer (&g->st, ar_safetensors_close);
+  g_clear_pointer (&g->actions, g_free);
+  g_clear_pointer (&g->ref_tok, g_free);
+  g_clear_pointer (&g->ref_next, g_free);
+}
+
+/* Fails the check named @what and returns FALSE when something is missing. */
+static gboolean
+tiny_gpt_open (ArDevice *dev, const char *dir, ArDType want, const char *what, TinyGpt *g)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
+  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
+  *g = (TinyGpt) { 0 };
+  g->st = ar_safetensors_open (iop, &error);
+  g->model = g->st ? ar_model_load_full (dev, card, want == AR_F32 ? AR_MODEL_LOAD_FORCE_F32
+      : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  if (!g->model) {
+    check (FALSE, "model tiny-gpt %s %s: %s", ar_dtype_name (want), what, error->message);
+    tiny_gpt_clear (g);
+    return FALSE;
+  }
+  g->T = ar_model_card (g->model)->predictor.tokens_per_frame;
+  g->actions = io_copy (g->st, "actions", AR_ST_I32, 3);
+  g->ref_tok = io_copy (g->st, "tokens", AR_ST_U32, (gsize) 3 * g->T);
+  g->ref_next = io_copy (g->st, "next_tokens_greedy", AR_ST_U32, g->T);
+  if (!g->actions || !g->ref_tok || !g->ref_next) {
+    tiny_gpt_clear (g);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Commits reference frame f % 3 with its action. */
+static gboolean
+tiny_gpt_commit (const TinyGpt *g, ArPredictor *pred, guint f, GError **error)
+{
+  ArAction a = { .discrete = TRUE, .index = (guint) g->actions[f % 3] };
+  return ar_predictor_commit (pred, g->ref_tok + (gsize) (f % 3) * g->T, &a, error);
+}
+
 /* ar_predictor_prefill_ahead() between frames, as the window slides: the next frame's
  * generate must prefill only the new frame's positions and give what a predictor without it
  * gives (greedy tokens; the last step's logits up to the order of sums). */
@@ -434,33 +489,21 @@ check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
-  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
-  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
-  g_autoptr (ArPredictor) plain = model ? ar_predictor_new (model, 0, &error) : NULL;
-  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (model, 0, &error) : NULL;
-  if (!ahead) {
-    check (FALSE, "model tiny-gpt %s prefill ahead: %s", dn, error->message);
+  TinyGpt g;
+  if (!tiny_gpt_open (dev, dir, want, "prefill ahead", &g))
     return;
-  }
-  const guint N = 3, T = ar_predictor_tokens_per_frame (plain), V = ar_predictor_vocab (plain);
-  const guint C = ar_predictor_context_frames (plain);
-  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
-  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
-  if (!actions || !ref_tok)
-    return;
+  g_autoptr (ArPredictor) plain = ar_predictor_new (g.model, 0, &error);
+  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (g.model, 0, &error) : NULL;
+  const guint T = g.T, V = ahead ? ar_predictor_vocab (ahead) : 1;
+  const guint C = ahead ? ar_predictor_context_frames (ahead) : 0;
   g_autofree guint32 *ta = g_new (guint32, T), *tb = g_new (guint32, T);
   g_autofree float *la = g_new (float, V), *lb = g_new (float, V), *lc = g_new (float, V);
   ArSampleParams greedy = { .greedy = TRUE };
-  gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
+  gboolean ok = ahead != NULL, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
   double worst = 0;
   /* Frames 0, 1, 2, 0, 1, 2, 0: the window slides from the fourth on. */
-  for (guint f = 0; ok && f < 2 * N + 1; f++) {
-    ArAction a = { .discrete = TRUE, .index = (guint) actions[f % N] };
-    ok = ar_predictor_commit (plain, ref_tok + (gsize) (f % N) * T, &a, &error)
-        && ar_predictor_commit (ahead, ref_tok + (gsize) (f % N) * T, &a, &error)
+  for (guint f = 0; ok && f < 7; f++) {
+    ok = tiny_gpt_commit (&g, plain, f, &error) && tiny_gpt_commit (&g, ahead, f, &error)
         && ar_predictor_generate (plain, &greedy, 1, NULL, ta, &error)
         && ar_predictor_generate (ahead, &greedy, 1, NULL, tb, &error)
         && ar_predictor_last_logits (plain, la, &error)
@@ -483,6 +526,7 @@ check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
       "%s prefill ahead: greedy tokens %s, new frames prefilled alone %s, last logits kept %s, "
       "nmse=%.3g%s%s", dn, tokens_equal ? "equal" : "differ", short_prefills ? "yes" : "no",
       logits_kept ? "yes" : "no", worst, error ? ": " : "", error ? error->message : "");
+  tiny_gpt_clear (&g);
 }
 
 /* AR_PREDICTOR_FUSED_STEP=1 (set by the caller): a frame whose fused steps give up waiting
@@ -493,43 +537,30 @@ check_generate_gives_up (ArDevice *dev, const char *dir, ArDType want)
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
-  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
-  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
-  g_autoptr (ArPredictor) pred = model ? ar_predictor_new (model, 0, &error) : NULL;
-  if (!pred || !ar_predictor_fused_step (pred)) {
-    check (FALSE, "model tiny-gpt %s fused step gives up: %s", dn,
-        error ? error->message : "no fused step");
+  TinyGpt g;
+  if (!tiny_gpt_open (dev, dir, want, "fused step gives up", &g))
     return;
-  }
-  const guint N = 3, T = ar_predictor_tokens_per_frame (pred);
-  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
-  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
-  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
-  if (!actions || !ref_tok || !ref_next)
-    return;
-  gboolean ok = TRUE;
-  for (guint f = 0; ok && f < 2; f++) {
-    ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
-    ok = ar_predictor_commit (pred, ref_tok + (gsize) f * T, &a, &error);
-  }
-  g_autofree guint32 *next = g_new0 (guint32, T);
+  g_autoptr (ArPredictor) pred = ar_predictor_new (g.model, 0, &error);
+  gboolean ok = pred && ar_predictor_fused_step (pred);
+  for (guint f = 0; ok && f < 2; f++)
+    ok = tiny_gpt_commit (&g, pred, f, &error);
+  g_autofree guint32 *next = g_new0 (guint32, g.T);
   ArSampleParams greedy = { .greedy = TRUE };
   ar_predictor_test_break_step_wait (TRUE);
   gboolean failed = ok && !ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
   ar_predictor_test_break_step_wait (FALSE);
   gboolean says = failed && error && strstr (error->message, "gave up waiting") != NULL;
-  g_autofree gchar *msg = error ? g_strdup (error->message) : g_strdup ("none");
+  g_autofree gchar *msg = g_strdup (error ? error->message
+      : ok ? "none" : "no fused step");
   g_clear_error (&error);
   guint eq = 0;
   gboolean again = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
-  for (guint i = 0; again && i < T; i++)
-    eq += next[i] == ref_next[i];
-  check (says && again && eq == T, "model tiny-gpt %s fused step gives up: the frame fails "
-      "(\"%s\"), the next one greedy_next equal=%u/%u%s%s", dn, msg, eq, T, error ? ": " : "",
-      error ? error->message : "");
+  for (guint i = 0; again && i < g.T; i++)
+    eq += next[i] == g.ref_next[i];
+  check (says && again && eq == g.T, "model tiny-gpt %s fused step gives up: the frame fails "
+      "(\"%s\"), the next one greedy_next equal=%u/%u%s%s", dn, msg, eq, g.T,
+      error ? ": " : "", error ? error->message : "");
+  tiny_gpt_clear (&g);
 }
 
 /* AR_PREDICTOR_FUSED_STEP=auto (set by the caller): the trial of a fused step that is broken
@@ -545,21 +576,11 @@ check_trials (ArDevice *dev, const char *dir, ArDType want)
   };
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
-  g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
-  g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
-  if (!model) {
-    check (FALSE, "model tiny-gpt %s fused-step trials: %s", dn, error->message);
+  TinyGpt g;
+  if (!tiny_gpt_open (dev, dir, want, "fused-step trials", &g))
     return;
-  }
-  const guint N = 3, T = ar_model_card (model)->predictor.tokens_per_frame;
-  g_autofree gint32 *actions = io_copy (st, "actions", AR_ST_I32, N);
-  g_autofree guint32 *ref_tok = io_copy (st, "tokens", AR_ST_U32, (gsize) N * T);
-  g_autofree guint32 *ref_next = io_copy (st, "next_tokens_greedy", AR_ST_U32, T);
-  if (!actions || !ref_tok || !ref_next)
-    return;
+  ArModel *model = g.model;
+  const guint T = g.T;
   g_autofree guint32 *next = g_new (guint32, T);
   {
     /* Unset: a trial on GPUs, none on CPU devices (there the step is 5-10x slower). */
@@ -584,15 +605,13 @@ check_trials (ArDevice *dev, const char *dir, ArDType want)
     gboolean ok = pred != NULL;
     if (ok)
       ar_predictor_step_trial (pred, &tr);
-    for (guint f = 0; ok && f < 2; f++) {
-      ArAction a = { .discrete = TRUE, .index = (guint) actions[f] };
-      ok = ar_predictor_commit (pred, ref_tok + (gsize) f * T, &a, &error);
-    }
+    for (guint f = 0; ok && f < 2; f++)
+      ok = tiny_gpt_commit (&g, pred, f, &error);
     ArSampleParams greedy = { .greedy = TRUE };
     ok = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
     guint eq = 0;
     for (guint i = 0; ok && i < T; i++)
-      eq += next[i] == ref_next[i];
+      eq += next[i] == g.ref_next[i];
     gboolean as_expected;
     if (trials[k].mode == AR_STEP_TRIAL_BREAK_WEIGHTS)
       as_expected = !tr.chosen && tr.status == 0 && tr.nmse > 1e-3;
@@ -609,6 +628,7 @@ check_trials (ArDevice *dev, const char *dir, ArDType want)
         tr.per_op_us, eq, T, error ? ": " : "", error ? error->message : "");
     g_clear_error (&error);
   }
+  tiny_gpt_clear (&g);
 }
 
 int
