@@ -400,23 +400,31 @@ GST_START_TEST (test_predict_dream)
 }
 GST_END_TEST;
 
+/* Pushes token frames 0..n-1 into @predict (taken) and returns the @per_frame predictions
+ * pulled after each. */
+static GPtrArray *
+collect_predictions (GstElement *predict, guint n, guint per_frame)
+{
+  GstHarness *h = predict_harness (predict);
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+  guint i, k;
+  for (i = 0; i < n; i++) {
+    gst_harness_push (h, make_token_frame (i));
+    for (k = 0; k < per_frame; k++)
+      g_ptr_array_add (out, gst_harness_pull (h));
+  }
+  gst_harness_teardown (h);
+  return out;
+}
+
 GST_START_TEST (test_predict_seed_determinism)
 {
   GPtrArray *runs[2];
-  guint r, i;
+  guint r;
 
-  for (r = 0; r < 2; r++) {
-    GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "seed",
-        G_GUINT64_CONSTANT (1234), "temperature", 1.5f, "horizon", 2, NULL);
-    GstHarness *h = predict_harness (predict);
-    runs[r] = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
-    for (i = 0; i < 4; i++) {
-      gst_harness_push (h, make_token_frame (i));
-      g_ptr_array_add (runs[r], gst_harness_pull (h));
-      g_ptr_array_add (runs[r], gst_harness_pull (h));
-    }
-    gst_harness_teardown (h);
-  }
+  for (r = 0; r < 2; r++)
+    runs[r] = collect_predictions (make_element ("arpredict", "model", TINY_GPT, "seed",
+            G_GUINT64_CONSTANT (1234), "temperature", 1.5f, "horizon", 2, NULL), 4, 2);
   assert_runs_equal (runs[0], runs[1]);
   g_ptr_array_unref (runs[0]);
   g_ptr_array_unref (runs[1]);
@@ -428,21 +436,15 @@ GST_END_TEST;
 GST_START_TEST (test_predict_prefill_ahead_same)
 {
   GPtrArray *runs[2];
-  guint r, i;
+  guint r;
   gboolean ahead;
 
   for (r = 0; r < 2; r++) {
     GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
         "prefill-ahead", r == 0, NULL);
-    GstHarness *h = predict_harness (predict);
     g_object_get (predict, "prefill-ahead", &ahead, NULL);
     fail_unless_equals_int (ahead, r == 0);
-    runs[r] = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
-    for (i = 0; i < 6; i++) {
-      gst_harness_push (h, make_token_frame (i));
-      g_ptr_array_add (runs[r], gst_harness_pull (h));
-    }
-    gst_harness_teardown (h);
+    runs[r] = collect_predictions (predict, 6, 1);
   }
   assert_runs_equal (runs[0], runs[1]);
   g_ptr_array_unref (runs[0]);
