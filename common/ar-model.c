@@ -23,6 +23,8 @@ struct _ArModel {
   gchar *share_key;            /* set while the model is in the shared table */
   GMutex fingerprint_lock;
   gchar fingerprint[17];       /* "" until computed */
+  GMutex memo_lock;
+  GHashTable *memo;            /* key -> what a caller computed once (ar_model_memo_*) */
 };
 
 static GMutex shared_lock;
@@ -47,7 +49,35 @@ model_free (ArModel *m)
     ar_device_unref (m->dev);
   g_free (m->share_key);
   g_mutex_clear (&m->fingerprint_lock);
+  g_clear_pointer (&m->memo, g_hash_table_unref);
+  g_mutex_clear (&m->memo_lock);
   g_free (m);
+}
+
+void
+ar_model_memo_lock (ArModel *model)
+{
+  g_mutex_lock (&model->memo_lock);
+}
+
+void
+ar_model_memo_unlock (ArModel *model)
+{
+  g_mutex_unlock (&model->memo_lock);
+}
+
+gconstpointer
+ar_model_memo_get (ArModel *model, const char *key)
+{
+  return model->memo ? g_hash_table_lookup (model->memo, key) : NULL;
+}
+
+void
+ar_model_memo_set (ArModel *model, const char *key, gpointer value)
+{
+  if (!model->memo)
+    model->memo = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_replace (model->memo, g_strdup (key), value);
 }
 
 ArModel *
@@ -323,6 +353,7 @@ load_card (ArDevice *dev, ArCard *card, ArModelLoadFlags flags, GError **error)
   ArModel *m = g_new0 (ArModel, 1);
   m->refcount = 1;
   g_mutex_init (&m->fingerprint_lock);
+  g_mutex_init (&m->memo_lock);
   m->dev = ar_device_ref (dev);
   m->card = card;
   m->tensors = g_ptr_array_new_with_free_func (tensor_free);

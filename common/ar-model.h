@@ -1,6 +1,7 @@
 /* A model on the device: its card, and every weight tensor uploaded once (fp16 storage where
- * the device has it, fp32 otherwise). Models are immutable after loading, so one copy can be
- * shared by every element of a process (ar_model_get_shared). */
+ * the device has it, fp32 otherwise). Models are immutable after loading (but for results
+ * memoised on them, ar_model_memo_*), so one copy can be shared by every element of a
+ * process (ar_model_get_shared). */
 #pragma once
 #include "ar-card.h"
 #include "ar-memory.h"
@@ -62,6 +63,13 @@ const ArModelSummary *ar_model_summary (const ArModel *model);
  * model has no tokenizer or its weights file cannot be read any more. Thread-safe. */
 const char *ar_model_tokenizer_fingerprint (ArModel *model, GError **error);
 
+/* What callers compute once per model and share, such as the predictor's fused-step trial
+ * (the one thing about a model that changes after loading). Take the lock around a get and
+ * the set that follows it; set takes @value (plain data, freed with g_free). */
+void ar_model_memo_lock (ArModel *model);
+void ar_model_memo_unlock (ArModel *model);
+gconstpointer ar_model_memo_get (ArModel *model, const char *key);
+void ar_model_memo_set (ArModel *model, const char *key, gpointer value);
 /* NULL when the model has no such tensor. */
 const ArModelTensor *ar_model_lookup (const ArModel *model, const char *name);
 

@@ -58,6 +58,7 @@ struct _ArPredictor {
   /* The fused one-token step (ar_op_decode_step), when on: the weights packed as it reads
    * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
   gboolean fused_step;
+  int fused_mode;       /* FusedMode: AR_PREDICTOR_FUSED_STEP */
   ArStepTrial trial;    /* what AR_PREDICTOR_FUSED_STEP=auto measured */
   ArStepShape step;
   ArBuffer *step_w, *caches, *step_scratch;
@@ -211,11 +212,12 @@ fused_mode (ArPredictor *p)
   return strcmp (v, "1") == 0 ? FUSED_ON : strcmp (v, "auto") == 0 ? FUSED_AUTO : FUSED_OFF;
 }
 
-/* Turns the fused step on when the device runs it for this predictor: one cache buffer for
- * all layers (each layer's qkvc a view of it), the packed weights and the scratch. Leaves it
- * off, with a message, otherwise. */
+/* The fused step's cache layout, where the device runs the step for this predictor: one
+ * buffer for all layers (each layer's qkvc a view of it), which the per-op steps use as well.
+ * Leaves p->caches NULL, with a message, otherwise. The step's weights come last
+ * (setup_fused_step()). */
 static void
-setup_fused_step (ArPredictor *p)
+setup_step_caches (ArPredictor *p)
 {
   const ArPredictorConfig *cfg = p->cfg;
   gsize es = ar_dtype_size (p->dt);
@@ -229,12 +231,8 @@ setup_fused_step (ArPredictor *p)
     .gelu_tanh = cfg->gelu == AR_GELU_TANH, .ledby = cfg->action_add_to_frame, .eps = p->eps,
   };
   GError *err = NULL;
-  ArStepLayout lay;
-  ar_step_layout (&p->step, &lay);
   if (ar_step_supported (p->dev, p->dt, &p->step, &err)
-      && (p->caches = alloc (p, stride * cfg->layers, es, &err))
-      && (p->step_w = alloc (p, lay.total, es, &err))
-      && (p->step_scratch = alloc (p, ar_step_scratch_size (&p->step, p->T), 1, &err))) {
+      && (p->caches = alloc (p, stride * cfg->layers, es, &err))) {
     for (guint i = 0; i < cfg->layers && !err; i++)
       p->layers[i].qkvc = ar_buffer_view_new (p->caches, i * stride * es,
           (gsize) p->L * 3 * p->dim * es, &err);
@@ -245,11 +243,7 @@ setup_fused_step (ArPredictor *p)
     for (guint i = 0; i < cfg->layers; i++)
       g_clear_pointer (&p->layers[i].qkvc, ar_buffer_free);
     g_clear_pointer (&p->caches, ar_buffer_free);
-    g_clear_pointer (&p->step_w, ar_buffer_free);
-    g_clear_pointer (&p->step_scratch, ar_buffer_free);
-    return;
   }
-  p->fused_step = TRUE;
 }
 
 /* Copies the predictor's tensors into step_w, in ar_step_layout()'s order. */
@@ -369,6 +363,9 @@ drop_fused_step (ArPredictor *p)
 
 #define TRIAL_STEPS 16
 #define TRIAL_RUNS 3
+/* The fused step is kept only when this much faster: a near tie keeps the per-op steps
+ * rather than a choice that timing noise flips between runs. */
+#define TRIAL_MARGIN 0.9
 
 /* AR_PREDICTOR_FUSED_STEP=auto: runs TRIAL_STEPS one-token steps after a made-up window of
  * context_frames - 1 frames, per op and fused, TRIAL_RUNS times each, alternating; keeps the
@@ -408,33 +405,40 @@ step_trial (ArPredictor *p, GError **error)
   }
 
   *tr = (ArStepTrial) { .ran = TRUE, .steps = n, .pos = P };
-  double t_op[TRIAL_RUNS], t_fz[TRIAL_RUNS];
+  double t_op[TRIAL_RUNS], t_fz[TRIAL_RUNS] = { INFINITY, INFINITY, INFINITY };
   g_autofree float *l_op = g_new (float, p->vocab), *l_fz = g_new (float, p->vocab);
   GError *fz_err = NULL;
   gboolean fz_ok = TRUE;
   guint runs = trial_test == AR_STEP_TRIAL_BREAK_WAIT ? 1 : TRIAL_RUNS;
+  /* Every run must agree: the worst logits and every status bit count. */
   for (guint r = 0; r < runs; r++) {
     if (!trial_run (p, FALSE, P, n, FALSE, &t_op[r], error)
         || !read_floats (p, p->logits, 0, l_op, p->vocab, error))
       return FALSE;
-    if (fz_ok)
-      fz_ok = trial_run (p, TRUE, P, n, trial_test == AR_STEP_TRIAL_BREAK_WAIT, &t_fz[r], &fz_err)
-          && read_floats (p, p->logits, 0, l_fz, p->vocab, &fz_err)
-          && ar_buffer_read (p->ids, (gsize) p->L * 4, &tr->status, 4, &fz_err);
+    guint32 status = 0;
+    fz_ok = fz_ok
+        && trial_run (p, TRUE, P, n, trial_test == AR_STEP_TRIAL_BREAK_WAIT, &t_fz[r], &fz_err)
+        && read_floats (p, p->logits, 0, l_fz, p->vocab, &fz_err)
+        && ar_buffer_read (p->ids, (gsize) p->L * 4, &status, 4, &fz_err);
+    if (!fz_ok)
+      break;
+    tr->status |= status;
+    double num = 0, den = 0;
+    for (guint i = 0; i < p->vocab; i++) {
+      num += ((double) l_fz[i] - l_op[i]) * ((double) l_fz[i] - l_op[i]);
+      den += (double) l_op[i] * l_op[i];
+    }
+    tr->nmse = MAX (tr->nmse, num / MAX (den, 1e-30));
   }
   qsort (t_op, runs, sizeof *t_op, cmp_double);
   qsort (t_fz, runs, sizeof *t_fz, cmp_double);
   tr->per_op_us = t_op[runs / 2];
   tr->fused_us = fz_ok ? t_fz[runs / 2] : INFINITY;
-  double num = 0, den = 0;
-  for (guint i = 0; i < p->vocab; i++) {
-    num += ((double) l_fz[i] - l_op[i]) * ((double) l_fz[i] - l_op[i]);
-    den += (double) l_op[i] * l_op[i];
-  }
-  tr->nmse = fz_ok ? num / MAX (den, 1e-30) : INFINITY;
+  if (!fz_ok)
+    tr->nmse = INFINITY;
   double lim = p->dt == AR_F16 ? 1e-3 : 1e-6;
   gboolean agrees = fz_ok && tr->status == 0 && tr->nmse <= lim;
-  tr->chosen = agrees && (prefer_fused || tr->fused_us < tr->per_op_us);
+  tr->chosen = agrees && (prefer_fused || tr->fused_us < TRIAL_MARGIN * tr->per_op_us);
   if (fz_err)
     g_message ("predictor: the fused one-token step is off: on trial it failed: %s",
         fz_err->message);
@@ -453,6 +457,84 @@ step_trial (ArPredictor *p, GError **error)
   p->rec_valid = FALSE;
   p->cache_len = 0;
   return TRUE;
+}
+
+/* Adds the fused step's packed weights and scratch, after everything else the predictor
+ * needs: where memory is short the predictor still builds, per op. FALSE only where packing
+ * fails. */
+static gboolean
+add_step_weights (ArPredictor *p, GError **error)
+{
+  GError *err = NULL;
+  ArStepLayout lay;
+  ar_step_layout (&p->step, &lay);
+  if (!(p->step_w = alloc (p, lay.total, ar_dtype_size (p->dt), &err))
+      || !(p->step_scratch = alloc (p, ar_step_scratch_size (&p->step, p->T), 1, &err))) {
+    g_message ("predictor: the fused one-token step is off: %s", err->message);
+    g_clear_error (&err);
+    drop_fused_step (p);
+    return TRUE;
+  }
+  p->fused_step = TRUE;
+  return pack_step_weights (p, error);
+}
+
+/* The model's memo of the trial, per window length. */
+static gchar *
+trial_key (ArPredictor *p)
+{
+  return g_strdup_printf ("fused-step-trial/%u", p->C);
+}
+
+/* The fused step as AR_PREDICTOR_FUSED_STEP asks: on (=1), or (auto) as the trial decides.
+ * One trial per model and window (ar_model_memo_*): every predictor of the model then runs
+ * the same kind of step, and only the first pays for the trial; tests' trials run anew. */
+static gboolean
+setup_fused_step (ArPredictor *p, GError **error)
+{
+  gboolean share = p->fused_mode == FUSED_AUTO && trial_test == AR_STEP_TRIAL_TIMED;
+  g_autofree gchar *key = trial_key (p);
+  const ArStepTrial *known = NULL;
+  gboolean ok = TRUE;
+  if (share) {
+    ar_model_memo_lock (p->model);
+    known = ar_model_memo_get (p->model, key);
+  }
+  if (known) {
+    p->trial = *known;
+    p->trial.shared = TRUE;
+    if (known->chosen)
+      ok = add_step_weights (p, error);
+  } else {
+    ok = add_step_weights (p, error);
+    if (ok && p->fused_step && p->fused_mode == FUSED_AUTO)
+      ok = step_trial (p, error);
+    if (ok && share && p->trial.ran)
+      ar_model_memo_set (p->model, key, g_memdup2 (&p->trial, sizeof p->trial));
+  }
+  if (share)
+    ar_model_memo_unlock (p->model);
+  return ok;
+}
+
+/* A fused step kept by the trial gave up waiting at run time: per-op steps from now on, for
+ * this predictor and, through the memo, for the model's next ones. */
+static void
+forget_fused_step (ArPredictor *p, guint32 status)
+{
+  g_message ("predictor: the fused one-token step gave up waiting (status %u): one-token steps "
+      "run per op from now on", status);
+  drop_fused_step (p);
+  g_autofree gchar *key = trial_key (p);
+  ar_model_memo_lock (p->model);
+  const ArStepTrial *known = ar_model_memo_get (p->model, key);
+  if (known) {
+    ArStepTrial *t = g_memdup2 (known, sizeof *known);
+    t->chosen = FALSE;
+    t->status |= status;
+    ar_model_memo_set (p->model, key, t);
+  }
+  ar_model_memo_unlock (p->model);
 }
 
 gboolean
@@ -551,10 +633,10 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   guint64 L = p->L, dim = p->dim;
   guint64 wide = MAX (p->hidden, cfg->head_hidden);
   p->zero_row = p->vocab + p->n_act_rows;
-  FusedMode fused = fused_mode (p);
-  if (!err && fused != FUSED_OFF)
-    setup_fused_step (p);
-  for (guint i = 0; i < cfg->layers && !err && !p->fused_step; i++)
+  p->fused_mode = fused_mode (p);
+  if (!err && p->fused_mode != FUSED_OFF)
+    setup_step_caches (p);
+  for (guint i = 0; i < cfg->layers && !err && !p->caches; i++)
     p->layers[i].qkvc = alloc (p, L * 3 * dim, es, &err);
   p->table = alloc (p, (guint64) (p->zero_row + (cfg->action_add_to_frame ? 1 : 0)) * dim, es, &err);
   p->ledby = cfg->action_add_to_frame ? alloc (p, L, 4, &err) : NULL;
@@ -596,8 +678,6 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
     return NULL;
   if (!(p->cmd = ar_cmd_new (p->dev, error)))
     return NULL;
-  if (p->fused_step && !pack_step_weights (p, error))
-    return NULL;
   p->hist_tok = g_new0 (guint32, (gsize) p->C * p->T);
   p->hist_act = g_new0 (guint, p->C);
   p->hist_actv = g_new0 (float, (gsize) p->C * p->act_size);
@@ -606,7 +686,7 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->seq_ids = g_new0 (guint32, L);
   p->seq_ledby = g_new0 (guint32, L);
   p->seq_actv = g_new0 (float, (gsize) p->C * p->act_size);
-  if (p->fused_step && fused == FUSED_AUTO && !step_trial (p, error))
+  if (p->caches && !setup_fused_step (p, error))
     return NULL;
   return g_steal_pointer (&p);
 }
@@ -1059,7 +1139,11 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   guint32 status = p->fused_step ? got[n_read - 1] : 0;
   if (status != 0) {
     p->rec_valid = FALSE;
-    /* A wait that gave up also spent llvmpipe's loop budget: it is the cause then. */
+    /* Kept by a trial: the frame again, per op (the cache holds nothing of the failed run). */
+    if (p->fused_mode == FUSED_AUTO) {
+      forget_fused_step (p, status);
+      return generate_one (p, params, counter, tokens, act, actv, n, out, error);
+    }
     if (status == AR_STEP_STATUS_LOOP_LIMIT)
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step was "
           "cut short by llvmpipe's limit of 65535 loop iterations per invocation: this model is "
@@ -1067,7 +1151,9 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     else
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
           "a workgroup gave up waiting for another's results (the device did not run them side "
-          "by side; AR_STEP_GROUPS=%s; AR_PREDICTOR_FUSED_STEP=0 turns the fused step off)",
+          "by side%s; AR_STEP_GROUPS=%s; AR_PREDICTOR_FUSED_STEP=0 turns the fused step off)",
+          /* A wait that gives up spends llvmpipe's loop budget too: either can be the cause. */
+          status & AR_STEP_STATUS_LOOP_LIMIT ? ", or llvmpipe's loop limit cut a task short" : "",
           g_getenv ("AR_STEP_GROUPS") ? g_getenv ("AR_STEP_GROUPS") : "default");
     return FALSE;
   }

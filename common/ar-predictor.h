@@ -47,13 +47,15 @@ gboolean ar_predictor_fused_step (const ArPredictor *pred);
 
 /* What the trial of AR_PREDICTOR_FUSED_STEP=auto measured when the predictor was built. */
 typedef struct {
-  gboolean ran;         /* FALSE: no trial (not asked for, or the device cannot run the step) */
+  gboolean ran;         /* FALSE: no trial (AR_PREDICTOR_FUSED_STEP not auto, a device that
+                         * cannot run the step, no memory for it, or one token per frame) */
+  gboolean shared;      /* the trial of an earlier predictor of the same model and window */
   guint steps, pos;     /* one-token steps per run, at positions pos.. */
   double per_op_us;     /* wall time per step, median of the runs, per-op steps */
   double fused_us;      /* the same, fused (infinite if it failed) */
   double nmse;          /* the fused steps' last logits against the per-op steps' */
   guint32 status;       /* the fused steps' status word (0: no wait gave up) */
-  gboolean chosen;      /* the fused step was kept */
+  gboolean chosen;      /* the fused step was kept (when at least 10% faster per step) */
 } ArStepTrial;
 void ar_predictor_step_trial (const ArPredictor *pred, ArStepTrial *trial);
 
@@ -99,7 +101,9 @@ gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params,
  * positions they will have then. Call it while waiting for the next frame (after a prediction
  * was read): that generate then prefills only the new frame's positions. Exact: the cache
  * rows are the ones generate would compute (positions before the new frame do not see it).
- * A no-op when the cache already holds them. Leaves ar_predictor_last_logits() as it was. */
+ * A no-op when the cache already holds them. Leaves ar_predictor_last_logits() as it was.
+ * Worth it before a generate with horizon 1 only: a rollout's later frames start their
+ * windows at 0 anyway. */
 gboolean ar_predictor_prefill_ahead (ArPredictor *pred, GError **error);
 /* Positions the last generated frame (the last of a rollout) ran through the model before
  * its one-token steps: its window's, or what the cache lacked of them. */

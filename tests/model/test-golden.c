@@ -481,29 +481,42 @@ tiny_gpt_commit (const TinyGpt *g, ArPredictor *pred, guint f, GError **error)
   return ar_predictor_commit (pred, g->ref_tok + (gsize) (f % 3) * g->T, &a, error);
 }
 
-/* ar_predictor_prefill_ahead() between frames, as the window slides: the next frame's
- * generate must prefill only the new frame's positions and give what a predictor without it
- * gives (greedy tokens; the last step's logits up to the order of sums). */
+/* ar_predictor_prefill_ahead() between frames, as the window slides, on @card with made-up
+ * tokens and actions: the next frame's generate must prefill only the new frame's positions
+ * and give what a predictor without it gives (greedy tokens, also of a 2-frame rollout at the
+ * end; the last step's logits up to the order of sums). */
 static void
-check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
+check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType want)
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  TinyGpt g;
-  if (!tiny_gpt_open (dev, dir, want, "prefill ahead", &g))
+  g_autoptr (ArModel) model = ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error);
+  g_autoptr (ArPredictor) plain = model ? ar_predictor_new (model, 0, &error) : NULL;
+  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!ahead) {
+    check (FALSE, "model %s %s prefill ahead: %s", name, dn, error->message);
     return;
-  g_autoptr (ArPredictor) plain = ar_predictor_new (g.model, 0, &error);
-  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (g.model, 0, &error) : NULL;
-  const guint T = g.T, V = ahead ? ar_predictor_vocab (ahead) : 1;
-  const guint C = ahead ? ar_predictor_context_frames (ahead) : 0;
-  g_autofree guint32 *ta = g_new (guint32, T), *tb = g_new (guint32, T);
+  }
+  const guint T = ar_predictor_tokens_per_frame (plain), V = ar_predictor_vocab (plain);
+  const guint C = ar_predictor_context_frames (plain), A = ar_predictor_action_size (plain);
+  const gboolean discrete = ar_predictor_action_discrete (plain);
+  g_autofree guint32 *tok = g_new (guint32, T);
+  g_autofree guint32 *ta = g_new (guint32, 2 * T), *tb = g_new (guint32, 2 * T);
   g_autofree float *la = g_new (float, V), *lb = g_new (float, V), *lc = g_new (float, V);
+  g_autofree float *av = g_new (float, MAX (A, 1));
   ArSampleParams greedy = { .greedy = TRUE };
-  gboolean ok = ahead != NULL, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
+  gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
   double worst = 0;
-  /* Frames 0, 1, 2, 0, 1, 2, 0: the window slides from the fourth on. */
+  /* Seven frames: the window slides from frame C on. */
   for (guint f = 0; ok && f < 7; f++) {
-    ok = tiny_gpt_commit (&g, plain, f, &error) && tiny_gpt_commit (&g, ahead, f, &error)
+    for (guint i = 0; i < T; i++)
+      tok[i] = (i * 7 + f * 13) % V;
+    for (guint i = 0; i < A; i++)
+      av[i] = (float) sin (0.7 * f + i);
+    ArAction a = { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
+      .values = av };
+    ok = ar_predictor_commit (plain, tok, &a, &error) && ar_predictor_commit (ahead, tok, &a, &error)
         && ar_predictor_generate (plain, &greedy, 1, NULL, ta, &error)
         && ar_predictor_generate (ahead, &greedy, 1, NULL, tb, &error)
         && ar_predictor_last_logits (plain, la, &error)
@@ -521,35 +534,44 @@ check_prefill_ahead (ArDevice *dev, const char *dir, ArDType want)
         && ar_predictor_last_logits (ahead, lc, &error);
     logits_kept = logits_kept && ok && memcmp (lb, lc, V * sizeof (float)) == 0;
   }
+  ok = ok && ar_predictor_generate (plain, &greedy, 2, NULL, ta, &error)
+      && ar_predictor_generate (ahead, &greedy, 2, NULL, tb, &error);
+  tokens_equal = tokens_equal && ok && memcmp (ta, tb, 2 * T * 4) == 0;
   double lim = want == AR_F16 ? 1e-5 : 1e-10;
-  check (ok && tokens_equal && short_prefills && logits_kept && worst <= lim, "model tiny-gpt "
-      "%s prefill ahead: greedy tokens %s, new frames prefilled alone %s, last logits kept %s, "
-      "nmse=%.3g%s%s", dn, tokens_equal ? "equal" : "differ", short_prefills ? "yes" : "no",
-      logits_kept ? "yes" : "no", worst, error ? ": " : "", error ? error->message : "");
-  tiny_gpt_clear (&g);
+  check (ok && tokens_equal && short_prefills && logits_kept && worst <= lim, "model %s %s "
+      "prefill ahead: greedy tokens %s, new frames prefilled alone %s, last logits kept %s, "
+      "nmse=%.3g%s%s", name, dn, tokens_equal ? "equal" : "differ",
+      short_prefills ? "yes" : "no", logits_kept ? "yes" : "no", worst, error ? ": " : "",
+      error ? error->message : "");
 }
 
-/* AR_PREDICTOR_FUSED_STEP=1 (set by the caller): a frame whose fused steps give up waiting
- * fails with a message saying so, and the next frame is right (nothing of the failed run is
- * kept: no replay, no cache rows). */
+/* A frame whose fused steps give up waiting: with AR_PREDICTOR_FUSED_STEP=1 it fails with a
+ * message saying so and the next frame is right (nothing of the failed run is kept: no
+ * replay, no cache rows); with a step kept by the auto trial, the frame is run again per op
+ * and the step stays off. */
 static void
-check_generate_gives_up (ArDevice *dev, const char *dir, ArDType want)
+check_generate_gives_up (ArDevice *dev, const char *dir, ArDType want, gboolean auto_kept)
 {
   const char *dn = ar_dtype_name (want);
+  const char *what = auto_kept ? "fused step (auto) gives up" : "fused step gives up";
   g_autoptr (GError) error = NULL;
   TinyGpt g;
-  if (!tiny_gpt_open (dev, dir, want, "fused step gives up", &g))
+  if (!tiny_gpt_open (dev, dir, want, what, &g))
     return;
+  g_setenv ("AR_PREDICTOR_FUSED_STEP", auto_kept ? "auto" : "1", TRUE);
+  ar_predictor_test_step_trial (AR_STEP_TRIAL_PREFER_FUSED);
   g_autoptr (ArPredictor) pred = ar_predictor_new (g.model, 0, &error);
+  ar_predictor_test_step_trial (AR_STEP_TRIAL_TIMED);
   gboolean ok = pred && ar_predictor_fused_step (pred);
   for (guint f = 0; ok && f < 2; f++)
     ok = tiny_gpt_commit (&g, pred, f, &error);
   g_autofree guint32 *next = g_new0 (guint32, g.T);
   ArSampleParams greedy = { .greedy = TRUE };
   ar_predictor_test_break_step_wait (TRUE);
-  gboolean failed = ok && !ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
+  gboolean first = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
   ar_predictor_test_break_step_wait (FALSE);
-  gboolean says = failed && error && strstr (error->message, "gave up waiting") != NULL;
+  gboolean as_expected = auto_kept ? first && !ar_predictor_fused_step (pred)
+      : !first && error && strstr (error->message, "gave up waiting") != NULL;
   g_autofree gchar *msg = g_strdup (error ? error->message
       : ok ? "none" : "no fused step");
   g_clear_error (&error);
@@ -557,9 +579,9 @@ check_generate_gives_up (ArDevice *dev, const char *dir, ArDType want)
   gboolean again = ok && ar_predictor_generate (pred, &greedy, 1, NULL, next, &error);
   for (guint i = 0; again && i < g.T; i++)
     eq += next[i] == g.ref_next[i];
-  check (says && again && eq == g.T, "model tiny-gpt %s fused step gives up: the frame fails "
-      "(\"%s\"), the next one greedy_next equal=%u/%u%s%s", dn, msg, eq, g.T,
-      error ? ": " : "", error ? error->message : "");
+  check (as_expected && again && eq == g.T, "model tiny-gpt %s %s: the frame %s (\"%s\"), "
+      "the next one greedy_next equal=%u/%u%s%s", dn, what, first ? "ran per op" : "failed",
+      msg, eq, g.T, error ? ": " : "", error ? error->message : "");
   tiny_gpt_clear (&g);
 }
 
@@ -590,7 +612,8 @@ check_trials (ArDevice *dev, const char *dir, ArDType want)
     ArStepTrial tr = { 0 };
     if (pred)
       ar_predictor_step_trial (pred, &tr);
-    check (pred && tr.ran == !dev->caps.is_cpu && (tr.ran || !ar_predictor_fused_step (pred)),
+    gboolean fused = pred && ar_predictor_fused_step (pred);
+    check (pred && (dev->caps.is_cpu ? !tr.ran && !fused : tr.ran || !fused),
         "model tiny-gpt %s fused step by default: %s, trial %s%s%s", dn,
         pred && ar_predictor_fused_step (pred) ? "on" : "off", tr.ran ? "ran" : "not run",
         error ? ": " : "", error ? error->message : "");
@@ -628,6 +651,19 @@ check_trials (ArDevice *dev, const char *dir, ArDType want)
         tr.per_op_us, eq, T, error ? ": " : "", error ? error->message : "");
     g_clear_error (&error);
   }
+  /* The timed trial is the model's: a later predictor of it takes it over, untimed. */
+  ArStepTrial first = { 0 }, again = { 0 };
+  g_autoptr (ArPredictor) a = ar_predictor_new (model, 0, &error);
+  g_autoptr (ArPredictor) b = a ? ar_predictor_new (model, 0, &error) : NULL;
+  if (b) {
+    ar_predictor_step_trial (a, &first);
+    ar_predictor_step_trial (b, &again);
+  }
+  check (b && again.shared && again.chosen == first.chosen && again.fused_us == first.fused_us
+      && ar_predictor_fused_step (b) == ar_predictor_fused_step (a),
+      "model tiny-gpt %s fused-step trial shared by the model's predictors: %s%s%s", dn,
+      again.shared ? "yes" : "no", error ? ": " : "", error ? error->message : "");
+  g_clear_error (&error);
   tiny_gpt_clear (&g);
 }
 
@@ -650,10 +686,20 @@ main (int argc, char **argv)
     for (guint d = 0; d < ndt; d++) {
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "0", TRUE);
       run_gpt (dev, argv[1], dts[d], FALSE, NULL);
-      check_prefill_ahead (dev, argv[1], dts[d]);
+      {
+        const char *cards[][2] = { { "tiny-gpt.yaml", "tiny-gpt" },
+          { "tiny-llama.yaml", "tiny-llama" },
+          { "../../../models/demo/sim64.yaml", "sim64 (continuous, add_to_frame)" } };
+        for (guint c = 0; c < G_N_ELEMENTS (cards); c++) {
+          g_autofree gchar *path = g_build_filename (argv[1], cards[c][0], NULL);
+          check_prefill_ahead (dev, path, cards[c][1], dts[d]);
+        }
+      }
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step");
-      check_generate_gives_up (dev, argv[1], dts[d]);
+      check_generate_gives_up (dev, argv[1], dts[d], FALSE);
+      check_generate_gives_up (dev, argv[1], dts[d], TRUE);
+      g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
       /* Three rows per subgroup and task: tasks that end past a matrix's last row. */
       g_setenv ("AR_STEP_ROWS", "3", TRUE);
       run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-rows3");
