@@ -561,6 +561,7 @@ gst_ar_predict_post_metrics (GstArPredict *self, const guint32 *tokens, GstBuffe
               "token-accuracy", G_TYPE_DOUBLE, (gdouble) equal / self->n_tokens,
               "pts", G_TYPE_UINT64, GST_BUFFER_PTS (frame),
               "frames-in-context", G_TYPE_UINT, ar_predictor_frames_in_context (self->predictor),
+              "prefill-positions", G_TYPE_UINT, ar_predictor_last_prefill (self->predictor),
               NULL)));
 }
 
@@ -1295,7 +1296,9 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
   g_object_class_install_property (gobject_class, PROP_POST_METRICS,
       g_param_spec_boolean ("post-metrics", "Post metrics",
           "Post an element message \"ar-predict-metrics\" per frame with the token accuracy "
-          "(token-accuracy, double) of the previous prediction against the frame that came",
+          "(token-accuracy, double) of the previous prediction against the frame that came, "
+          "and the positions that prediction ran through the model before its one-token steps "
+          "(prefill-positions, uint: the new frame's alone when prefill-ahead did the rest)",
           FALSE, flags | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ACTION_TIMEOUT,
       g_param_spec_uint ("action-timeout", "Action timeout",

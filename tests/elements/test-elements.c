@@ -435,6 +435,52 @@ GST_START_TEST (test_predict_seed_determinism)
 }
 GST_END_TEST;
 
+/* The prefill-positions of the metrics messages after @n frames (the predictions of frames
+ * 0..n-2). */
+static GArray *
+prefill_positions (gboolean ahead, guint n)
+{
+  GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
+      "post-metrics", TRUE, "prefill-ahead", ahead, NULL);
+  GstBus *bus = attach_bus (predict);
+  GstHarness *h = predict_harness (predict);
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint));
+  GstMessage *msg;
+  guint i, positions;
+
+  for (i = 0; i < n; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (i)));
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    if (gst_structure_get_uint (gst_message_get_structure (msg), "prefill-positions",
+            &positions))
+      g_array_append_val (out, positions);
+    gst_message_unref (msg);
+  }
+  gst_harness_teardown (h);
+  release_bus (bus);
+  return out;
+}
+
+/* With prefill-ahead each prediction after the third frame runs only the new frame's 65
+ * positions (tiny-gpt: 64 tokens and an action) before its steps; without, ~its whole window
+ * of 2 frames. */
+GST_START_TEST (test_predict_prefill_ahead_runs)
+{
+  GArray *on = prefill_positions (TRUE, 6), *off = prefill_positions (FALSE, 6);
+  guint i;
+
+  fail_unless_equals_int (on->len, 5);
+  fail_unless_equals_int (off->len, 5);
+  for (i = 2; i < 5; i++) {
+    fail_unless_equals_int (g_array_index (on, guint, i), 65);
+    fail_unless (g_array_index (off, guint, i) > 65, "prediction %u prefilled %u positions", i,
+        g_array_index (off, guint, i));
+  }
+  g_array_unref (on);
+  g_array_unref (off);
+}
+GST_END_TEST;
+
 /* prefill-ahead moves work between frames, never changes a prediction: the same greedy
  * predictions with it on (the default) and off, over a window that slides. */
 GST_START_TEST (test_predict_prefill_ahead_same)
@@ -1125,6 +1171,7 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_predict_dream);
   tcase_add_test (tc, test_predict_seed_determinism);
   tcase_add_test (tc, test_predict_prefill_ahead_same);
+  tcase_add_test (tc, test_predict_prefill_ahead_runs);
   tcase_add_test (tc, test_predict_flush_resets_context);
   tcase_add_test (tc, test_predict_action_sources);
   tcase_add_test (tc, test_predict_action_pad_waits);
