@@ -32,6 +32,13 @@ typedef struct {
   ArBuffer *qkvc;
 } Layer;
 
+/* AR_PREDICTOR_FUSED_STEP (gpt predictors): "1" runs the fused one-token step wherever the
+ * device can; "auto" tries it against the per-op steps when the predictor is built and keeps
+ * it only if its logits agree and it is faster (step_trial()); "0" the per-op steps. Unset:
+ * auto on GPUs, where the trial guards a step not yet timed on one; off on CPU devices,
+ * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
+typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
+
 struct _ArPredictor {
   ArModel *model;
   ArDevice *dev;
@@ -58,7 +65,7 @@ struct _ArPredictor {
   /* The fused one-token step (ar_op_decode_step), when on: the weights packed as it reads
    * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
   gboolean fused_step;
-  int fused_mode;       /* FusedMode: AR_PREDICTOR_FUSED_STEP */
+  FusedMode fused_mode;
   ArStepTrial trial;    /* what AR_PREDICTOR_FUSED_STEP=auto measured */
   ArStepShape step;
   ArBuffer *step_w, *caches, *step_scratch;
@@ -67,7 +74,6 @@ struct _ArPredictor {
    * frame has the same (the window kept full: every frame). */
   gboolean rec_valid, no_replay;
   guint rec_start, rec_len;
-  guint last_prefill;   /* positions the last generated frame prefilled before its steps */
   ArSampleParams rec_params;
   ArCmd *cmd;
   ArCmd *ahead_cmd;     /* ar_predictor_prefill_ahead()'s, so that cmd's recording stays */
@@ -194,13 +200,6 @@ build_table (ArPredictor *p, GError **error)
   return TRUE;
 }
 
-/* AR_PREDICTOR_FUSED_STEP (gpt predictors): "1" runs the fused one-token step wherever the
- * device can; "auto" tries it against the per-op steps when the predictor is built and keeps
- * it only if its logits agree and it is faster (step_trial()); "0" the per-op steps. Unset:
- * auto on GPUs, where the trial guards a step not yet timed on one; off on CPU devices,
- * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
-typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
-
 static FusedMode
 fused_mode (ArPredictor *p)
 {
@@ -317,9 +316,23 @@ typedef enum {
 } ForwardOut;
 static void record_forward (ArPredictor *p, guint start, guint n, ForwardOut out);
 
+/* Tests: records, after the scratch was zeroed, the first fused step's ticket counter
+ * starting at 2 (from ids[L]), so that its first two tasks are never taken and its waits give
+ * up. */
+static gboolean
+record_stalled_first_step (ArPredictor *p, GError **error)
+{
+  guint32 two = 2;
+  if (!ar_buffer_write (p->ids, (gsize) p->L * 4, &two, 4, error))
+    return FALSE;
+  ar_cmd_copy (p->cmd, p->ids, (gsize) p->L * 4, p->step_scratch,
+      ar_step_ticket_offset (&p->step, 0), 4);
+  return TRUE;
+}
+
 /* Records and runs @n one-token steps at positions @P.. (their tokens already in ids), fused
- * or per op, and returns the wall time per step in @us. @break_wait (tests) starts the first
- * fused step's ticket at ids[L], so that its first tasks are never taken. */
+ * or per op, and returns the wall time per step in @us; @break_wait (tests) stalls the first
+ * fused step (record_stalled_first_step()). */
 static gboolean
 trial_run (ArPredictor *p, gboolean fused, guint P, guint n, gboolean break_wait, double *us,
     GError **error)
@@ -327,9 +340,8 @@ trial_run (ArPredictor *p, gboolean fused, guint P, guint n, gboolean break_wait
   ar_cmd_begin (p->cmd);
   if (fused) {
     ar_cmd_zero (p->cmd, p->step_scratch);
-    if (break_wait)
-      ar_cmd_copy (p->cmd, p->ids, (gsize) p->L * 4, p->step_scratch,
-          ar_step_ticket_offset (&p->step, 0), 4);
+    if (break_wait && !record_stalled_first_step (p, error))
+      return FALSE;
     for (guint k = 0; k < n; k++)
       ar_op_decode_step (p->cmd, p->dt, &p->step, p->step_w, p->caches, p->table, p->ids,
           p->ledby, p->step_scratch, p->logits, P + k, k);
@@ -392,10 +404,8 @@ step_trial (ArPredictor *p, GError **error)
   if (!prepare_run (p, 0, P, TRUE, error))
     return FALSE;
   record_forward (p, 0, P, FWD_CACHE_ONLY);
-  guint32 two = 2;
   if (!ar_cmd_run (p->cmd, error)
-      || !ar_buffer_write (p->ids, (gsize) P * 4, tok + (gsize) nf * p->T, (gsize) n * 4, error)
-      || !ar_buffer_write (p->ids, (gsize) p->L * 4, &two, 4, error))
+      || !ar_buffer_write (p->ids, (gsize) P * 4, tok + (gsize) nf * p->T, (gsize) n * 4, error))
     return FALSE;
   if (trial_test == AR_STEP_TRIAL_BREAK_WEIGHTS) {
     ar_cmd_begin (p->cmd);
@@ -1047,7 +1057,8 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
 guint
 ar_predictor_last_prefill (const ArPredictor *p)
 {
-  return p->last_prefill;
+  /* The last generated frame's run: rec_start.. of its rec_len positions (replayed or not). */
+  return p->rec_len - p->rec_start;
 }
 
 gboolean
@@ -1101,16 +1112,11 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   if (!prepare_run (p, start, P, !replay, error)
       || !ar_buffer_write (p->sample_ctr, 0, ctr, sizeof ctr, error))
     return FALSE;
-  guint32 two = 2;
-  gboolean break_wait = !replay && p->fused_step && break_generate_wait;
-  if (break_wait && !ar_buffer_write (p->ids, (gsize) p->L * 4, &two, 4, error))
-    return FALSE;
   if (!replay) {
     ArSampleParams sp = *params;
     record_forward (p, start, P - start, FWD_LAST_LOGITS);
-    if (break_wait)   /* tests: the first step's first two tasks are never taken */
-      ar_cmd_copy (p->cmd, p->ids, (gsize) p->L * 4, p->step_scratch,
-          ar_step_ticket_offset (&p->step, 0), 4);
+    if (p->fused_step && break_generate_wait && !record_stalled_first_step (p, error))
+      return FALSE;
     for (guint k = 0; k < p->T; k++) {
       sp.counter = k;
       ar_op_sample_ex (p->cmd, p->dt, p->logits, 1, p->vocab, &sp, p->ids, P + k, NULL, 0,
@@ -1130,7 +1136,6 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   p->rec_start = start;
   p->rec_len = P;
   p->rec_params = *params;
-  p->last_prefill = P - start;
   /* The frame's tokens, and with the fused step its status word after them: one read. */
   guint n_read = p->fused_step ? p->L + 1 - P : p->T;
   g_autofree guint32 *got = g_new (guint32, n_read);
