@@ -79,6 +79,10 @@ struct _ArPredictor {
   ArCmd *ahead_cmd;     /* ar_predictor_prefill_ahead()'s, so that cmd's recording stays */
   /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
   guint n_hist;
+  ArContextPolicy policy;
+  /* REFRESH: how many of the last committed frames the segment holds (at most C: beyond
+   * C - 1 the next generate restarts it) */
+  guint seg_len;
   guint32 *hist_tok;
   guint *hist_act;
   float *hist_actv;
@@ -745,6 +749,33 @@ void
 ar_predictor_reset (ArPredictor *p)
 {
   p->n_hist = 0;
+  p->seg_len = 0;
+}
+
+void
+ar_predictor_set_context_policy (ArPredictor *p, ArContextPolicy policy)
+{
+  if (policy == AR_CONTEXT_REFRESH && p->policy != AR_CONTEXT_REFRESH)
+    p->seg_len = MIN (p->n_hist, p->C - 1);
+  p->policy = policy;
+}
+
+ArContextPolicy
+ar_predictor_get_context_policy (const ArPredictor *p)
+{
+  return p->policy;
+}
+
+/* Frames the window of a frame generated after @n frames holds: SLIDE the last C - 1; REFRESH
+ * the segment's @seg, restarted from the last frame (*@seg = 1) when it would overflow. */
+static guint
+window_frames (ArPredictor *p, guint n, guint *seg)
+{
+  if (p->policy == AR_CONTEXT_SLIDE)
+    return MIN (n, p->C - 1);
+  if (*seg > p->C - 1 || *seg == 0)
+    *seg = 1;
+  return MIN (*seg, n);
 }
 
 static gboolean
@@ -800,6 +831,7 @@ ar_predictor_commit (ArPredictor *p, const guint32 *tokens, const ArAction *acti
   memcpy (p->hist_tok + (gsize) p->n_hist * p->T, tokens, p->T * 4);
   set_action (p, p->hist_act, p->hist_actv, p->n_hist, action);
   p->n_hist++;
+  p->seg_len = MIN (p->seg_len + 1, p->C);
   return TRUE;
 }
 
@@ -999,14 +1031,14 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
 }
 
 /* The sequence a frame is generated from after @n frames (tokens, actions incl. the one taken
- * at the last): as reference.Rollout, the last context_frames - 1 of them, into seq_*.
+ * at the last): the last @use of them (window_frames()), into seq_*.
  * Returns its positions, and in @start where the run begins: after the cache's valid prefix,
  * and at least at the last position, for its logits. */
 static guint
 window_seq (ArPredictor *p, const guint32 *tok, const guint *act, const float *actv, guint n,
-    guint *start)
+    guint use, guint *start)
 {
-  guint use = MIN (n, p->C - 1), first = n - use;
+  guint first = n - use;
   guint P = build_seq (p, tok + (gsize) first * p->T, act + first,
       actv + (gsize) first * p->act_size, use);
   *start = MIN (common_prefix (p, P), P - 1);
@@ -1044,7 +1076,8 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "predictor: no committed frame to predict from");
     return FALSE;
   }
-  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, &start);
+  guint use = window_frames (p, p->n_hist, &p->seg_len);
+  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, use, &start);
   if (!prepare_run (p, start, P, TRUE, error))
     return FALSE;
   record_forward (p, start, P - start, FWD_LAST_LOGITS);
@@ -1064,9 +1097,11 @@ ar_predictor_last_prefill (const ArPredictor *p)
 gboolean
 ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
 {
-  /* The next commit's window keeps the last context_frames - 2 committed frames (all of them
-   * while fewer), at the positions they have now in the cache or will have then. */
-  guint keep = MIN (p->n_hist, p->C - 2);
+  /* The next commit's window keeps, at the positions they have now in the cache or will have
+   * then: SLIDE the last context_frames - 2 committed frames (all of them while fewer);
+   * REFRESH the segment's, unless the next generate restarts it. */
+  guint keep = p->policy == AR_CONTEXT_SLIDE ? MIN (p->n_hist, p->C - 2)
+      : p->seg_len + 1 > p->C - 1 ? 0 : MIN (p->seg_len, p->n_hist);
   if (keep == 0)
     return TRUE;
   guint first = p->n_hist - keep;
@@ -1098,9 +1133,9 @@ ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
  * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
 static gboolean
 generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
-    const guint *act, const float *actv, guint n, guint32 *out, GError **error)
+    const guint *act, const float *actv, guint n, guint use, guint32 *out, GError **error)
 {
-  guint start, P = window_seq (p, tokens, act, actv, n, &start);
+  guint start, P = window_seq (p, tokens, act, actv, n, use, &start);
   /* The recording depends on the positions it covers and the sampling parameters; the
    * counter is read from a buffer. Replaying saves recording thousands of dispatches per
    * frame (like a CUDA graph). */
@@ -1147,7 +1182,7 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     /* Kept by a trial: the frame again, per op (the cache holds nothing of the failed run). */
     if (p->fused_mode == FUSED_AUTO) {
       forget_fused_step (p, status);
-      return generate_one (p, params, counter, tokens, act, actv, n, out, error);
+      return generate_one (p, params, counter, tokens, act, actv, n, use, out, error);
     }
     if (status == AR_STEP_STATUS_LOOP_LIMIT)
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step was "
@@ -1188,11 +1223,17 @@ ar_predictor_generate (ArPredictor *p, const ArSampleParams *params, guint horiz
   memcpy (tok, p->hist_tok, (gsize) n * p->T * 4);
   memcpy (act, p->hist_act, n * sizeof (guint));
   memcpy (actv, p->hist_actv, (gsize) n * p->act_size * 4);
+  /* A rollout's predicted frames extend the segment (REFRESH) only for the rollout. */
+  guint seg = p->seg_len;
   for (guint k = 0; k < horizon; k++) {
     guint32 *dst = tokens + (gsize) k * p->T;
-    if (!generate_one (p, params, params->counter + (guint64) k * p->T, tok, act, actv, n, dst,
-            error))
+    guint use = window_frames (p, n, &seg);
+    if (k == 0)
+      p->seg_len = seg;
+    if (!generate_one (p, params, params->counter + (guint64) k * p->T, tok, act, actv, n, use,
+            dst, error))
       return FALSE;
+    seg++;
     memcpy (tok + (gsize) n * p->T, dst, p->T * 4);
     if (actions && k + 1 < horizon)
       set_action (p, act, actv, n, &actions[k]);

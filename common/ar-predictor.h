@@ -34,6 +34,24 @@ gboolean ar_predictor_action_discrete (const ArPredictor *pred);
 /* Discrete: number of actions; continuous: the action vector's dimension. */
 guint ar_predictor_action_size (const ArPredictor *pred);
 
+/* Which committed frames a frame is generated from once more than context_frames - 1 are
+ * available (the window never holds more: the generated frame takes the last slot).
+ * SLIDE (the default, as models/arvideo/reference.py's Rollout): the last context_frames - 1,
+ * re-based at position 0, so every frame re-prefills the window: (context_frames - 1) *
+ * (tokens_per_frame + 1) positions. REFRESH (IRIS's WorldModelEnv): the frames since the
+ * segment began stay where they are in the cache and each new frame is appended (its
+ * tokens_per_frame + 1 positions alone run); when the window would overflow, the segment
+ * restarts from the last committed frame at position 0. Faster, with 1 to context_frames - 1
+ * frames of context instead of always the most. */
+typedef enum {
+  AR_CONTEXT_SLIDE,
+  AR_CONTEXT_REFRESH,
+} ArContextPolicy;
+/* Takes effect at the next generate; switching to REFRESH starts the segment with the frames
+ * SLIDE would use now (their cache rows stay valid). */
+void ar_predictor_set_context_policy (ArPredictor *pred, ArContextPolicy policy);
+ArContextPolicy ar_predictor_get_context_policy (const ArPredictor *pred);
+
 /* Forgets all context. */
 void ar_predictor_reset (ArPredictor *pred);
 /* Frames committed and currently in the context window. */
@@ -87,18 +105,19 @@ gboolean ar_predictor_commit (ArPredictor *pred, const guint32 *tokens, const Ar
  * @params (ops/ar-op-sample.h). With @horizon > 1 it rolls out: each predicted frame is fed back
  * with actions[k] (actions has horizon - 1 entries; NULL repeats the last committed action).
  * @tokens receives horizon * tokens_per_frame tokens. The committed context is unchanged.
- * Window (as models/arvideo/reference.py's Rollout): a frame is generated after the last
- * context_frames - 1 frames at positions from 0, so once more frames are available the kept
- * frames are re-based and re-prefilled: (context_frames - 1) * (tokens_per_frame + 1)
- * positions per generated frame instead of tokens_per_frame + 1.
+ * Window: as the context policy says (SLIDE, the default, as models/arvideo/reference.py's
+ * Rollout: the last context_frames - 1 frames at positions from 0, re-based and re-prefilled
+ * each frame once more are available; REFRESH: appended until full, then restarted). The
+ * predicted frames of a rollout count as frames of the window, as committed ones do.
  * One command buffer per generated frame; token i of frame k is drawn with counter
  * params->counter + k * tokens_per_frame + i (advance it by horizon * tokens_per_frame). */
 gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params, guint horizon,
     const ArAction *actions, guint32 *tokens, GError **error);
 
 /* Runs ahead what the next ar_predictor_generate() after the next commit would run first: the
- * KV cache of the committed frames its window keeps (the last context_frames - 2), at the
- * positions they will have then. Call it while waiting for the next frame (after a prediction
+ * KV cache of the committed frames its window keeps (SLIDE: the last context_frames - 2; REFRESH:
+ * those of the segment, already cached unless a rollout overwrote them), at the positions
+ * they will have then. Call it while waiting for the next frame (after a prediction
  * was read): that generate then prefills only the new frame's positions. Exact: the cache
  * rows are the ones generate would compute (positions before the new frame do not see it).
  * A no-op when the cache already holds them. Leaves ar_predictor_last_logits() as it was.

@@ -6,7 +6,9 @@ Per frame: encode a synthetic moving frame (the same formula as arbench), commit
 an action to the history, generate the next frame's tokens (temperature 1) with a KV cache after
 the last context_frames - 1 frames (reference.Rollout's window: one prefill, then one step per
 token), decode to pixels.  The context is filled first with context_frames - 1 frames of random
-tokens, so every timed frame is the steady state.  Prints `torch_stage NAME MEDIAN_MS P90_MS`
+tokens, so every timed frame is the steady state.  With --context refresh the window is IRIS's
+instead: the cache keeps the frames since the segment began and each frame appends its own
+(prefilling T + 1 positions); when the window would overflow it restarts from the newest frame.  Prints `torch_stage NAME MEDIAN_MS P90_MS`
 per stage and `torch_fps=`.
 
 CPU: fp32, torch.set_num_threads(2) (override with --threads).
@@ -121,11 +123,12 @@ class StaticStep:
             self.body()
 
 
-def generate_static(step, tokens, actions, action):
+def generate_static(step, tokens, actions, action, start=0):
     """reference.Rollout's first step (prefill of the window, then T - 1 token steps) on the
-    static cache; tokens [1, n, T], actions [1, n-1], action [1]."""
+    static cache; tokens [1, n, T], actions [1, n-1], action [1].  start: positions of the
+    cache kept before them (the refresh policy's earlier frames of the segment)."""
     p, cache = step.p, step.cache
-    cache.length = 0
+    cache.length = start
     logits = p.prefill(tokens, torch.cat([actions, action[:, None]], dim=1), cache)[:, -1]
     step.k.zero_()
     step.pos.fill_(cache.length)
@@ -133,6 +136,21 @@ def generate_static(step, tokens, actions, action):
     for _ in range(p.T - 1):
         step.run()
     return step.out
+
+
+def generate_appended(pred, cache, tokens, actions, start, sampler):
+    """The refresh policy's generate on the reference model: frames tokens [1, n, T] with their
+    actions [1, n] (the last: the action taken at the newest frame) prefilled after the cache's
+    first `start` positions, then T tokens sampled with T - 1 token steps."""
+    cache.length = start
+    logits = pred.prefill(tokens, actions, cache)[:, -1]
+    out = []
+    for k in range(pred.T):
+        tok = sampler(logits)
+        out.append(tok)
+        if k + 1 < pred.T:
+            logits = pred.step_token(tok, cache, actions[:, -1])
+    return torch.stack(out, dim=1)[0]
 
 
 def main():
@@ -144,6 +162,10 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-graphs", action="store_true", help="CUDA: eager token steps")
+    ap.add_argument("--context", choices=["slide", "refresh"], default="slide",
+                    help="slide: each frame re-prefills the last context_frames - 1 frames "
+                    "(reference.Rollout); refresh: IRIS's cache, new frames appended and "
+                    "restarted from the last frame when full (as tools/arbench --context)")
     ap.add_argument("--check-static", action="store_true",
                     help="check the static step against reference.Rollout (greedy) and exit")
     a = ap.parse_args()
@@ -211,6 +233,10 @@ def main():
         else:
             print("torch_info cpu fp32, %d threads, torch %s" % (torch.get_num_threads(), torch.__version__))
 
+        # refresh: the segment's frames (the last `seg` of the history) and how many of them
+        # the cache holds (`cached`, each tokens + action); the filled frames never ran.
+        seg, cached = C - 1, 0
+        cache = step.cache if step is not None else pred.new_cache(1, device=dev)
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         names = ["encode", "commit", "generate", "decode", "frame"]
         times = {n: [] for n in names}
@@ -224,12 +250,26 @@ def main():
             hist_t = (hist_t + [tokens])[-C:]
             hist_a = (hist_a + [action_at(f)])[-C:]
             t2 = time.perf_counter()
-            ctx = torch.stack(hist_t[-(C - 1):])[None]
-            acts = torch.stack(hist_a[-(C - 1):], dim=1)
-            if step is not None:
-                nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1])
+            if a.context == "refresh":
+                seg += 1
+                if seg > C - 1:     # the window would overflow: restart from the newest frame
+                    seg, cached = 1, 0
+                new = seg - cached
+                ctx = torch.stack(hist_t[-new:])[None]
+                acts = torch.stack(hist_a[-new:], dim=1)
+                start = cached * (T + 1)
+                if step is not None:
+                    nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start)
+                else:
+                    nxt = generate_appended(pred, cache, ctx, acts, start, sampler)
+                cached = seg
             else:
-                nxt = R.Rollout(pred, ctx, acts[:, :-1]).step(acts[:, -1], sampler)[0]
+                ctx = torch.stack(hist_t[-(C - 1):])[None]
+                acts = torch.stack(hist_a[-(C - 1):], dim=1)
+                if step is not None:
+                    nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1])
+                else:
+                    nxt = R.Rollout(pred, ctx, acts[:, :-1]).step(acts[:, -1], sampler)[0]
             sync()
             t3 = time.perf_counter()
             px = tok.decode_pixels(nxt.reshape(1, -1)).cpu().numpy()

@@ -59,6 +59,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_ar_predict_debug);
 #define DEFAULT_TIMESTAMP_MODE GST_AR_PREDICT_TIMESTAMP_INPUT
 #define DEFAULT_ACTION_TIMEOUT 100
 #define DEFAULT_PREFILL_AHEAD TRUE
+#define DEFAULT_CONTEXT_POLICY GST_AR_PREDICT_CONTEXT_SLIDE
 #define MAX_ACTION_TIMEOUT 60000
 
 enum {
@@ -77,6 +78,7 @@ enum {
   PROP_POST_METRICS,
   PROP_ACTION_TIMEOUT,
   PROP_PREFILL_AHEAD,
+  PROP_CONTEXT_POLICY,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -111,6 +113,22 @@ gst_ar_predict_timestamp_mode_get_type (void)
   };
   if (g_once_init_enter (&type))
     g_once_init_leave (&type, g_enum_register_static ("GstArPredictTimestampMode", values));
+  return type;
+}
+
+GType
+gst_ar_predict_context_policy_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    { GST_AR_PREDICT_CONTEXT_SLIDE, "The last context-frames - 1 frames, re-run every frame "
+          "(the reference's rollout)", "slide" },
+    { GST_AR_PREDICT_CONTEXT_REFRESH, "New frames appended to the cache, restarted from the "
+          "last frame when full (IRIS; each frame runs its own tokens only)", "refresh" },
+    { 0, NULL, NULL },
+  };
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstArPredictContextPolicy", values));
   return type;
 }
 
@@ -597,6 +615,7 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   const gchar *action_source = NULL;
   const guint32 *committed;
   gboolean dream, post_metrics, dreaming, prefill_ahead;
+  GstArPredictContextPolicy context_policy;
   guint horizon, steps, k, prime_frames;
   GstClockTime running_time, first_pts, first_running_time, started;
   gsize expected = (gsize) self->n_tokens * sizeof (guint32);
@@ -625,12 +644,14 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   post_metrics = self->post_metrics;
   prefill_ahead = self->prefill_ahead;
   mode = self->timestamp_mode;
+  context_policy = self->context_policy;
   params = (ArSampleParams) {
     .temperature = self->temperature, .top_k = self->top_k, .top_p = self->top_p,
     .greedy = self->greedy, .seed = self->seed,
   };
   GST_OBJECT_UNLOCK (self);
   params.counter = self->sample_counter;
+  ar_predictor_set_context_policy (self->predictor, (ArContextPolicy) context_policy);
 
   running_time = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME,
       GST_BUFFER_PTS (frame));
@@ -1150,6 +1171,9 @@ gst_ar_predict_set_property (GObject *object, guint prop_id, const GValue *value
     case PROP_ACTION_TIMEOUT:
       self->action_timeout = g_value_get_uint (value);
       break;
+    case PROP_CONTEXT_POLICY:
+      self->context_policy = g_value_get_enum (value);
+      break;
     case PROP_PREFILL_AHEAD:
       self->prefill_ahead = g_value_get_boolean (value);
       break;
@@ -1205,6 +1229,9 @@ gst_ar_predict_get_property (GObject *object, guint prop_id, GValue *value, GPar
       break;
     case PROP_ACTION_TIMEOUT:
       g_value_set_uint (value, self->action_timeout);
+      break;
+    case PROP_CONTEXT_POLICY:
+      g_value_set_enum (value, self->context_policy);
       break;
     case PROP_PREFILL_AHEAD:
       g_value_set_boolean (value, self->prefill_ahead);
@@ -1314,6 +1341,15 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
           "prediction only runs the new frame's tokens (same results; the work moves off the "
           "path from a frame to its prediction)", DEFAULT_PREFILL_AHEAD,
           flags | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_CONTEXT_POLICY,
+      g_param_spec_enum ("context-policy", "Context policy",
+          "Which frames a prediction sees once context-frames - 1 are in context: slide (the "
+          "last context-frames - 1, all run through the model again for every frame, as the "
+          "reference's rollout) or refresh (IRIS's cache: each frame is appended and runs its "
+          "own tokens only; when the window is full it restarts from the newest frame, so "
+          "predictions see 1 to context-frames - 1 frames). Takes effect at the next frame",
+          GST_TYPE_AR_PREDICT_CONTEXT_POLICY, DEFAULT_CONTEXT_POLICY,
+          flags | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -1328,6 +1364,7 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
   element_class->release_pad = GST_DEBUG_FUNCPTR (gst_ar_predict_release_pad);
 
   gst_type_mark_as_plugin_api (GST_TYPE_AR_PREDICT_TIMESTAMP_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_AR_PREDICT_CONTEXT_POLICY, 0);
 }
 
 static void
@@ -1354,6 +1391,7 @@ gst_ar_predict_init (GstArPredict *self)
   self->held_key = -1;
   self->action_timeout = DEFAULT_ACTION_TIMEOUT;
   self->prefill_ahead = DEFAULT_PREFILL_AHEAD;
+  self->context_policy = DEFAULT_CONTEXT_POLICY;
   self->latest_action_running_time = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->action_lock);
   g_cond_init (&self->action_cond);

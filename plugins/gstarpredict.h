@@ -14,6 +14,15 @@ typedef enum {
 #define GST_TYPE_AR_PREDICT_TIMESTAMP_MODE (gst_ar_predict_timestamp_mode_get_type ())
 GType gst_ar_predict_timestamp_mode_get_type (void);
 
+/* Which frames a prediction sees once the window is full (ArContextPolicy). */
+typedef enum {
+  GST_AR_PREDICT_CONTEXT_SLIDE = AR_CONTEXT_SLIDE,
+  GST_AR_PREDICT_CONTEXT_REFRESH = AR_CONTEXT_REFRESH,
+} GstArPredictContextPolicy;
+
+#define GST_TYPE_AR_PREDICT_CONTEXT_POLICY (gst_ar_predict_context_policy_get_type ())
+GType gst_ar_predict_context_policy_get_type (void);
+
 /* An action in the element's own form, whichever source it came from. */
 typedef struct {
   gboolean discrete;
@@ -53,6 +62,7 @@ struct _GstArPredict {
   gboolean post_metrics;
   guint action_timeout;               /* ms */
   gboolean prefill_ahead;
+  GstArPredictContextPolicy context_policy;
 
   /* The model, from READY to PAUSED until PAUSED to READY. */
   ArDevice *device;                   /* object lock */

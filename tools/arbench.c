@@ -155,7 +155,7 @@ now_ms (void)
 /* Runs the PyTorch side and reads its "torch_stage NAME MEDIAN P90" and "torch_fps=" lines. */
 static gboolean
 run_torch (const char *card, guint frames, guint warmup, guint32 seed, const char *device,
-    Result *r, GError **error)
+    const char *context, Result *r, GError **error)
 {
   const char *python = g_getenv ("AR_PYTHON");
   g_autofree gchar *script = g_build_filename (AR_SOURCE_ROOT, "models", "bench_torch.py", NULL);
@@ -163,7 +163,7 @@ run_torch (const char *card, guint frames, guint warmup, guint32 seed, const cha
   g_autofree gchar *wu = g_strdup_printf ("%u", warmup);
   g_autofree gchar *sd = g_strdup_printf ("%u", seed);
   const char *argv[] = { python ? python : "/usr/bin/python3", script, "--frames", fr, "--warmup",
-    wu, "--seed", sd, "--device", device, card, NULL };
+    wu, "--seed", sd, "--device", device, "--context", context, card, NULL };
   g_autofree gchar *out = NULL, *err = NULL;
   gint status = 0;
   fflush (stdout);
@@ -216,7 +216,7 @@ main (int argc, char **argv)
   setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows when piped to a file */
   gint frames = 10, warmup = 2, seed = 1, rounds = 1;
   gboolean torch = FALSE;
-  gchar *torch_device = NULL;
+  gchar *torch_device = NULL, *context = NULL;
   GOptionEntry entries[] = {
     { "frames", 'n', 0, G_OPTION_ARG_INT, &frames, "timed frames (default 10)", "N" },
     { "warmup", 'w', 0, G_OPTION_ARG_INT, &warmup, "untimed frames first (default 2)", "W" },
@@ -229,6 +229,10 @@ main (int argc, char **argv)
     { "ahead", 'a', 0, G_OPTION_ARG_NONE, &ahead, "prefill the next window's committed frames "
       "after each decode (ar_predictor_prefill_ahead: generate then runs the new frame only)",
       NULL },
+    { "context", 'c', 0, G_OPTION_ARG_STRING, &context, "slide (default: the window of the "
+      "last context_frames - 1 frames, re-prefilled each frame) or refresh (IRIS: new frames "
+      "appended to the cache, restarted from the last frame when full), both sides",
+      "POLICY" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("CARD");
@@ -237,10 +241,13 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 2 || frames < 1 || warmup < 0
-      || rounds < 1) {
-    fprintf (stderr, "arbench: %s\n", error ? error->message : "usage: arbench [OPTIONS] CARD");
+      || rounds < 1 || (context && strcmp (context, "slide") && strcmp (context, "refresh"))) {
+    fprintf (stderr, "arbench: %s\n", error ? error->message : context
+        && strcmp (context, "slide") && strcmp (context, "refresh")
+        ? "--context: slide or refresh" : "usage: arbench [OPTIONS] CARD");
     return 2;
   }
+  const char *policy = context ? context : "slide";
   const char *card_path = argv[1];
 
   g_autoptr (ArCard) card = ar_card_load (card_path, &error);
@@ -269,6 +276,8 @@ main (int argc, char **argv)
   g_autoptr (ArPredictor) pred = ar_predictor_new (model, 0, &error);
   if (!pred)
     return fail (error);
+  ar_predictor_set_context_policy (pred, strcmp (policy, "refresh") == 0 ? AR_CONTEXT_REFRESH
+      : AR_CONTEXT_SLIDE);
 
   guint w = ar_tokenizer_width (tok), h = ar_tokenizer_height (tok);
   guint T = ar_predictor_tokens_per_frame (pred), C = ar_predictor_context_frames (pred);
@@ -281,8 +290,9 @@ main (int argc, char **argv)
   g_autofree float *actv = g_new0 (float, MAX (act_dim, 1));
   g_autofree gchar *desc = ar_device_describe (dev);
   printf ("arbench: %s, %s, %s weights\n", card->name, desc, ar_dtype_name (ar_model_dtype (model)));
-  printf ("loop: %u frames timed after %u warmup, context %u frames x %u tokens (+1 action), "
-      "window kept full\n", frames, warmup, C, T);
+  printf ("loop: %u frames timed after %u warmup, context %u frames x %u tokens (+1 action), %s\n",
+      frames, warmup, C, T, strcmp (policy, "refresh") == 0 ? "refresh (new frames appended, "
+      "restarted from the last one when full)" : "slide (window kept full, re-prefilled)");
   ArStepTrial trial;
   ar_predictor_step_trial (pred, &trial);
   printf ("one-token steps: %s", ar_predictor_fused_step (pred) ? "fused" : "per op");
@@ -364,7 +374,7 @@ main (int argc, char **argv)
     if (torch) {
       Result ref;
       if (!run_torch (card_path, (guint) frames, (guint) warmup, (guint32) seed,
-              torch_device ? torch_device : "cpu", &ref, &error))
+              torch_device ? torch_device : "cpu", policy, &ref, &error))
         return fail (error);
       printf ("torch:\n");
       print_table ("torch_", &ref);
@@ -386,5 +396,6 @@ main (int argc, char **argv)
         rounds, sorted[0], sorted[rounds - 1]);
   }
   g_free (torch_device);
+  g_free (context);
   return 0;
 }

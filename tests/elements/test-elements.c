@@ -438,10 +438,11 @@ GST_END_TEST;
 /* The prefill-positions of the metrics messages after @n frames (the predictions of frames
  * 0..n-2). */
 static GArray *
-prefill_positions (gboolean ahead, guint n)
+prefill_positions (gboolean ahead, const gchar *policy, guint n)
 {
   GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
       "post-metrics", TRUE, "prefill-ahead", ahead, NULL);
+  gst_util_set_object_arg (G_OBJECT (predict), "context-policy", policy);
   GstBus *bus = attach_bus (predict);
   GstHarness *h = predict_harness (predict);
   GArray *out = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -466,7 +467,7 @@ prefill_positions (gboolean ahead, guint n)
  * of 2 frames. */
 GST_START_TEST (test_predict_prefill_ahead_runs)
 {
-  GArray *on = prefill_positions (TRUE, 6), *off = prefill_positions (FALSE, 6);
+  GArray *on = prefill_positions (TRUE, "slide", 6), *off = prefill_positions (FALSE, "slide", 6);
   guint i;
 
   fail_unless_equals_int (on->len, 5);
@@ -497,6 +498,42 @@ GST_START_TEST (test_predict_prefill_ahead_same)
     runs[r] = collect_predictions (predict, 6, 1);
   }
   assert_runs_equal (runs[0], runs[1]);
+  g_ptr_array_unref (runs[0]);
+  g_ptr_array_unref (runs[1]);
+}
+GST_END_TEST;
+
+/* context-policy=refresh (IRIS's cache): every prediction runs only its frame's 65 positions
+ * before its steps, without prefill-ahead too; the first two (windows of 1 and 2 frames under
+ * both policies) equal slide's, and once slide's window slides (2 frames) while refresh's
+ * restarts (1) they differ. */
+GST_START_TEST (test_predict_context_refresh)
+{
+  GArray *positions = prefill_positions (FALSE, "refresh", 6);
+  GPtrArray *runs[2];
+  guint i, r, differ = 0;
+  gint policy;
+
+  fail_unless_equals_int (positions->len, 5);
+  for (i = 0; i < positions->len; i++)
+    fail_unless_equals_int (g_array_index (positions, guint, i), 65);
+  g_array_unref (positions);
+  for (r = 0; r < 2; r++) {
+    GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
+        "prefill-ahead", FALSE, NULL);
+    gst_util_set_object_arg (G_OBJECT (predict), "context-policy", r ? "refresh" : "slide");
+    g_object_get (predict, "context-policy", &policy, NULL);
+    GEnumClass *klass = g_type_class_ref (g_type_from_name ("GstArPredictContextPolicy"));
+    fail_unless_equals_string (g_enum_get_value (klass, policy)->value_nick,
+        r ? "refresh" : "slide");
+    g_type_class_unref (klass);
+    runs[r] = collect_predictions (predict, 6, 1);
+  }
+  fail_unless (buffers_equal (runs[0]->pdata[0], runs[1]->pdata[0]));
+  fail_unless (buffers_equal (runs[0]->pdata[1], runs[1]->pdata[1]));
+  for (i = 2; i < 6; i++)
+    differ += !buffers_equal (runs[0]->pdata[i], runs[1]->pdata[i]);
+  fail_unless (differ > 0, "refresh predicted what slide did");
   g_ptr_array_unref (runs[0]);
   g_ptr_array_unref (runs[1]);
 }
@@ -1172,6 +1209,7 @@ arvideo_elements_suite (void)
   tcase_add_test (tc, test_predict_seed_determinism);
   tcase_add_test (tc, test_predict_prefill_ahead_same);
   tcase_add_test (tc, test_predict_prefill_ahead_runs);
+  tcase_add_test (tc, test_predict_context_refresh);
   tcase_add_test (tc, test_predict_flush_resets_context);
   tcase_add_test (tc, test_predict_action_sources);
   tcase_add_test (tc, test_predict_action_pad_waits);

@@ -545,6 +545,95 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       error ? error->message : "");
 }
 
+/* Made-up frame @f of the context checks: tokens and an action. */
+static void
+made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *tok, float *av,
+    ArAction *a)
+{
+  for (guint i = 0; i < T; i++)
+    tok[i] = (i * 7 + f * 13) % V;
+  for (guint i = 0; i < A; i++)
+    av[i] = (float) sin (0.7 * f + i);
+  *a = (ArAction) { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
+    .values = av };
+}
+
+/* The REFRESH context policy (IRIS's cache) over frames that overflow the window twice: each
+ * frame must give what a fresh predictor given only the segment's frames gives (greedy tokens;
+ * last logits up to the order of sums), prefill only the new frame's positions, and differ
+ * from SLIDE once the two windows differ (so the policy took effect). A 2-frame rollout at the
+ * end, from a segment of one frame, as the fresh predictor's. */
+static void
+check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDType want)
+{
+  const char *dn = ar_dtype_name (want);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArModel) model = ar_model_load_full (dev, card, want == AR_F32
+      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error);
+  g_autoptr (ArPredictor) refresh = model ? ar_predictor_new (model, 0, &error) : NULL;
+  g_autoptr (ArPredictor) slide = refresh ? ar_predictor_new (model, 0, &error) : NULL;
+  g_autoptr (ArPredictor) fresh = slide ? ar_predictor_new (model, 0, &error) : NULL;
+  if (!fresh) {
+    check (FALSE, "model %s %s context refresh: %s", name, dn, error->message);
+    return;
+  }
+  ar_predictor_set_context_policy (refresh, AR_CONTEXT_REFRESH);
+  const guint T = ar_predictor_tokens_per_frame (fresh), V = ar_predictor_vocab (fresh);
+  const guint C = ar_predictor_context_frames (fresh), A = ar_predictor_action_size (fresh);
+  const gboolean discrete = ar_predictor_action_discrete (fresh);
+  g_autofree guint32 *tok = g_new (guint32, T);
+  g_autofree guint32 *tr = g_new (guint32, 2 * T), *tf = g_new (guint32, 2 * T);
+  g_autofree float *lr = g_new (float, V), *lf = g_new (float, V), *ls = g_new (float, V);
+  g_autofree float *av = g_new (float, MAX (A, 1));
+  ArSampleParams greedy = { .greedy = TRUE };
+  ArAction a;
+  gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE;
+  guint seg = 0, restarts = 0, frames = 2 * (C - 1) + 1;
+  double worst = 0, least_vs_slide = INFINITY;
+  for (guint f = 0; ok && f < frames; f++) {
+    made_up_frame (f, T, V, A, discrete, tok, av, &a);
+    ok = ar_predictor_commit (refresh, tok, &a, &error) && ar_predictor_commit (slide, tok, &a, &error)
+        && ar_predictor_generate (refresh, &greedy, 1, NULL, tr, &error)
+        && ar_predictor_last_logits (refresh, lr, &error)
+        && ar_predictor_generate (slide, &greedy, 1, NULL, tf, &error)
+        && ar_predictor_last_logits (slide, ls, &error);
+    /* The segment: one more frame, or the newest alone when the window would overflow. */
+    if (++seg > C - 1) {
+      seg = 1;
+      restarts += f > 0;
+    }
+    ar_predictor_reset (fresh);
+    for (guint g = f + 1 - seg; ok && g <= f; g++) {
+      made_up_frame (g, T, V, A, discrete, tok, av, &a);
+      ok = ar_predictor_commit (fresh, tok, &a, &error);
+    }
+    ok = ok && ar_predictor_generate (fresh, &greedy, 1, NULL, tf, &error)
+        && ar_predictor_last_logits (fresh, lf, &error);
+    if (!ok)
+      break;
+    tokens_equal = tokens_equal && memcmp (tr, tf, T * 4) == 0;
+    worst = MAX (worst, nmse (lr, lf, V));
+    short_prefills = short_prefills && ar_predictor_last_prefill (refresh) == T + 1;
+    if (seg < MIN (f + 1, C - 1))
+      least_vs_slide = MIN (least_vs_slide, nmse (lr, ls, V));
+  }
+  /* Segments of C - 1 frames: the last frame restarted the second, and a rollout's second
+   * frame sees it and the first predicted one. */
+  gboolean rollout_equal = FALSE;
+  if (ok && seg == 1) {
+    ok = ar_predictor_generate (refresh, &greedy, 2, NULL, tr, &error)
+        && ar_predictor_generate (fresh, &greedy, 2, NULL, tf, &error);
+    rollout_equal = ok && memcmp (tr, tf, 2 * T * 4) == 0;
+  }
+  double lim = want == AR_F16 ? 1e-5 : 1e-10;
+  check (ok && tokens_equal && rollout_equal && short_prefills && restarts >= 2
+      && worst <= lim && least_vs_slide > 1e-6, "model %s %s context refresh: greedy tokens %s "
+      "(rollout %s), new frames prefilled alone %s, %u restarts, nmse=%.3g, against slide "
+      "nmse>=%.3g%s%s", name, dn, tokens_equal ? "equal" : "differ",
+      rollout_equal ? "equal" : "differs", short_prefills ? "yes" : "no", restarts, worst,
+      least_vs_slide, error ? ": " : "", error ? error->message : "");
+}
+
 /* A frame whose fused steps give up waiting: with AR_PREDICTOR_FUSED_STEP=1 it fails with a
  * message saying so and the next frame is right (nothing of the failed run is kept: no
  * replay, no cache rows); with a step kept by the auto trial, the frame is run again per op
@@ -693,6 +782,7 @@ main (int argc, char **argv)
         for (guint c = 0; c < G_N_ELEMENTS (cards); c++) {
           g_autofree gchar *path = g_build_filename (argv[1], cards[c][0], NULL);
           check_prefill_ahead (dev, path, cards[c][1], dts[d]);
+          check_context_refresh (dev, path, cards[c][1], dts[d]);
         }
       }
       g_setenv ("AR_PREDICTOR_FUSED_STEP", "1", TRUE);
