@@ -153,6 +153,38 @@ def generate_appended(pred, cache, tokens, actions, start, sampler):
     return torch.stack(out, dim=1)[0]
 
 
+def check_static_refresh(step, hist_t, hist_a, action_at, rng):
+    """The refresh loop's generates on the static step (cache kept, new frames appended,
+    restarted when full), greedy, over context_frames + 3 frames: each must equal
+    reference.Rollout over the segment's frames alone."""
+    pred = step.p
+    T, C = pred.T, pred.cfg["context_frames"]
+    seg, cached, ok = C - 1, 0, True
+    for f in range(C + 3):
+        tok = torch.randint(0, pred.cfg["vocab"], (T,), generator=rng).to(hist_t[0].device)
+        hist_t = (hist_t + [tok])[-C:]
+        hist_a = (hist_a + [action_at(f)])[-C:]
+        seg += 1
+        if seg > C - 1:
+            seg, cached = 1, 0
+        new = seg - cached
+        ctx = torch.stack(hist_t[-new:])[None]
+        acts = torch.stack(hist_a[-new:], dim=1)
+        got = generate_static(step, ctx, acts[:, :-1], acts[:, -1], cached * (T + 1)).clone()
+        cached = seg
+        seg_t = torch.stack(hist_t[-seg:])[None]
+        seg_a = torch.stack(hist_a[-seg:], dim=1)
+        want = R.Rollout(pred, seg_t, seg_a[:, :-1]).step(seg_a[:, -1], R.greedy)[0]
+        same = torch.equal(want.cpu(), got.cpu())
+        ok = ok and same
+        if not same:
+            print("frame %d (segment of %d): static %s, reference %s" % (f, seg, got.tolist(),
+                  want.tolist()))
+    print("static step (refresh, %d frames) %s the reference" % (C + 3, "matches" if ok else
+          "DIFFERS from"))
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("card")
@@ -212,10 +244,12 @@ def main():
 
     with torch.no_grad():
         if a.check_static:
+            step.greedy = True
+            if a.context == "refresh":
+                sys.exit(0 if check_static_refresh(step, hist_t, hist_a, action_at, rng) else 1)
             ctx = torch.stack(hist_t[-(C - 1):])[None]
             acts = torch.stack(hist_a[-(C - 1):], dim=1)
             want = R.Rollout(pred, ctx[:, 1:], acts[:, 1:-1]).step(acts[:, -1], R.greedy)[0]
-            step.greedy = True
             got = generate_static(step, ctx[:, 1:], acts[:, 1:-1], acts[:, -1])
             ok = torch.equal(want.cpu(), got.cpu())
             print("static step %s the reference: %s / %s" % ("matches" if ok else "DIFFERS from",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One run on a lent NVIDIA machine (README, "Speed"): golden and op tests on the GPU with the
-# validation layer, arbench against PyTorch CUDA on both bench cards, iris-small recording
+# validation layer, arbench against PyTorch CUDA on both bench cards (and with IRIS's context
+# policy, --context refresh, after checking PyTorch's static step for it), iris-small recording
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
 # (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, and
 # (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution, (AR_DEVICE_DECODE_KEYS) split
@@ -36,17 +37,26 @@ ops matmul 120
 ops conv 120
 ops attention 60
 
-bench() {   # name card frames warmup [env...]
+bench() {   # name card frames warmup [env...]; $bench_opts: more arbench options
   local name=$1 card=$2 frames=$3 warmup=$4
   shift 4
   env "$@" timeout 150 build/tools/arbench --frames "$frames" --warmup "$warmup" --torch \
-    --torch-device cuda "$card" > "$logs/bench-$name.log" 2>&1
+    --torch-device cuda ${bench_opts:-} "$card" > "$logs/bench-$name.log" 2>&1
   say "== bench $name rc=$?"
   grep -E '^one-token steps|fused one-token step is off' "$logs/bench-$name.log" >> "$summary"
   grep -v '^\[' "$logs/bench-$name.log" | tail -n 22 >> "$summary"
 }
 bench iris-small models/bench/iris-small.yaml 40 5
 bench large models/bench/large.yaml 20 3
+# IRIS's context policy (arbench --context refresh, both sides): each frame prefills only
+# its own tokens. The PyTorch side's static step over the kept cache is checked first.
+for c in iris-small large; do
+  timeout 60 python3 models/bench_torch.py --check-static --context refresh --device cuda \
+    models/bench/$c.yaml > "$logs/check-static-refresh-$c.log" 2>&1
+  say "torch static step refresh $c rc=$?: $(tail -n 1 "$logs/check-static-refresh-$c.log")"
+done
+bench_opts="--context refresh" bench iris-small-refresh models/bench/iris-small.yaml 40 5
+bench_opts="--context refresh" bench large-refresh models/bench/large.yaml 12 2
 # Ours only: arbench on a card with extra environment, its generate and frame lines summarised.
 ours() {   # label card frames [env...]
   local label=$1 card=$2 frames=$3 log=$logs/ours-${1// /-}.log
