@@ -17,9 +17,16 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 8;
 layout(constant_id = 2) const uint TN = 16;
 layout(constant_id = 3) const uint KU = 2;   // texels of K per pass over the accumulators
+// Outputs, bias and the accumulated output as vec4s of 4 consecutive columns (the C side sets
+// it where N, o_ld, o_off and o_bs are multiples of 4): on lavapipe every storage-buffer
+// access is a loop over the lanes, and one per vec4 instead of one per value made the
+// iris-small prefill products 7-25% faster (the GELU one 20%).
+layout(constant_id = 4) const bool OUT4 = false;
 
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
 layout(std430, binding = 3) buffer O { STYPE o[]; };
+layout(std430, binding = 3) buffer O4 { STYPE4 o4[]; };          // the same, OUT4
+layout(std430, binding = 2) readonly buffer Bias4 { STYPE4 bias4[]; };
 layout(binding = 8) uniform samplerBuffer a_tex;   // A as vec4s along K
 layout(binding = 9) uniform samplerBuffer w_tex;   // W as vec4s along K
 
@@ -93,6 +100,26 @@ void main()
         }
     }
 
+    if (OUT4) {
+        [[unroll]] for (uint j4 = 0; j4 < TN / 4; j4++) {
+            if (n0 + 4 * j4 >= pc.N)
+                break;
+            vec4 bv = pc.has_bias != 0 ? vec4(bias4[n0 / 4 + j4]) : vec4(0.0);
+            [[unroll]] for (uint i = 0; i < TM; i++) {
+                uint m = m0 + i * L;
+                if (m < pc.M) {
+                    uint idx = (pc.o_off + b * pc.o_bs + m * pc.o_ld + n0) / 4 + j4;
+                    vec4 v;
+                    [[unroll]] for (uint e = 0; e < 4; e++)
+                        v[e] = ar_activate(pc.alpha * acc[i * TN + 4 * j4 + e] + bv[e]);
+                    if (pc.accumulate != 0)
+                        v += vec4(o4[idx]);
+                    o4[idx] = STYPE4(v);
+                }
+            }
+        }
+        return;
+    }
     [[unroll]] for (uint j = 0; j < TN; j++) {
         uint n = n0 + j;
         if (n >= pc.N)

@@ -164,7 +164,9 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
     if (p < padded)
       tm = t, padded = p;
   }
-  guint32 spec[] = { local, tm, TEXEL_TN, TEXEL_KU };
+  /* Whole vec4s of output per row (matmul_texel.comp's OUT4). */
+  gboolean out4 = (pc->N | pc->o_ld | pc->o_off | (batch > 1 ? pc->o_bs : 0)) % 4 == 0;
+  guint32 spec[] = { local, tm, TEXEL_TN, TEXEL_KU, out4 };
   /* ar_cmd_dispatch fails the recording where the grid exceeds the device's limits. */
   guint32 gx = ar_div_up (pc->N, TEXEL_TN), gy = ar_div_up (pc->M, (guint64) local * tm);
   /* Bias and out stay storage buffers; A and W go to the texel bindings. */
