@@ -458,10 +458,15 @@ class _PredictorBase(nn.Module):
 
 class Rollout:
     """Autoregressive rollout with a KV cache.  Keeps the last frames and actions; when the next
-    frame would not fit in the window, it keeps the last context_frames-1 frames, re-bases their
-    positions at 0 and re-prefills the cache (positions are absolute within the window)."""
+    frame would not fit in the window, policy "slide" (the default) keeps the last
+    context_frames-1 frames, re-bases their positions at 0 and re-prefills the cache (positions
+    are absolute within the window); policy "refresh" (IRIS's WorldModelEnv, the C predictor's
+    AR_CONTEXT_REFRESH) keeps only the last frame, at position 0, and appends from there."""
 
-    def __init__(self, predictor, tokens, actions):
+    def __init__(self, predictor, tokens, actions, policy="slide"):
+        if policy not in ("slide", "refresh"):
+            raise ValueError("policy: slide or refresh, not %r" % (policy,))
+        self.policy = policy
         self.p = predictor
         tokens = torch.as_tensor(tokens).to(predictor.tok_emb.weight.device).to(torch.int64)
         actions = torch.as_tensor(actions).to(tokens.device)
@@ -480,6 +485,8 @@ class Rollout:
         n = self.tokens.shape[1]
         keep = p.cfg["context_frames"] - 1
         if n > keep:
+            if self.policy == "refresh":
+                keep = 1
             self.tokens = self.tokens[:, n - keep:]
             self.actions = self.actions[:, n - keep:]
             self.cache = None

@@ -177,6 +177,30 @@ class TestPredictors(unittest.TestCase):
             self.assertEqual(new.tolist(), ref.tolist(), "step %d" % i)
             frames.append(new)
 
+    def test_rollout_refresh(self):
+        """policy="refresh" appends until the window is full, then restarts from the last frame:
+        each step equals a fresh generate_frame on the segment's frames (with context_frames 3:
+        1, 2, 1, 2, ... frames), and differs from "slide" once their windows differ."""
+        p = _model(GPT).predictor
+        self.assertEqual(p.cfg["context_frames"], 3)
+        g = torch.Generator().manual_seed(9)
+        tokens = torch.randint(0, 16, (1, 1, 64), generator=g)
+        acts = torch.randint(0, 3, (1, 6), generator=g)
+        ro = R.Rollout(p, tokens, acts[:, :0], policy="refresh")
+        sl = R.Rollout(p, tokens, acts[:, :0])
+        frames, seg, differ = [tokens[:, 0]], 1, 0
+        for i in range(5):
+            new = ro.step(acts[:, i])
+            differ += new.tolist() != sl.step(acts[:, i]).tolist()
+            ctx = torch.stack(frames[-seg:], dim=1)
+            ref = p.generate_frame((ctx, acts[:, i - seg + 1:i]), acts[:, i])
+            self.assertEqual(new.tolist(), ref.tolist(), "step %d" % i)
+            frames.append(new)
+            seg = seg + 1 if seg + 1 <= 2 else 1
+        self.assertGreater(differ, 0)
+        with self.assertRaises(ValueError):
+            R.Rollout(p, tokens, acts[:, :0], policy="window")
+
     def test_sampler(self):
         logits = torch.tensor([[0.0, 5.0, 1.0], [3.0, 3.0, -1.0]])
         self.assertEqual(R.greedy(logits).tolist(), [1, 0])          # ties -> lowest index
