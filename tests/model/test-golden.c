@@ -59,6 +59,14 @@ io_copy (ArSafetensors *st, const char *name, ArStDType dt, gsize n)
   return d ? g_memdup2 (d, n * ar_st_dtype_size (dt)) : NULL;
 }
 
+/* The card's model in storage type @want (fp16 where the card and device allow it). */
+static ArModel *
+load_model_as (ArDevice *dev, const char *card, ArDType want, GError **error)
+{
+  return ar_model_load_full (dev, card, want == AR_F32 ? AR_MODEL_LOAD_FORCE_F32
+      : AR_MODEL_LOAD_PREFER_F16, error);
+}
+
 static double
 now_ms (void)
 {
@@ -99,8 +107,7 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused, const cha
   g_autofree gchar *card = g_build_filename (dir, "tiny-gpt.yaml", NULL);
   g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
   g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArModel) model = st ? load_model_as (dev, card, want, &error) : NULL;
   g_autoptr (ArTokenizer) tok = model ? ar_tokenizer_new (model, &error) : NULL;
   g_autoptr (ArPredictor) pred = tok ? ar_predictor_new (model, 0, &error) : NULL;
   if (!pred) {
@@ -313,8 +320,7 @@ run_llama (ArDevice *dev, const char *dir, ArDType want)
   g_autofree gchar *card = g_build_filename (dir, "tiny-llama.yaml", NULL);
   g_autofree gchar *iop = g_build_filename (dir, "tiny-llama-io.safetensors", NULL);
   g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArModel) model = st ? load_model_as (dev, card, want, &error) : NULL;
   g_autoptr (ArPredictor) pred = model ? ar_predictor_new (model, 0, &error) : NULL;
   if (!pred) {
     check (FALSE, "model tiny-llama load %s: %s", dn, error->message);
@@ -372,8 +378,7 @@ run_vq (ArDevice *dev, const char *dir, const char *name, ArDType want)
   g_autofree gchar *card = g_build_filename (dir, card_name, NULL);
   g_autofree gchar *iop = g_build_filename (dir, io_name, NULL);
   g_autoptr (ArSafetensors) st = ar_safetensors_open (iop, &error);
-  g_autoptr (ArModel) model = st ? ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g_autoptr (ArModel) model = st ? load_model_as (dev, card, want, &error) : NULL;
   g_autoptr (ArTokenizer) tok = model ? ar_tokenizer_new (model, &error) : NULL;
   if (!tok) {
     check (FALSE, "model %s load %s: %s", name, dn, error->message);
@@ -455,8 +460,7 @@ tiny_gpt_open (ArDevice *dev, const char *dir, ArDType want, const char *what, T
   g_autofree gchar *iop = g_build_filename (dir, "tiny-gpt-io.safetensors", NULL);
   *g = (TinyGpt) { 0 };
   g->st = ar_safetensors_open (iop, &error);
-  g->model = g->st ? ar_model_load_full (dev, card, want == AR_F32 ? AR_MODEL_LOAD_FORCE_F32
-      : AR_MODEL_LOAD_PREFER_F16, &error) : NULL;
+  g->model = g->st ? load_model_as (dev, card, want, &error) : NULL;
   if (!g->model) {
     check (FALSE, "model tiny-gpt %s %s: %s", ar_dtype_name (want), what, error->message);
     tiny_gpt_clear (g);
@@ -481,6 +485,19 @@ tiny_gpt_commit (const TinyGpt *g, ArPredictor *pred, guint f, GError **error)
   return ar_predictor_commit (pred, g->ref_tok + (gsize) (f % 3) * g->T, &a, error);
 }
 
+/* Made-up frame @f of the context checks: tokens and an action. */
+static void
+made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *tok, float *av,
+    ArAction *a)
+{
+  for (guint i = 0; i < T; i++)
+    tok[i] = (i * 7 + f * 13) % V;
+  for (guint i = 0; i < A; i++)
+    av[i] = (float) sin (0.7 * f + i);
+  *a = (ArAction) { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
+    .values = av };
+}
+
 /* ar_predictor_prefill_ahead() between frames, as the window slides, on @card with made-up
  * tokens and actions: the next frame's generate must prefill only the new frame's positions
  * and give what a predictor without it gives (greedy tokens, also of a 2-frame rollout at the
@@ -490,8 +507,7 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArModel) model = ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error);
+  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
   g_autoptr (ArPredictor) plain = model ? ar_predictor_new (model, 0, &error) : NULL;
   g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (model, 0, &error) : NULL;
   if (!ahead) {
@@ -510,12 +526,8 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   double worst = 0;
   /* Seven frames: the window slides from frame C on. */
   for (guint f = 0; ok && f < 7; f++) {
-    for (guint i = 0; i < T; i++)
-      tok[i] = (i * 7 + f * 13) % V;
-    for (guint i = 0; i < A; i++)
-      av[i] = (float) sin (0.7 * f + i);
-    ArAction a = { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
-      .values = av };
+    ArAction a;
+    made_up_frame (f, T, V, A, discrete, tok, av, &a);
     ok = ar_predictor_commit (plain, tok, &a, &error) && ar_predictor_commit (ahead, tok, &a, &error)
         && ar_predictor_generate (plain, &greedy, 1, NULL, ta, &error)
         && ar_predictor_generate (ahead, &greedy, 1, NULL, tb, &error)
@@ -545,19 +557,6 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       error ? error->message : "");
 }
 
-/* Made-up frame @f of the context checks: tokens and an action. */
-static void
-made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *tok, float *av,
-    ArAction *a)
-{
-  for (guint i = 0; i < T; i++)
-    tok[i] = (i * 7 + f * 13) % V;
-  for (guint i = 0; i < A; i++)
-    av[i] = (float) sin (0.7 * f + i);
-  *a = (ArAction) { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
-    .values = av };
-}
-
 /* The REFRESH context policy (IRIS's cache) over frames that overflow the window twice: each
  * frame must give what a fresh predictor given only the segment's frames gives (greedy tokens;
  * last logits up to the order of sums), prefill only the new frame's positions, and differ
@@ -568,8 +567,7 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArModel) model = ar_model_load_full (dev, card, want == AR_F32
-      ? AR_MODEL_LOAD_FORCE_F32 : AR_MODEL_LOAD_PREFER_F16, &error);
+  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
   g_autoptr (ArPredictor) refresh = model ? ar_predictor_new (model, 0, &error) : NULL;
   g_autoptr (ArPredictor) slide = refresh ? ar_predictor_new (model, 0, &error) : NULL;
   g_autoptr (ArPredictor) fresh = slide ? ar_predictor_new (model, 0, &error) : NULL;
