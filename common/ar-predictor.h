@@ -48,13 +48,15 @@ typedef enum {
   AR_CONTEXT_REFRESH,
 } ArContextPolicy;
 /* Takes effect at the next generate; switching to REFRESH starts the segment with the frames
- * SLIDE would use now (their cache rows stay valid). */
+ * SLIDE would use now (the last context_frames - 1 committed; their cache rows stay valid when
+ * SLIDE ran them, e.g. by ar_predictor_prefill_ahead()). */
 void ar_predictor_set_context_policy (ArPredictor *pred, ArContextPolicy policy);
 ArContextPolicy ar_predictor_get_context_policy (const ArPredictor *pred);
 
 /* Forgets all context. */
 void ar_predictor_reset (ArPredictor *pred);
-/* Frames committed and currently in the context window. */
+/* Committed frames kept (at most context_frames; the window a frame is generated from holds
+ * the last context_frames - 1 of them with SLIDE, the segment's with REFRESH). */
 guint ar_predictor_frames_in_context (const ArPredictor *pred);
 
 /* Whether one-token steps run as one dispatch each, on gpt predictors: AR_PREDICTOR_FUSED_STEP
@@ -134,8 +136,9 @@ guint ar_predictor_last_prefill (const ArPredictor *pred);
 gboolean ar_predictor_context_logits (ArPredictor *pred, float *logits, GError **error);
 
 /* The logits [vocab] of the next frame's first token after the committed frames (the window
- * generate uses: the last context_frames - 1), by the prefill generate runs (reusing the KV
- * cache's valid prefix; its last layer for the last position only). */
+ * generate uses, as the context policy says: with REFRESH it may restart the segment as
+ * generate would), by the prefill generate runs (reusing the KV cache's valid prefix; its last
+ * layer for the last position only). */
 gboolean ar_predictor_next_logits (ArPredictor *pred, float *logits, GError **error);
 
 G_END_DECLS

@@ -651,7 +651,6 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
   };
   GST_OBJECT_UNLOCK (self);
   params.counter = self->sample_counter;
-  ar_predictor_set_context_policy (self->predictor, (ArContextPolicy) context_policy);
 
   running_time = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME,
       GST_BUFFER_PTS (frame));
@@ -685,6 +684,9 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
     goto done;
   }
   self->have_prediction = FALSE;
+  /* After the commit: a switch to refresh starts its segment with the frames the sliding
+   * window holds now, the new one included (ar_predictor_set_context_policy()). */
+  ar_predictor_set_context_policy (self->predictor, (ArContextPolicy) context_policy);
 
   steps = dreaming ? 1 : horizon;
   first_pts = gst_ar_predict_output_pts (self, frame, 1, mode);

@@ -51,7 +51,7 @@ bench large models/bench/large.yaml 20 3
 # IRIS's context policy (arbench --context refresh, both sides): each frame prefills only
 # its own tokens. The PyTorch side's static step over the kept cache is checked first.
 for c in iris-small large; do
-  timeout 60 python3 models/bench_torch.py --check-static --context refresh --device cuda \
+  timeout 120 python3 models/bench_torch.py --check-static --context refresh --device cuda \
     models/bench/$c.yaml > "$logs/check-static-refresh-$c.log" 2>&1
   say "torch static step refresh $c rc=$?: $(tail -n 1 "$logs/check-static-refresh-$c.log")"
 done

@@ -153,7 +153,7 @@ void main()
         // the operands stream from the stack, instead of every accumulator being reloaded
         // and stored for each tap. Lavapipe, 64->64 3x3 at 64x64: 51-57 -> 60-69 GFLOP/s,
         // five alternating runs; iris-small encode 58-61 -> 52-54 ms, decode 90 -> 79.
-        const uint PR = TP < 8 ? TP : 8;
+        const uint PR = TP < 8 ? TP : 8;   // TP is 4, 8 or 16 (a multiple of PR): ar-op-conv.c
         [[unroll]] for (uint c = 0; c < TC; c++) {
             [[unroll]] for (uint p0 = 0; p0 < TP; p0 += PR) {
                 [[unroll]] for (uint cc = 0; cc < 4; cc++) {

@@ -26,7 +26,8 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
  * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
  * few output channels get smaller tiles so that the tile is not mostly padding. With the
  * texel variant's accumulator runs, 32x16 and 16x32 were no faster than 16x16 (55-70 GFLOP/s,
- * noisy) and 32x32, 64x16 slower (37-50). */
+ * noisy) and 32x32, 64x16 slower (37-50). TP must stay 4, 8 or a multiple of 8: the runs
+ * take min(TP, 8) pixels at a time. */
 #define CONV4_TC 16
 #define CONV4_TP 16
 

@@ -352,6 +352,10 @@ test_matmul (ArTest *t)
       for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
         check_mm (t, dt, 67, 29, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
       check_accumulate (t, dt, 70, 65, 48, AR_MATMUL_TEXEL);
+      /* Rows of whole vec4s (its OUT4 epilogue), N not a multiple of its 16 columns. */
+      for (int act = AR_ACT_NONE; act < AR_ACT_COUNT; act++)
+        check_mm (t, dt, 67, 28, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
+      check_accumulate (t, dt, 70, 44, 48, AR_MATMUL_TEXEL);
       check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, TRUE);
       expect_matmul_error (t, dt, 4, 4, 6, FALSE, AR_MATMUL_TEXEL, "[4,4,6]/texel-k-odd",
           "texel kernel");
