@@ -1030,18 +1030,18 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
   return TRUE;
 }
 
-/* The sequence a frame is generated from after @n frames (tokens, actions incl. the one taken
- * at the last): the last @use of them (window_frames()), into seq_*.
- * Returns its positions, and in @start where the run begins: after the cache's valid prefix,
- * and at least at the last position, for its logits. */
+/* The sequence of the last @use of @n frames (tokens, actions incl. the one taken at the
+ * last; window_frames() says how many a generated frame sees), into seq_*. Returns its
+ * positions, and in @start where a run over them begins: after the cache's valid prefix, and
+ * at the latest @min_run positions before the end (1: the last position's logits). */
 static guint
 window_seq (ArPredictor *p, const guint32 *tok, const guint *act, const float *actv, guint n,
-    guint use, guint *start)
+    guint use, guint min_run, guint *start)
 {
   guint first = n - use;
   guint P = build_seq (p, tok + (gsize) first * p->T, act + first,
       actv + (gsize) first * p->act_size, use);
-  *start = MIN (common_prefix (p, P), P - 1);
+  *start = MIN (common_prefix (p, P), P - min_run);
   return P;
 }
 
@@ -1077,7 +1077,8 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
     return FALSE;
   }
   guint use = window_frames (p, p->n_hist, &p->seg_len);
-  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, use, &start);
+  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, use, 1,
+      &start);
   if (!prepare_run (p, start, P, TRUE, error))
     return FALSE;
   record_forward (p, start, P - start, FWD_LAST_LOGITS);
@@ -1097,17 +1098,15 @@ ar_predictor_last_prefill (const ArPredictor *p)
 gboolean
 ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
 {
-  /* The next commit's window keeps, at the positions they have now in the cache or will have
-   * then: SLIDE the last context_frames - 2 committed frames (all of them while fewer);
-   * REFRESH the segment's, unless the next generate restarts it. */
-  guint keep = p->policy == AR_CONTEXT_SLIDE ? MIN (p->n_hist, p->C - 2)
-      : p->seg_len + 1 > p->C - 1 ? 0 : MIN (p->seg_len, p->n_hist);
+  /* The committed frames the window after one more commit keeps besides the new one (SLIDE:
+   * the last context_frames - 2; REFRESH: the segment's, none when it restarts), at the
+   * positions they have now in the cache or will have then. */
+  guint seg = MIN (p->seg_len + 1, p->C);
+  guint keep = window_frames (p, p->n_hist + 1, &seg) - 1;
   if (keep == 0)
     return TRUE;
-  guint first = p->n_hist - keep;
-  guint P = build_seq (p, p->hist_tok + (gsize) first * p->T, p->hist_act + first,
-      p->hist_actv + (gsize) first * p->act_size, keep);
-  guint start = common_prefix (p, P);
+  guint start, P = window_seq (p, p->hist_tok, p->hist_act, p->hist_actv, p->n_hist, keep, 0,
+      &start);
   if (start == P)
     return TRUE;
   if (!p->ahead_cmd && !(p->ahead_cmd = ar_cmd_new (p->dev, error)))
@@ -1135,7 +1134,7 @@ static gboolean
 generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
     const guint *act, const float *actv, guint n, guint use, guint32 *out, GError **error)
 {
-  guint start, P = window_seq (p, tokens, act, actv, n, use, &start);
+  guint start, P = window_seq (p, tokens, act, actv, n, use, 1, &start);
   /* The recording depends on the positions it covers and the sampling parameters; the
    * counter is read from a buffer. Replaying saves recording thousands of dispatches per
    * frame (like a CUDA graph). */

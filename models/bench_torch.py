@@ -153,25 +153,41 @@ def generate_appended(pred, cache, tokens, actions, start, sampler):
     return torch.stack(out, dim=1)[0]
 
 
+class Segment:
+    """The refresh policy's bookkeeping (as the C predictor's): the segment's frames are the
+    last `frames` of the history, the cache holds the first `cached` of them (each tokens +
+    action). After the window's fill none ran: the first frame restarts the segment."""
+
+    def __init__(self, C, T):
+        self.C, self.T, self.frames, self.cached = C, T, C - 1, 0
+
+    def commit(self):
+        """One more frame: returns how many of the last frames to prefill and at which cache
+        position, and counts them cached."""
+        self.frames += 1
+        if self.frames > self.C - 1:   # the window would overflow: restart from the newest
+            self.frames, self.cached = 1, 0
+        new, start = self.frames - self.cached, self.cached * (self.T + 1)
+        self.cached = self.frames
+        return new, start
+
+
 def check_static_refresh(step, hist_t, hist_a, action_at, rng):
     """The refresh loop's generates on the static step (cache kept, new frames appended,
     restarted when full), greedy, over context_frames + 3 frames: each must equal
     reference.Rollout over the segment's frames alone."""
     pred = step.p
     T, C = pred.T, pred.cfg["context_frames"]
-    seg, cached, ok, differ = C - 1, 0, True, 0
+    segment, ok, differ = Segment(C, T), True, 0
     for f in range(C + 3):
         tok = torch.randint(0, pred.cfg["vocab"], (T,), generator=rng).to(hist_t[0].device)
         hist_t = (hist_t + [tok])[-C:]
         hist_a = (hist_a + [action_at(f)])[-C:]
-        seg += 1
-        if seg > C - 1:
-            seg, cached = 1, 0
-        new = seg - cached
+        new, start = segment.commit()
         ctx = torch.stack(hist_t[-new:])[None]
         acts = torch.stack(hist_a[-new:], dim=1)
-        got = generate_static(step, ctx, acts[:, :-1], acts[:, -1], cached * (T + 1)).clone()
-        cached = seg
+        got = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start).clone()
+        seg = segment.frames
         seg_t = torch.stack(hist_t[-seg:])[None]
         seg_a = torch.stack(hist_a[-seg:], dim=1)
         want = R.Rollout(pred, seg_t, seg_a[:, :-1]).step(seg_a[:, -1], R.greedy)[0]
@@ -270,9 +286,7 @@ def main():
         else:
             print("torch_info cpu fp32, %d threads, torch %s" % (torch.get_num_threads(), torch.__version__))
 
-        # refresh: the segment's frames (the last `seg` of the history) and how many of them
-        # the cache holds (`cached`, each tokens + action); the filled frames never ran.
-        seg, cached = C - 1, 0
+        segment = Segment(C, T)
         cache = step.cache if step is not None else pred.new_cache(1, device=dev)
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         names = ["encode", "commit", "generate", "decode", "frame"]
@@ -288,18 +302,13 @@ def main():
             hist_a = (hist_a + [action_at(f)])[-C:]
             t2 = time.perf_counter()
             if a.context == "refresh":
-                seg += 1
-                if seg > C - 1:     # the window would overflow: restart from the newest frame
-                    seg, cached = 1, 0
-                new = seg - cached
+                new, start = segment.commit()
                 ctx = torch.stack(hist_t[-new:])[None]
                 acts = torch.stack(hist_a[-new:], dim=1)
-                start = cached * (T + 1)
                 if step is not None:
                     nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start)
                 else:
                     nxt = generate_appended(pred, cache, ctx, acts, start, sampler)
-                cached = seg
             else:
                 ctx = torch.stack(hist_t[-(C - 1):])[None]
                 acts = torch.stack(hist_a[-(C - 1):], dim=1)

@@ -240,14 +240,14 @@ main (int argc, char **argv)
       "at batch 1.\nWrites the card's weights from a fixed seed when the file is absent.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 2 || frames < 1 || warmup < 0
-      || rounds < 1 || (context && strcmp (context, "slide") && strcmp (context, "refresh"))) {
-    fprintf (stderr, "arbench: %s\n", error ? error->message : context
-        && strcmp (context, "slide") && strcmp (context, "refresh")
+  gboolean parsed = g_option_context_parse (ctx, &argc, &argv, &error);
+  const char *policy = context ? context : "slide";
+  gboolean policy_ok = strcmp (policy, "slide") == 0 || strcmp (policy, "refresh") == 0;
+  if (!parsed || argc != 2 || frames < 1 || warmup < 0 || rounds < 1 || !policy_ok) {
+    fprintf (stderr, "arbench: %s\n", error ? error->message : !policy_ok
         ? "--context: slide or refresh" : "usage: arbench [OPTIONS] CARD");
     return 2;
   }
-  const char *policy = context ? context : "slide";
   const char *card_path = argv[1];
 
   g_autoptr (ArCard) card = ar_card_load (card_path, &error);

@@ -485,6 +485,44 @@ tiny_gpt_commit (const TinyGpt *g, ArPredictor *pred, guint f, GError **error)
   return ar_predictor_commit (pred, g->ref_tok + (gsize) (f % 3) * g->T, &a, error);
 }
 
+/* Up to four predictors of one card's model for the context checks, and their shapes. */
+typedef struct {
+  ArPredictor *pr[4];
+  guint T, V, C, A;
+  gboolean discrete;
+} ContextPreds;
+
+static void
+context_preds_close (ContextPreds *cp)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (cp->pr); i++)
+    g_clear_pointer (&cp->pr[i], ar_predictor_free);
+}
+
+/* @n predictors of @card's model in @want; FALSE, with the check named @what failed, where
+ * one cannot be built. */
+static gboolean
+context_preds_open (ContextPreds *cp, guint n, ArDevice *dev, const char *card,
+    const char *name, ArDType want, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
+  *cp = (ContextPreds) { { NULL } };
+  for (guint i = 0; model && i < n && !error; i++)
+    cp->pr[i] = ar_predictor_new (model, 0, &error);
+  if (error) {
+    check (FALSE, "model %s %s %s: %s", name, ar_dtype_name (want), what, error->message);
+    context_preds_close (cp);
+    return FALSE;
+  }
+  cp->T = ar_predictor_tokens_per_frame (cp->pr[0]);
+  cp->V = ar_predictor_vocab (cp->pr[0]);
+  cp->C = ar_predictor_context_frames (cp->pr[0]);
+  cp->A = ar_predictor_action_size (cp->pr[0]);
+  cp->discrete = ar_predictor_action_discrete (cp->pr[0]);
+  return TRUE;
+}
+
 /* Made-up frame @f of the context checks: tokens and an action. */
 static void
 made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *tok, float *av,
@@ -507,16 +545,12 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
-  g_autoptr (ArPredictor) plain = model ? ar_predictor_new (model, 0, &error) : NULL;
-  g_autoptr (ArPredictor) ahead = plain ? ar_predictor_new (model, 0, &error) : NULL;
-  if (!ahead) {
-    check (FALSE, "model %s %s prefill ahead: %s", name, dn, error->message);
+  ContextPreds cp;
+  if (!context_preds_open (&cp, 2, dev, card, name, want, "prefill ahead"))
     return;
-  }
-  const guint T = ar_predictor_tokens_per_frame (plain), V = ar_predictor_vocab (plain);
-  const guint C = ar_predictor_context_frames (plain), A = ar_predictor_action_size (plain);
-  const gboolean discrete = ar_predictor_action_discrete (plain);
+  ArPredictor *plain = cp.pr[0], *ahead = cp.pr[1];
+  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
+  const gboolean discrete = cp.discrete;
   g_autofree guint32 *tok = g_new (guint32, T);
   g_autofree guint32 *ta = g_new (guint32, 2 * T), *tb = g_new (guint32, 2 * T);
   g_autofree float *la = g_new (float, V), *lb = g_new (float, V), *lc = g_new (float, V);
@@ -550,6 +584,7 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       && ar_predictor_generate (ahead, &greedy, 2, NULL, tb, &error);
   tokens_equal = tokens_equal && ok && memcmp (ta, tb, 2 * T * 4) == 0;
   double lim = want == AR_F16 ? 1e-5 : 1e-10;
+  context_preds_close (&cp);
   check (ok && tokens_equal && short_prefills && logits_kept && worst <= lim, "model %s %s "
       "prefill ahead: greedy tokens %s, new frames prefilled alone %s, last logits kept %s, "
       "nmse=%.3g%s%s", name, dn, tokens_equal ? "equal" : "differ",
@@ -567,18 +602,13 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
-  g_autoptr (ArPredictor) refresh = model ? ar_predictor_new (model, 0, &error) : NULL;
-  g_autoptr (ArPredictor) slide = refresh ? ar_predictor_new (model, 0, &error) : NULL;
-  g_autoptr (ArPredictor) fresh = slide ? ar_predictor_new (model, 0, &error) : NULL;
-  if (!fresh) {
-    check (FALSE, "model %s %s context refresh: %s", name, dn, error->message);
+  ContextPreds cp;
+  if (!context_preds_open (&cp, 3, dev, card, name, want, "context refresh"))
     return;
-  }
+  ArPredictor *refresh = cp.pr[0], *slide = cp.pr[1], *fresh = cp.pr[2];
   ar_predictor_set_context_policy (refresh, AR_CONTEXT_REFRESH);
-  const guint T = ar_predictor_tokens_per_frame (fresh), V = ar_predictor_vocab (fresh);
-  const guint C = ar_predictor_context_frames (fresh), A = ar_predictor_action_size (fresh);
-  const gboolean discrete = ar_predictor_action_discrete (fresh);
+  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
+  const gboolean discrete = cp.discrete;
   g_autofree guint32 *tok = g_new (guint32, T);
   g_autofree guint32 *tr = g_new (guint32, 2 * T), *tf = g_new (guint32, 2 * T);
   g_autofree float *lr = g_new (float, V), *lf = g_new (float, V), *ls = g_new (float, V);
@@ -626,6 +656,7 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
     rollout_equal = ok && memcmp (tr, tf, 2 * T * 4) == 0;
   }
   double lim = want == AR_F16 ? 1e-5 : 1e-10;
+  context_preds_close (&cp);
   check (ok && tokens_equal && rollout_equal && short_prefills && restarts >= 2
       && worst <= lim && least_vs_slide > 1e-6, "model %s %s context refresh: greedy tokens %s "
       "(rollout %s), new frames prefilled alone %s, %u restarts, nmse=%.3g, against slide "
@@ -645,21 +676,14 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
 {
   const char *dn = ar_dtype_name (want);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArModel) model = load_model_as (dev, card, want, &error);
-  ArPredictor *pr[4] = { NULL };   /* refresh, refresh + ahead, slide, slide -> refresh + ahead */
-  for (guint i = 0; model && i < 4 && (i == 0 || pr[i - 1]); i++)
-    pr[i] = ar_predictor_new (model, 0, &error);
-  if (!pr[3]) {
-    check (FALSE, "model %s %s refresh with prefill ahead: %s", name, dn, error->message);
-    for (guint i = 0; i < 4; i++)
-      g_clear_pointer (&pr[i], ar_predictor_free);
+  ContextPreds cp;
+  if (!context_preds_open (&cp, 4, dev, card, name, want, "refresh with prefill ahead"))
     return;
-  }
+  ArPredictor **pr = cp.pr;   /* refresh, refresh + ahead, slide, slide -> refresh + ahead */
   ar_predictor_set_context_policy (pr[0], AR_CONTEXT_REFRESH);
   ar_predictor_set_context_policy (pr[1], AR_CONTEXT_REFRESH);
-  const guint T = ar_predictor_tokens_per_frame (pr[0]), V = ar_predictor_vocab (pr[0]);
-  const guint C = ar_predictor_context_frames (pr[0]), A = ar_predictor_action_size (pr[0]);
-  const gboolean discrete = ar_predictor_action_discrete (pr[0]);
+  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
+  const gboolean discrete = cp.discrete;
   g_autofree guint32 *tok = g_new (guint32, T);
   g_autofree guint32 *out[4] = { g_new (guint32, 3 * T), g_new (guint32, 3 * T),
     g_new (guint32, 3 * T), g_new (guint32, 3 * T) };
@@ -692,8 +716,7 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       switched = memcmp (out[2], out[3], T * 4) == 0 && ar_predictor_last_prefill (pr[3]) >= 1
           && ar_predictor_last_prefill (pr[3]) <= T + 1;
   }
-  for (guint i = 0; i < 4; i++)
-    g_clear_pointer (&pr[i], ar_predictor_free);
+  context_preds_close (&cp);
   check (ok && equal && ahead_short && rerun && switched, "model %s %s refresh with prefill "
       "ahead: tokens %s, new frames prefilled alone %s, the rollout's overwritten rows run again "
       "without it %s, switch from slide %s%s%s", name, dn, equal ? "equal" : "differ",
