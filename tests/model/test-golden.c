@@ -558,8 +558,8 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   ArSampleParams greedy = { .greedy = TRUE };
   gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
   double worst = 0;
-  /* Seven frames: the window slides from frame C on. */
-  for (guint f = 0; ok && f < 7; f++) {
+  /* The window fills at frame C - 1 and then slides, five times. */
+  for (guint f = 0; ok && f < C + 4; f++) {
     ArAction a;
     made_up_frame (f, T, V, A, discrete, tok, av, &a);
     ok = ar_predictor_commit (plain, tok, &a, &error) && ar_predictor_commit (ahead, tok, &a, &error)
@@ -571,9 +571,9 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       break;
     tokens_equal = tokens_equal && memcmp (ta, tb, T * 4) == 0;
     worst = MAX (worst, nmse (lb, la, V));
-    /* From the third frame on, the frames before the new one were prefilled ahead (without,
+    /* Once the window is full, the frames before the new one were prefilled ahead (without,
      * the window's first positions differ from the cache's: ~all of it runs again). */
-    if (f >= 2)
+    if (f >= C - 1)
       short_prefills = short_prefills && ar_predictor_last_prefill (ahead) == T + 1
           && ar_predictor_last_prefill (plain) > (C - 2) * (T + 1);
     ok = ar_predictor_prefill_ahead (ahead, &error)
@@ -666,8 +666,8 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
 }
 
 /* REFRESH with ar_predictor_prefill_ahead() after every frame, as arpredict runs it: the same
- * tokens as without; a 3-frame rollout from a one-frame segment restarts the segment at its
- * third frame, overwriting the committed frame's cache rows, and prefill-ahead runs them again
+ * tokens as without; a C-frame rollout from a one-frame segment restarts the segment at its
+ * last frame, overwriting the committed frame's cache rows, and prefill-ahead runs them again
  * before the next frame (which then prefills its own positions alone; without it, more).
  * And a switch from SLIDE to REFRESH after a commit: that frame's window is the sliding one
  * (the same tokens as a SLIDE predictor's), its rows already run ahead. */
@@ -685,8 +685,8 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
   const gboolean discrete = cp.discrete;
   g_autofree guint32 *tok = g_new (guint32, T);
-  g_autofree guint32 *out[4] = { g_new (guint32, 3 * T), g_new (guint32, 3 * T),
-    g_new (guint32, 3 * T), g_new (guint32, 3 * T) };
+  g_autofree guint32 *out[4] = { g_new (guint32, C * T), g_new (guint32, C * T),
+    g_new (guint32, C * T), g_new (guint32, C * T) };
   g_autofree float *av = g_new (float, MAX (A, 1));
   ArSampleParams greedy = { .greedy = TRUE };
   ArAction a;
@@ -696,7 +696,8 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   const guint rollout_at = C - 1, switch_at = C + 1;
   for (guint f = 0; ok && f < C + 2; f++) {
     made_up_frame (f, T, V, A, discrete, tok, av, &a);
-    guint h = f == rollout_at ? 3 : 1;
+    /* The rollout's frame k is predicted from the segment's k frames; the C-th overflows. */
+    guint h = f == rollout_at ? C : 1;
     for (guint i = 0; ok && i < 4; i++) {
       ok = ar_predictor_commit (pr[i], tok, &a, &error);
       if (ok && i == 3 && f == switch_at)
@@ -868,7 +869,8 @@ main (int argc, char **argv)
       {
         const char *cards[][2] = { { "tiny-gpt.yaml", "tiny-gpt" },
           { "tiny-llama.yaml", "tiny-llama" },
-          { "../../../models/demo/sim64.yaml", "sim64 (continuous, add_to_frame)" } };
+          { "../../../models/demo/sim64.yaml", "sim64 (continuous, add_to_frame)" },
+          { "../context/tiny-gpt-ctx6.yaml", "tiny-gpt-ctx6 (6 frames, action tokens)" } };
         for (guint c = 0; c < G_N_ELEMENTS (cards); c++) {
           g_autofree gchar *path = g_build_filename (argv[1], cards[c][0], NULL);
           check_prefill_ahead (dev, path, cards[c][1], dts[d]);
