@@ -123,8 +123,8 @@ gboolean ar_predictor_generate (ArPredictor *pred, const ArSampleParams *params,
  * was read): that generate then prefills only the new frame's positions. Exact: the cache
  * rows are the ones generate would compute (positions before the new frame do not see it).
  * A no-op when the cache already holds them. Leaves ar_predictor_last_logits() as it was.
- * Worth it before a generate with horizon 1 only: a rollout's later frames start their
- * windows at 0 anyway. */
+ * Before a rollout it saves its first frame's prefill only: under SLIDE the later frames'
+ * windows start at 0 anyway. */
 gboolean ar_predictor_prefill_ahead (ArPredictor *pred, GError **error);
 /* Positions the last generated frame (the last of a rollout) ran through the model before
  * its one-token steps: its window's, or what the cache lacked of them. */

@@ -743,10 +743,11 @@ gst_ar_predict_sink_chain (GstPad *pad, GstObject *parent, GstBuffer *frame)
     ret = gst_pad_push (self->srcpad, out);
   }
   /* While the next frame is on its way: the cache of the frames its window keeps, so that
-   * its generate runs the new frame's positions only. Not for rollouts: their later frames'
-   * windows start at 0, and the rollout is pushed only when all of it is done. A failure
-   * costs the next frame's latency only. */
-  if (ret == GST_FLOW_OK && prefill_ahead && steps == 1
+   * its generate runs the new frame's positions only. After a rollout too: its predicted
+   * frames took the cache rows where the next window's frames go, so this runs them all
+   * again, off the path from the next frame to its prediction. A failure costs the next
+   * frame's latency only. */
+  if (ret == GST_FLOW_OK && prefill_ahead
       && !ar_predictor_prefill_ahead (self->predictor, &error)) {
     GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Prefill ahead failed: %s", error->message),
         ("the next frame's prediction runs its whole window"));
@@ -1338,7 +1339,7 @@ gst_ar_predict_class_init (GstArPredictClass *klass)
           flags | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_PREFILL_AHEAD,
       g_param_spec_boolean ("prefill-ahead", "Prefill ahead",
-          "After pushing a prediction (horizon 1), run the context frames the next frame's "
+          "After pushing a prediction (or a rollout), run the context frames the next frame's "
           "window keeps through the model while that frame is on its way, so that its "
           "prediction only runs the new frame's tokens (same results; the work moves off the "
           "path from a frame to its prediction)", DEFAULT_PREFILL_AHEAD,

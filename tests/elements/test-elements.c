@@ -436,9 +436,10 @@ GST_START_TEST (test_predict_seed_determinism)
 GST_END_TEST;
 
 /* The prefill-positions of the metrics messages after @n frames (the predictions of frames
- * 0..n-2). */
+ * 0..n-2), with rollouts of @rollout frames at the even frames (horizon changed while
+ * playing; 1: none). */
 static GArray *
-prefill_positions (gboolean ahead, const gchar *policy, guint n)
+prefill_positions (gboolean ahead, const gchar *policy, guint n, guint rollout)
 {
   GstElement *predict = make_element ("arpredict", "model", TINY_GPT, "greedy", TRUE,
       "post-metrics", TRUE, "prefill-ahead", ahead, NULL);
@@ -449,8 +450,13 @@ prefill_positions (gboolean ahead, const gchar *policy, guint n)
   GstMessage *msg;
   guint i, positions;
 
-  for (i = 0; i < n; i++)
-    gst_buffer_unref (gst_harness_push_and_pull (h, make_token_frame (i)));
+  for (i = 0; i < n; i++) {
+    guint k, horizon = i % 2 == 0 ? rollout : 1;
+    g_object_set (predict, "horizon", horizon, NULL);
+    gst_harness_push (h, make_token_frame (i));
+    for (k = 0; k < horizon; k++)
+      gst_buffer_unref (gst_harness_pull (h));
+  }
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
     if (gst_structure_get_uint (gst_message_get_structure (msg), "prefill-positions",
             &positions))
@@ -464,21 +470,29 @@ prefill_positions (gboolean ahead, const gchar *policy, guint n)
 
 /* With prefill-ahead each prediction after the third frame runs only the new frame's 65
  * positions (tiny-gpt: 64 tokens and an action) before its steps; without, ~its whole window
- * of 2 frames. */
+ * of 2 frames. After a 3-frame rollout too, whose last window put a predicted frame at
+ * position 0, where the next window's first frame goes (the metrics of a rollout give its
+ * last frame's prefill, so only the single predictions after one are checked there). */
 GST_START_TEST (test_predict_prefill_ahead_runs)
 {
-  GArray *on = prefill_positions (TRUE, "slide", 6), *off = prefill_positions (FALSE, "slide", 6);
-  guint i;
+  guint rollout, i;
 
-  fail_unless_equals_int (on->len, 5);
-  fail_unless_equals_int (off->len, 5);
-  for (i = 2; i < 5; i++) {
-    fail_unless_equals_int (g_array_index (on, guint, i), 65);
-    fail_unless (g_array_index (off, guint, i) > 65, "prediction %u prefilled %u positions", i,
-        g_array_index (off, guint, i));
+  for (rollout = 1; rollout <= 3; rollout += 2) {
+    GArray *on = prefill_positions (TRUE, "slide", 8, rollout);
+    GArray *off = prefill_positions (FALSE, "slide", 8, rollout);
+
+    fail_unless_equals_int (on->len, 7);
+    fail_unless_equals_int (off->len, 7);
+    for (i = 2; i < 7; i++) {
+      if (rollout > 1 && i % 2 == 0)
+        continue;
+      fail_unless_equals_int (g_array_index (on, guint, i), 65);
+      fail_unless (g_array_index (off, guint, i) > 65, "rollouts of %u: prediction %u "
+          "prefilled %u positions", rollout, i, g_array_index (off, guint, i));
+    }
+    g_array_unref (on);
+    g_array_unref (off);
   }
-  g_array_unref (on);
-  g_array_unref (off);
 }
 GST_END_TEST;
 
@@ -516,7 +530,7 @@ GST_START_TEST (test_predict_context_refresh)
   /* Without prefill-ahead and with it (the default): 65 positions, or fewer where a frame's
    * first tokens happen to be the cached prediction's. */
   for (r = 0; r < 2; r++) {
-    GArray *positions = prefill_positions (r == 1, "refresh", 6);
+    GArray *positions = prefill_positions (r == 1, "refresh", 6, 1);
     fail_unless_equals_int (positions->len, 5);
     for (i = 0; i < positions->len; i++) {
       guint n = g_array_index (positions, guint, i);
