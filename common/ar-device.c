@@ -226,6 +226,9 @@ ar_device_new (GError **error)
   const char *avoid = g_getenv ("AR_VULKAN_AVOID");
   if (avoid && *avoid)
     dev->avoid = g_strsplit (avoid, ",", -1);
+  const char *prefer = g_getenv ("AR_VULKAN_PREFER");
+  if (prefer && *prefer)
+    dev->prefer = g_strsplit (prefer, ",", -1);
   gboolean validate = env_flag ("AR_VULKAN_VALIDATE");
 
   const char *layers[1];
@@ -435,6 +438,12 @@ gboolean
 ar_device_avoids (const ArDevice *dev, const char *kernel)
 {
   return dev->avoid && g_strv_contains ((const gchar *const *) dev->avoid, kernel);
+}
+
+gboolean
+ar_device_prefers (const ArDevice *dev, const char *kernel)
+{
+  return dev->prefer && g_strv_contains ((const gchar *const *) dev->prefer, kernel);
 }
 
 static GMutex default_lock;

@@ -21,6 +21,9 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
 #define CONV_TP 4
 #define CONV_LOCAL 64
 #define CONV_SPLIT_SUBGROUPS 4   /* tiles per workgroup of the split-channel kernel */
+/* Fewest input channels for which AUTO takes the split-channel kernel where preferred (its
+ * lanes take the channels in turn: fewer would leave most of a subgroup idle). */
+#define CONV_SPLIT_MIN_CIN 16
 /* Largest tile of the vec4 kernel (conv2d_v4.comp): TC output channels x TP pixels. Lavapipe,
  * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
  * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
@@ -340,7 +343,15 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
         G_N_ELEMENTS (spec4), bind, 4, &pc, sizeof pc, gx, gy, p->batch);
     return;
   }
-  if (p->path == AR_CONV2D_SPLIT_CIN) {
+  /* GPUs below the patch kernel's pixels: the direct kernel loops over every input channel
+   * in one invocation (iris-small's 4x4 and 8x8 levels: 70-100 us per convolution on an
+   * H100); the split-channel kernel spreads the channels over a subgroup's lanes. Not yet
+   * timed on a GPU end to end, so AUTO takes it only where AR_VULKAN_PREFER names
+   * conv_split_cin (scripts/device-check.sh runs iris-small both ways). */
+  gboolean split_auto = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
+      && dev->caps.subgroup_arith && p->kernel_h * p->kernel_w > 1
+      && p->in_channels >= CONV_SPLIT_MIN_CIN && ar_device_prefers (dev, "conv_split_cin");
+  if (p->path == AR_CONV2D_SPLIT_CIN || split_auto) {
     if (!dev->caps.subgroup_arith) {
       ar_cmd_fail_invalid (cmd, "conv2d: the split-channel kernel needs subgroup arithmetic");
       return;
