@@ -431,6 +431,7 @@ ar_device_unref (ArDevice *dev)
     vkDestroyInstance (dev->instance, NULL);
   g_mutex_clear (&dev->queue_lock);
   g_strfreev (dev->avoid);
+  g_strfreev (dev->prefer);
   g_free (dev);
 }
 
