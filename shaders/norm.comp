@@ -57,6 +57,14 @@ float seg_sum(float v, uint slot)
     return gl_NumSubgroups == 1 ? subgroupAdd(v) : ar_wg_sum(v, slot);
 }
 
+// Stores y at vec4 i of o, after SiLU when asked.
+void norm_store4(int i, vec4 y)
+{
+    if (SILU)
+        y = vec4(ar_silu(y.x), ar_silu(y.y), ar_silu(y.z), ar_silu(y.w));
+    o4[i] = STYPE4(y);
+}
+
 void norm_segment_texel(uint seg, uint lid)
 {
     const uint step = gl_WorkGroupSize.x;
@@ -79,25 +87,27 @@ void norm_segment_texel(uint seg, uint lid)
     const uint cc0 = (seg % pc.groups) * (pc.len / pc.inner);
     const bool has_g = (pc.flags & NORM_GAMMA) != 0;
     const bool has_b = (pc.flags & NORM_BETA) != 0;
-    for (uint j = lid; j < len4; j += step) {
-        vec4 y = (texelFetch(x_tex, base4 + int(j)) - mean4) * rstd4;
-        vec4 g = vec4(1.0), bb = vec4(0.0);
-        if (pc.inner == 1) {            // 4 channels
-            if (has_g)
-                g = texelFetch(gamma_tex, int(j));
-            if (has_b)
-                bb = texelFetch(beta_tex, int(j));
-        } else {                        // one channel
-            uint c = cc0 + j * 4 / pc.inner;
-            if (has_g)
-                g = vec4(texelFetch(gamma_tex, int(c / 4))[c % 4]);
-            if (has_b)
-                bb = vec4(texelFetch(beta_tex, int(c / 4))[c % 4]);
+    if (pc.inner == 1) {                // a vec4 is 4 channels
+        for (uint j = lid; j < len4; j += step) {
+            vec4 g = has_g ? texelFetch(gamma_tex, int(j)) : vec4(1.0);
+            vec4 bb = has_b ? texelFetch(beta_tex, int(j)) : vec4(0.0);
+            vec4 y = (texelFetch(x_tex, base4 + int(j)) - mean4) * rstd4;
+            norm_store4(base4 + int(j), fma(y, g, bb));
         }
-        y = fma(y, g, bb);
-        if (SILU)
-            y = vec4(ar_silu(y.x), ar_silu(y.y), ar_silu(y.z), ar_silu(y.w));
-        o4[base4 + j] = STYPE4(y);
+        return;
+    }
+    // Group norm: channel by channel, its affine folded into one scale and shift (two texel
+    // fetches per channel instead of per vec4).
+    const uint inner4 = pc.inner / 4;
+    for (uint c = 0; c < pc.len / pc.inner; c++) {
+        uint ch = cc0 + c;
+        float g = has_g ? texelFetch(gamma_tex, int(ch / 4))[ch % 4] : 1.0;
+        float bb = has_b ? texelFetch(beta_tex, int(ch / 4))[ch % 4] : 0.0;
+        float scale = rstd4 * g, shift = bb - mean4 * scale;
+        const int cbase = base4 + int(c * inner4);
+        for (uint j = lid; j < inner4; j += step)
+            norm_store4(cbase + int(j), fma(texelFetch(x_tex, cbase + int(j)), vec4(scale),
+                vec4(shift)));
     }
 }
 #endif
