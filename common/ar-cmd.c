@@ -344,6 +344,8 @@ ar_cmd_dispatch (ArCmd *cmd, const ArShader *shader, const guint32 *spec, guint 
   }
   if (gx == 0 || gy == 0 || gz == 0)
     return;
+  if (dev->skip && g_strv_contains ((const gchar *const *) dev->skip, shader->name))
+    return;
   GError *err = NULL;
   const ArPipeline *pl = ar_pipeline_get (dev, shader, spec, n_spec, &err);
   if (!pl) {

@@ -229,6 +229,12 @@ ar_device_new (GError **error)
   const char *prefer = g_getenv ("AR_VULKAN_PREFER");
   if (prefer && *prefer)
     dev->prefer = g_strsplit (prefer, ",", -1);
+  const char *skip = g_getenv ("AR_VULKAN_SKIP");
+  if (skip && *skip) {
+    dev->skip = g_strsplit (skip, ",", -1);
+    g_message ("AR_VULKAN_SKIP: the dispatches of %s are dropped (timing only: results are "
+        "wrong)", skip);
+  }
   gboolean validate = env_flag ("AR_VULKAN_VALIDATE");
 
   const char *layers[1];
@@ -432,6 +438,7 @@ ar_device_unref (ArDevice *dev)
   g_mutex_clear (&dev->queue_lock);
   g_strfreev (dev->avoid);
   g_strfreev (dev->prefer);
+  g_strfreev (dev->skip);
   g_free (dev);
 }
 

@@ -53,6 +53,10 @@ struct _ArDevice {
   /* AR_VULKAN_PREFER=name,name: kernels not yet timed where they would run that AUTO paths
    * take when named (their end-to-end A/B; see ar_device_prefers). */
   gchar **prefer;
+  /* AR_VULKAN_SKIP=shader,shader: dispatches of these shaders (names as in the profile, e.g.
+   * norm_texel_f32) are dropped, results be damned: what a kernel costs in place, where the
+   * profile's per-dispatch timestamps inflate small dispatches. */
+  gchar **skip;
 
   VkDebugUtilsMessengerEXT messenger;
   gint validation_messages;        /* atomic */

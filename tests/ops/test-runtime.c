@@ -231,6 +231,49 @@ test_timing (ArTest *t)
   art_report_cond (t, "timestamps", "[1M add]", AR_F32, us > 0 && us < 10e6, "gpu_us=%.1f", us);
 }
 
+/* AR_VULKAN_SKIP on a device made with it: the named shader's dispatches are dropped (its
+ * output keeps its old values, nothing counted), others in the same recording run. */
+static void
+test_skip (ArTest *t)
+{
+  const gsize n = 100;
+  g_setenv ("AR_VULKAN_SKIP", "add_f32", TRUE);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (ArDevice) dev = ar_device_new (&err);
+  g_unsetenv ("AR_VULKAN_SKIP");
+  if (!dev) {
+    art_report_cond (t, "skip", "-", AR_F32, FALSE, "device: %s", err->message);
+    return;
+  }
+  float two[100], seven[100], back[2][100];
+  for (gsize i = 0; i < n; i++)
+    two[i] = 2.0f, seven[i] = 7.0f;
+  g_autoptr (ArBuffer) a = ar_buffer_new (dev, n * 4, AR_MEM_DEVICE, &err);
+  g_autoptr (ArBuffer) sum = a ? ar_buffer_new (dev, n * 4, AR_MEM_DEVICE, &err) : NULL;
+  g_autoptr (ArBuffer) prod = sum ? ar_buffer_new (dev, n * 4, AR_MEM_DEVICE, &err) : NULL;
+  ArCmd *cmd = prod ? ar_cmd_new (dev, &err) : NULL;
+  gboolean ok = cmd && ar_buffer_write (a, 0, two, n * 4, &err)
+      && ar_buffer_write (sum, 0, seven, n * 4, &err) && ar_buffer_write (prod, 0, seven, n * 4, &err);
+  guint dispatched = 0;
+  if (ok) {
+    ar_cmd_begin (cmd);
+    ar_op_add (cmd, AR_F32, a, a, sum, n);
+    ar_op_mul (cmd, AR_F32, a, a, prod, n);
+    dispatched = ar_cmd_dispatch_count (cmd);
+    ok = ar_cmd_run (cmd, &err) && ar_buffer_read (sum, 0, back[0], n * 4, &err)
+        && ar_buffer_read (prod, 0, back[1], n * 4, &err);
+  }
+  g_clear_pointer (&cmd, ar_cmd_free);
+  guint msgs = ar_device_validation_messages (dev);
+  gboolean as_asked = ok && dispatched == 1 && msgs == 0;
+  for (gsize i = 0; as_asked && i < n; i++)
+    as_asked = back[0][i] == 7.0f && back[1][i] == 4.0f;
+  art_report_cond (t, "skip", "[add_f32 dropped, mul_f32 run]", AR_F32, as_asked,
+      "dispatches=%u sum[0]=%g prod[0]=%g validation_messages=%u%s%s", dispatched,
+      ok ? back[0][0] : -1.0, ok ? back[1][0] : -1.0, msgs, err ? " " : "",
+      err ? err->message : "");
+}
+
 void
 test_runtime (ArTest *t)
 {
@@ -239,4 +282,5 @@ test_runtime (ArTest *t)
   test_errors (t);
   test_threads (t);
   test_timing (t);
+  test_skip (t);
 }
