@@ -2,6 +2,7 @@
 #include "ar-device.h"
 #include "ar-memory.h"
 #include "ar-pipeline.h"
+#include "ar-shader-table.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -216,6 +217,47 @@ coopmat_usable (ArDevice *dev, gboolean prereq)
   return FALSE;
 }
 
+/* AR_VULKAN_SKIP's shader names, comma-separated, each as the profile prints it or without
+ * its "[...]" of specialisation constants (whose commas do not separate names); names that
+ * match no shader are reported and left out. */
+static gchar **
+parse_skip (const char *list)
+{
+  GPtrArray *names = g_ptr_array_new ();
+  for (const char *p = list; *p;) {
+    const char *end = p;
+    for (int depth = 0; *end && (*end != ',' || depth > 0); end++)
+      depth += *end == '[' ? 1 : *end == ']' ? -1 : 0;
+    gchar *name = g_strstrip (g_strndup (p, end - p));
+    p = *end ? end + 1 : end;
+    char *bracket = strchr (name, '[');
+    if (bracket)
+      *bracket = '\0';
+    if (!*name) {
+      g_free (name);
+      continue;
+    }
+    gboolean known = FALSE;
+    for (guint s = 0; ar_shader_all[s] && !known; s++)
+      known = strcmp (ar_shader_all[s]->name, name) == 0;
+    if (known) {
+      g_ptr_array_add (names, name);
+    } else {
+      g_message ("AR_VULKAN_SKIP: no shader is called '%s' (names as AR_VULKAN_PROFILE prints "
+          "them, e.g. norm_texel_f32)", name);
+      g_free (name);
+    }
+  }
+  g_ptr_array_add (names, NULL);
+  gchar **out = (gchar **) g_ptr_array_free (names, FALSE);
+  if (out[0]) {
+    g_autofree gchar *joined = g_strjoinv (",", out);
+    g_message ("AR_VULKAN_SKIP: the dispatches of %s are dropped (timing only: results are "
+        "wrong)", joined);
+  }
+  return out;
+}
+
 ArDevice *
 ar_device_new (GError **error)
 {
@@ -230,11 +272,8 @@ ar_device_new (GError **error)
   if (prefer && *prefer)
     dev->prefer = g_strsplit (prefer, ",", -1);
   const char *skip = g_getenv ("AR_VULKAN_SKIP");
-  if (skip && *skip) {
-    dev->skip = g_strsplit (skip, ",", -1);
-    g_message ("AR_VULKAN_SKIP: the dispatches of %s are dropped (timing only: results are "
-        "wrong)", skip);
-  }
+  if (skip && *skip)
+    dev->skip = parse_skip (skip);
   gboolean validate = env_flag ("AR_VULKAN_VALIDATE");
 
   const char *layers[1];

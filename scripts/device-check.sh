@@ -126,7 +126,7 @@ for k in ${AR_DEVICE_PREFER-conv_split_cin}; do
     n=$((n + 1))
     AR_VULKAN_PREFER=$prefer timeout 60 build/tools/arbench --frames 40 --warmup 3 \
       models/bench/iris-small.yaml > "$logs/prefer-$n-${prefer:-none}.log" 2>&1
-    say "prefer iris-small ${prefer:-none}: $(grep -E '^(encode|decode|frame) ' "$logs/prefer-$n-${prefer:-none}.log" | tr -s ' ' | tr '\n' ' ')"
+    say "prefer iris-small ${prefer:-none} rc=$?: $(grep -E '^(encode|decode|frame) ' "$logs/prefer-$n-${prefer:-none}.log" | tr -s ' ' | tr '\n' ' ')"
   done
 done
 # Tile shapes of the patch convolution (AR_DEVICE_CONV_TILES="th=1 th=4,tc=8 ..."), per card.

@@ -22,7 +22,7 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
 #define CONV_LOCAL 64
 #define CONV_SPLIT_SUBGROUPS 4   /* tiles per workgroup of the split-channel kernel */
 /* Fewest input channels for which AUTO takes the split-channel kernel where preferred (its
- * lanes take the channels in turn: fewer would leave most of a subgroup idle). */
+ * lanes take the channels in turn: with 16, half of a 32-lane subgroup already idles). */
 #define CONV_SPLIT_MIN_CIN 16
 /* Largest tile of the vec4 kernel (conv2d_v4.comp): TC output channels x TP pixels. Lavapipe,
  * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
@@ -350,7 +350,8 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
    * conv_split_cin (scripts/device-check.sh runs iris-small both ways). */
   gboolean split_auto = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
       && dev->caps.subgroup_arith && p->kernel_h * p->kernel_w > 1
-      && p->in_channels >= CONV_SPLIT_MIN_CIN && ar_device_prefers (dev, "conv_split_cin");
+      && (guint64) Ho * Wo < CONV_PATCH_MIN_PIXELS && p->in_channels >= CONV_SPLIT_MIN_CIN
+      && ar_device_prefers (dev, "conv_split_cin");
   if (p->path == AR_CONV2D_SPLIT_CIN || split_auto) {
     if (!dev->caps.subgroup_arith) {
       ar_cmd_fail_invalid (cmd, "conv2d: the split-channel kernel needs subgroup arithmetic");

@@ -539,7 +539,9 @@ made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *t
 /* ar_predictor_prefill_ahead() between frames, as the window slides, on @card with made-up
  * tokens and actions: the next frame's generate must prefill only the new frame's positions
  * and give what a predictor without it gives (greedy tokens, also of a 2-frame rollout at the
- * end; the last step's logits up to the order of sums). */
+ * end; the last step's logits up to the order of sums). Then a C-frame rollout, whose last
+ * window starts with a predicted frame: prefill ahead after it, and the next frame again
+ * prefills its own positions alone, with the same tokens. */
 static void
 check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType want)
 {
