@@ -573,11 +573,13 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
       break;
     tokens_equal = tokens_equal && memcmp (ta, tb, T * 4) == 0;
     worst = MAX (worst, nmse (lb, la, V));
-    /* Once the window is full, the frames before the new one were prefilled ahead (without,
-     * the window's first positions differ from the cache's: ~all of it runs again). */
+    /* From the second frame, the frames before the new one are in the cache (while the
+     * window grows they stay there; once it is full, they were prefilled ahead: without, the
+     * window's first positions differ from the cache's and ~all of it runs again). */
+    if (f >= 1)
+      short_prefills = short_prefills && ar_predictor_last_prefill (ahead) == T + 1;
     if (f >= C - 1)
-      short_prefills = short_prefills && ar_predictor_last_prefill (ahead) == T + 1
-          && ar_predictor_last_prefill (plain) > (C - 2) * (T + 1);
+      short_prefills = short_prefills && ar_predictor_last_prefill (plain) > (C - 2) * (T + 1);
     ok = ar_predictor_prefill_ahead (ahead, &error)
         && ar_predictor_last_logits (ahead, lc, &error);
     logits_kept = logits_kept && ok && memcmp (lb, lc, V * sizeof (float)) == 0;
