@@ -485,11 +485,14 @@ tiny_gpt_commit (const TinyGpt *g, ArPredictor *pred, guint f, GError **error)
   return ar_predictor_commit (pred, g->ref_tok + (gsize) (f % 3) * g->T, &a, error);
 }
 
-/* Up to four predictors of one card's model for the context checks, and their shapes. */
+/* Up to four predictors of one card's model for the context checks, their shapes, and the
+ * made-up frame of context_frame(). */
 typedef struct {
   ArPredictor *pr[4];
   guint T, V, C, A;
   gboolean discrete;
+  guint32 *tok;   /* [T] */
+  float *av;      /* [A] */
 } ContextPreds;
 
 static void
@@ -497,6 +500,8 @@ context_preds_close (ContextPreds *cp)
 {
   for (guint i = 0; i < G_N_ELEMENTS (cp->pr); i++)
     g_clear_pointer (&cp->pr[i], ar_predictor_free);
+  g_clear_pointer (&cp->tok, g_free);
+  g_clear_pointer (&cp->av, g_free);
 }
 
 /* @n predictors of @card's model in @want; FALSE, with the check named @what failed, where
@@ -520,20 +525,23 @@ context_preds_open (ContextPreds *cp, guint n, ArDevice *dev, const char *card,
   cp->C = ar_predictor_context_frames (cp->pr[0]);
   cp->A = ar_predictor_action_size (cp->pr[0]);
   cp->discrete = ar_predictor_action_discrete (cp->pr[0]);
+  cp->tok = g_new (guint32, cp->T);
+  cp->av = g_new (float, MAX (cp->A, 1));
   return TRUE;
 }
 
-/* Made-up frame @f of the context checks: tokens and an action. */
-static void
-made_up_frame (guint f, guint T, guint V, guint A, gboolean discrete, guint32 *tok, float *av,
-    ArAction *a)
+/* Made-up frame @f of the context checks: its tokens (returned, in cp->tok) and action
+ * (@a, its values in cp->av). */
+static const guint32 *
+context_frame (ContextPreds *cp, guint f, ArAction *a)
 {
-  for (guint i = 0; i < T; i++)
-    tok[i] = (i * 7 + f * 13) % V;
-  for (guint i = 0; i < A; i++)
-    av[i] = (float) sin (0.7 * f + i);
-  *a = (ArAction) { .discrete = discrete, .index = discrete ? f % A : 0, .dim = discrete ? 0 : A,
-    .values = av };
+  for (guint i = 0; i < cp->T; i++)
+    cp->tok[i] = (i * 7 + f * 13) % cp->V;
+  for (guint i = 0; i < cp->A; i++)
+    cp->av[i] = (float) sin (0.7 * f + i);
+  *a = (ArAction) { .discrete = cp->discrete, .index = cp->discrete ? f % cp->A : 0,
+    .dim = cp->discrete ? 0 : cp->A, .values = cp->av };
+  return cp->tok;
 }
 
 /* ar_predictor_prefill_ahead() between frames, as the window slides, on @card with made-up
@@ -551,19 +559,16 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   if (!context_preds_open (&cp, 2, dev, card, name, want, "prefill ahead"))
     return;
   ArPredictor *plain = cp.pr[0], *ahead = cp.pr[1];
-  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
-  const gboolean discrete = cp.discrete;
-  g_autofree guint32 *tok = g_new (guint32, T);
+  const guint T = cp.T, V = cp.V, C = cp.C;
   g_autofree guint32 *ta = g_new (guint32, 2 * T), *tb = g_new (guint32, 2 * T);
   g_autofree float *la = g_new (float, V), *lb = g_new (float, V), *lc = g_new (float, V);
-  g_autofree float *av = g_new (float, MAX (A, 1));
   ArSampleParams greedy = { .greedy = TRUE };
   gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE, logits_kept = TRUE;
   double worst = 0;
   /* The window fills at frame C - 1 and then slides, five times. */
   for (guint f = 0; ok && f < C + 4; f++) {
     ArAction a;
-    made_up_frame (f, T, V, A, discrete, tok, av, &a);
+    const guint32 *tok = context_frame (&cp, f, &a);
     ok = ar_predictor_commit (plain, tok, &a, &error) && ar_predictor_commit (ahead, tok, &a, &error)
         && ar_predictor_generate (plain, &greedy, 1, NULL, ta, &error)
         && ar_predictor_generate (ahead, &greedy, 1, NULL, tb, &error)
@@ -594,7 +599,7 @@ check_prefill_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   gboolean after_rollout = FALSE;
   if (ok) {
     ArAction a;
-    made_up_frame (C + 4, T, V, A, discrete, tok, av, &a);
+    const guint32 *tok = context_frame (&cp, C + 4, &a);
     ok = ar_predictor_generate (plain, &greedy, C, NULL, ra, &error)
         && ar_predictor_generate (ahead, &greedy, C, NULL, rb, &error)
         && ar_predictor_prefill_ahead (ahead, &error)
@@ -631,19 +636,16 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
     return;
   ArPredictor *refresh = cp.pr[0], *slide = cp.pr[1], *fresh = cp.pr[2];
   ar_predictor_set_context_policy (refresh, AR_CONTEXT_REFRESH);
-  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
-  const gboolean discrete = cp.discrete;
-  g_autofree guint32 *tok = g_new (guint32, T);
+  const guint T = cp.T, V = cp.V, C = cp.C;
   g_autofree guint32 *tr = g_new (guint32, 2 * T), *tf = g_new (guint32, 2 * T);
   g_autofree float *lr = g_new (float, V), *lf = g_new (float, V), *ls = g_new (float, V);
-  g_autofree float *av = g_new (float, MAX (A, 1));
   ArSampleParams greedy = { .greedy = TRUE };
   ArAction a;
   gboolean ok = TRUE, tokens_equal = TRUE, short_prefills = TRUE;
   guint seg = 0, restarts = 0, frames = 2 * (C - 1) + 1;
   double worst = 0, least_vs_slide = INFINITY;
   for (guint f = 0; ok && f < frames; f++) {
-    made_up_frame (f, T, V, A, discrete, tok, av, &a);
+    const guint32 *tok = context_frame (&cp, f, &a);
     ok = ar_predictor_commit (refresh, tok, &a, &error) && ar_predictor_commit (slide, tok, &a, &error)
         && ar_predictor_generate (refresh, &greedy, 1, NULL, tr, &error)
         && ar_predictor_last_logits (refresh, lr, &error)
@@ -656,8 +658,7 @@ check_context_refresh (ArDevice *dev, const char *card, const char *name, ArDTyp
     }
     ar_predictor_reset (fresh);
     for (guint g = f + 1 - seg; ok && g <= f; g++) {
-      made_up_frame (g, T, V, A, discrete, tok, av, &a);
-      ok = ar_predictor_commit (fresh, tok, &a, &error);
+      ok = ar_predictor_commit (fresh, context_frame (&cp, g, &a), &a, &error);
     }
     ok = ok && ar_predictor_generate (fresh, &greedy, 1, NULL, tf, &error)
         && ar_predictor_last_logits (fresh, lf, &error);
@@ -706,12 +707,9 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
   ArPredictor **pr = cp.pr;   /* refresh, refresh + ahead, slide, slide -> refresh + ahead */
   ar_predictor_set_context_policy (pr[0], AR_CONTEXT_REFRESH);
   ar_predictor_set_context_policy (pr[1], AR_CONTEXT_REFRESH);
-  const guint T = cp.T, V = cp.V, C = cp.C, A = cp.A;
-  const gboolean discrete = cp.discrete;
-  g_autofree guint32 *tok = g_new (guint32, T);
+  const guint T = cp.T, C = cp.C;
   g_autofree guint32 *out[4] = { g_new (guint32, C * T), g_new (guint32, C * T),
     g_new (guint32, C * T), g_new (guint32, C * T) };
-  g_autofree float *av = g_new (float, MAX (A, 1));
   ArSampleParams greedy = { .greedy = TRUE };
   ArAction a;
   gboolean ok = TRUE, equal = TRUE, ahead_short = TRUE, rerun = FALSE, switched = FALSE;
@@ -719,7 +717,7 @@ check_refresh_ahead (ArDevice *dev, const char *card, const char *name, ArDType 
    * switch at frame C + 1 (the window full and slid). */
   const guint rollout_at = C - 1, switch_at = C + 1;
   for (guint f = 0; ok && f < C + 2; f++) {
-    made_up_frame (f, T, V, A, discrete, tok, av, &a);
+    const guint32 *tok = context_frame (&cp, f, &a);
     /* The rollout's frame k is predicted from the segment's k frames; the C-th overflows. */
     guint h = f == rollout_at ? C : 1;
     for (guint i = 0; ok && i < 4; i++) {
