@@ -11,7 +11,12 @@ instead: the cache keeps the frames since the segment began and each frame appen
 (prefilling T + 1 positions); when the window would overflow it restarts from the newest frame.  Prints `torch_stage NAME MEDIAN_MS P90_MS`
 per stage and `torch_fps=`.
 
-CPU: fp32, torch.set_num_threads(2) (override with --threads).
+CPU: fp32, torch.set_num_threads(2) (override with --threads), and OpenBLAS on one thread
+(OPENBLAS_NUM_THREADS=1 unless set).  Debian's torch calls the system BLAS, by default OpenBLAS's
+pthread build, whose own thread pool spins beside PyTorch's OpenMP threads: on a 2-core machine
+the two pools take the cores from each other.  iris-small, 4 alternating pairs: frame 317-703
+ms with the default, 215-322 with one BLAS thread (OpenBLAS's OpenMP build, which shares
+PyTorch's pool, measured the same as the latter: 192-320).
 CUDA: fp16 weights and activations, the prefill eager, and the one-token step (GPT predictors)
 captured once as a CUDA graph that reads the token and the position from device tensors and
 samples on the device (Gumbel-max, the same distribution as multinomial at temperature 1), so a
@@ -28,8 +33,10 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
+# Before numpy and torch load OpenBLAS, which reads it once (see the docstring).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arvideo import reference as R  # noqa: E402
@@ -66,6 +73,9 @@ class StaticStep:
         self.k = torch.zeros(1, dtype=torch.int64, device=device)   # output slot
         self.out = torch.zeros(pred.T, dtype=torch.int64, device=device)
         self.kpos = torch.arange(cache.max_len, device=device)
+        # add_to_frame: the vector of the action that led to the frame being generated, added
+        # to each of its tokens (reference step_token's led_by); set per frame.
+        self.led = torch.zeros(1, 1, pred.cfg["dim"], device=device, dtype=pred.tok_emb.weight.dtype)
         self.greedy = False
         self.graph = None
 
@@ -87,6 +97,8 @@ class StaticStep:
         d, H = p.cfg["dim"], p.cfg["heads"]
         hd = d // H
         x = (p.tok_emb(self.tok) + p.pos_emb(self.pos)).unsqueeze(0)     # [1, 1, d]
+        if p.add_to_frame:
+            x = x + self.led
         keep = (self.kpos <= self.pos).view(1, 1, 1, -1)
         for i, blk in enumerate(p.blocks):
             q, k, v = blk.attn.qkv(blk.ln1(x)).split(d, dim=-1)
@@ -123,27 +135,42 @@ class StaticStep:
             self.body()
 
 
-def generate_static(step, tokens, actions, action, start=0):
+def prefill_after(pred, tokens, actions, cache, led_by=None):
+    """pred.prefill of frames appended after cached ones.  With add_to_frame the first of them
+    also gets led_by, the action taken after the last cached frame: embed_sequence adds only
+    the actions between the frames it is given."""
+    x = pred.embed_sequence(tokens, actions)
+    if pred.add_to_frame and led_by is not None:
+        x[:, :pred.T] += pred._action_vector(led_by).unsqueeze(1)
+    return pred.forward_embeddings(x, cache)
+
+
+def generate_static(step, tokens, actions, action, start=0, led_by=None):
     """reference.Rollout's first step (prefill of the window, then T - 1 token steps) on the
     static cache; tokens [1, n, T], actions [1, n-1], action [1].  start: positions of the
-    cache kept before them (the refresh policy's earlier frames of the segment)."""
+    cache kept before them (the refresh policy's earlier frames of the segment); led_by: the
+    action after the last of those (prefill_after())."""
     p, cache = step.p, step.cache
     cache.length = start
-    logits = p.prefill(tokens, torch.cat([actions, action[:, None]], dim=1), cache)[:, -1]
+    logits = prefill_after(p, tokens, torch.cat([actions, action[:, None]], dim=1), cache,
+                           led_by)[:, -1]
     step.k.zero_()
     step.pos.fill_(cache.length)
+    if p.add_to_frame:
+        step.led.copy_(p._action_vector(action).view(1, 1, -1))
     step.emit(step.sample(logits))
     for _ in range(p.T - 1):
         step.run()
     return step.out
 
 
-def generate_appended(pred, cache, tokens, actions, start, sampler):
+def generate_appended(pred, cache, tokens, actions, start, sampler, led_by=None):
     """The refresh policy's generate on the reference model: frames tokens [1, n, T] with their
     actions [1, n] (the last: the action taken at the newest frame) prefilled after the cache's
-    first `start` positions, then T tokens sampled with T - 1 token steps."""
+    first `start` positions (led_by: prefill_after()), then T tokens sampled with T - 1 token
+    steps."""
     cache.length = start
-    logits = pred.prefill(tokens, actions, cache)[:, -1]
+    logits = prefill_after(pred, tokens, actions, cache, led_by)[:, -1]
     out = []
     for k in range(pred.T):
         tok = sampler(logits)
@@ -175,10 +202,12 @@ class Segment:
 def check_static_refresh(step, hist_t, hist_a, action_at, rng):
     """The refresh loop's generates on the static step (cache kept, new frames appended,
     restarted when full), greedy, over context_frames + 3 frames: each must equal
-    reference.Rollout over the segment's frames alone."""
+    reference.Rollout over the segment's frames alone.  So must the eager path's
+    (generate_appended(), what the CPU side times)."""
     pred = step.p
     T, C = pred.T, pred.cfg["context_frames"]
     segment, ok, differ = Segment(C, T), True, 0
+    eager_cache, eager_ok = pred.new_cache(1, device=hist_t[0].device), True
     for f in range(C + 3):
         tok = torch.randint(0, pred.cfg["vocab"], (T,), generator=rng).to(hist_t[0].device)
         hist_t = (hist_t + [tok])[-C:]
@@ -186,22 +215,30 @@ def check_static_refresh(step, hist_t, hist_a, action_at, rng):
         new, start = segment.commit()
         ctx = torch.stack(hist_t[-new:])[None]
         acts = torch.stack(hist_a[-new:], dim=1)
-        got = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start).clone()
+        led_by = hist_a[-new - 1] if start > 0 else None
+        got = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start, led_by).clone()
         seg = segment.frames
         seg_t = torch.stack(hist_t[-seg:])[None]
         seg_a = torch.stack(hist_a[-seg:], dim=1)
         want = R.Rollout(pred, seg_t, seg_a[:, :-1]).step(seg_a[:, -1], R.greedy)[0]
         same = torch.equal(want.cpu(), got.cpu())
         ok = ok and same
+        eager = generate_appended(pred, eager_cache, ctx, acts, start, R.greedy, led_by)
+        if not torch.equal(want.cpu(), eager.cpu()):
+            eager_ok = False
+            print("frame %d (segment of %d): eager %s, reference %s" % (f, seg, eager.tolist(),
+                  want.tolist()))
         if not same:
             # fp16 on CUDA: a near-tie between the two orders of sums can flip a greedy token
             # and what follows it; the count says whether that or a bug is the cause.
             differ += int((want.cpu() != got.cpu()).sum())
             print("frame %d (segment of %d): static %s, reference %s" % (f, seg, got.tolist(),
                   want.tolist()))
+    print("eager appended generate (refresh, %d frames) %s the reference" % (
+          C + 3, "matches" if eager_ok else "DIFFERS from"))
     print("static step (refresh, %d frames) %s the reference%s" % (C + 3, "matches" if ok else
           "DIFFERS from", "" if ok else " (%d of %d tokens)" % (differ, (C + 3) * T)))
-    return ok
+    return ok and eager_ok
 
 
 def main():
@@ -234,8 +271,6 @@ def main():
     tok, pred = model.tokenizer, model.predictor
     if tok is None or pred is None:
         sys.exit("bench_torch: the card needs a tokenizer and a predictor")
-    if pred.add_to_frame:
-        sys.exit("bench_torch: predictor.action.add_to_frame is not supported by the static step")
     T, C = pred.T, pred.cfg["context_frames"]
     discrete = pred.discrete
     n_act = pred.cfg["action"].get("count", 0) if discrete else 0
@@ -284,7 +319,8 @@ def main():
         elif cuda:
             print("torch_info cuda fp16, eager steps")
         else:
-            print("torch_info cpu fp32, %d threads, torch %s" % (torch.get_num_threads(), torch.__version__))
+            print("torch_info cpu fp32, %d threads, OPENBLAS_NUM_THREADS=%s, torch %s" % (
+                torch.get_num_threads(), os.environ["OPENBLAS_NUM_THREADS"], torch.__version__))
 
         segment = Segment(C, T)
         cache = step.cache if step is not None else pred.new_cache(1, device=dev)
@@ -305,10 +341,11 @@ def main():
                 new, start = segment.commit()
                 ctx = torch.stack(hist_t[-new:])[None]
                 acts = torch.stack(hist_a[-new:], dim=1)
+                led_by = hist_a[-new - 1] if start > 0 else None
                 if step is not None:
-                    nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start)
+                    nxt = generate_static(step, ctx, acts[:, :-1], acts[:, -1], start, led_by)
                 else:
-                    nxt = generate_appended(pred, cache, ctx, acts, start, sampler)
+                    nxt = generate_appended(pred, cache, ctx, acts, start, sampler, led_by)
             else:
                 ctx = torch.stack(hist_t[-(C - 1):])[None]
                 acts = torch.stack(hist_a[-(C - 1):], dim=1)
