@@ -24,10 +24,15 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# OpenBLAS on one thread unless set, before numpy and torch load it: Debian's pthread build
+# keeps its own pool spinning beside PyTorch's OpenMP threads, and on the project's 2-core
+# machine float32 predictor steps took 1.6x longer with both (40 steps: 31-32 s against
+# 19-20 s); --bf16 steps run in oneDNN and are the same either way.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arvideo import card as cardmod  # noqa: E402
