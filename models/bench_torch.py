@@ -135,25 +135,14 @@ class StaticStep:
             self.body()
 
 
-def prefill_after(pred, tokens, actions, cache, led_by=None):
-    """pred.prefill of frames appended after cached ones.  With add_to_frame the first of them
-    also gets led_by, the action taken after the last cached frame: embed_sequence adds only
-    the actions between the frames it is given."""
-    x = pred.embed_sequence(tokens, actions)
-    if pred.add_to_frame and led_by is not None:
-        x[:, :pred.T] += pred._action_vector(led_by).unsqueeze(1)
-    return pred.forward_embeddings(x, cache)
-
-
 def generate_static(step, tokens, actions, action, start=0, led_by=None):
     """reference.Rollout's first step (prefill of the window, then T - 1 token steps) on the
     static cache; tokens [1, n, T], actions [1, n-1], action [1].  start: positions of the
     cache kept before them (the refresh policy's earlier frames of the segment); led_by: the
-    action after the last of those (prefill_after())."""
+    action after the last of those (reference prefill's)."""
     p, cache = step.p, step.cache
     cache.length = start
-    logits = prefill_after(p, tokens, torch.cat([actions, action[:, None]], dim=1), cache,
-                           led_by)[:, -1]
+    logits = p.prefill(tokens, torch.cat([actions, action[:, None]], dim=1), cache, led_by)[:, -1]
     step.k.zero_()
     step.pos.fill_(cache.length)
     if p.add_to_frame:
@@ -167,10 +156,10 @@ def generate_static(step, tokens, actions, action, start=0, led_by=None):
 def generate_appended(pred, cache, tokens, actions, start, sampler, led_by=None):
     """The refresh policy's generate on the reference model: frames tokens [1, n, T] with their
     actions [1, n] (the last: the action taken at the newest frame) prefilled after the cache's
-    first `start` positions (led_by: prefill_after()), then T tokens sampled with T - 1 token
+    first `start` positions (led_by: reference prefill's), then T tokens sampled with T - 1 token
     steps."""
     cache.length = start
-    logits = prefill_after(pred, tokens, actions, cache, led_by)[:, -1]
+    logits = pred.prefill(tokens, actions, cache, led_by)[:, -1]
     out = []
     for k in range(pred.T):
         tok = sampler(logits)

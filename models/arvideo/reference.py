@@ -388,9 +388,11 @@ class _PredictorBase(nn.Module):
         """action token embedding [B, 1, dim] (overridden by llama: adds sep_emb)."""
         return self._action_vector(actions).unsqueeze(1)
 
-    def embed_sequence(self, tokens, actions):
+    def embed_sequence(self, tokens, actions, led_by=None):
         """tokens int [B, n, T]; actions [B, m] (discrete) or [B, m, A] (continuous), m in {n-1, n}:
-        the action after frame i is actions[:, i].  Returns [B, n*T + m, dim] (no positions)."""
+        the action after frame i is actions[:, i].  led_by: the action that led to frame 0, when
+        these frames follow cached ones (used with add_to_frame, as step_token's).  Returns
+        [B, n*T + m, dim] (no positions)."""
         tokens = torch.as_tensor(tokens)
         b, n, t = tokens.shape
         if t != self.T:
@@ -402,8 +404,9 @@ class _PredictorBase(nn.Module):
         parts = []
         for i in range(n):
             emb = self.embed_frame_tokens(tokens[:, i])
-            if self.add_to_frame and i > 0:
-                emb = emb + self._action_vector(actions[:, i - 1]).unsqueeze(1)
+            lead = actions[:, i - 1] if i > 0 else led_by
+            if self.add_to_frame and lead is not None:
+                emb = emb + self._action_vector(lead).unsqueeze(1)
             parts.append(emb)
             if i < m:
                 parts.append(self.embed_action(actions[:, i]))
@@ -430,8 +433,8 @@ class _PredictorBase(nn.Module):
         """Full-sequence forward, no cache: logits [B, L, vocab] for embed_sequence(tokens, actions)."""
         return self.forward_embeddings(self.embed_sequence(tokens, actions))
 
-    def prefill(self, tokens, actions, cache):
-        return self.forward_embeddings(self.embed_sequence(tokens, actions), cache)
+    def prefill(self, tokens, actions, cache, led_by=None):
+        return self.forward_embeddings(self.embed_sequence(tokens, actions, led_by), cache)
 
     def step_token(self, token, cache, led_by=None):
         """One frame token (int [B]) -> logits [B, vocab].  led_by: the action that led to the
