@@ -21,7 +21,7 @@ src=$(sed -n 's/.*-DAR_SOURCE_ROOT=\\*"\([^"\\]*\)\\*".*/\1/p' build/build.ninja
 export VK_LAYER_PATH=/opt/ardeps/usr/share/vulkan/explicit_layer.d
 export AR_PYTHON=${AR_PYTHON:-python3}
 summary=$logs/summary.txt
-say() { echo "$*" | tee -a "$summary"; }
+say() { echo "[${SECONDS}s] $*" | tee -a "$summary"; }   # elapsed seconds: sizes the next run
 finish() { tar -C "$logs" -czf "$out/logs.tar.gz" . ; cp "$summary" "$out/summary.txt"; }
 trap finish EXIT
 nvidia-smi -L | tee -a "$summary"
