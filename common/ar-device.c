@@ -165,24 +165,46 @@ pick_physical_device (ArDevice *dev, GError **error)
   return TRUE;
 }
 
-/* Whether VK_NV_cooperative_matrix is there and offers the one shape the tiled matmul uses:
- * 16x16x16, A and B fp16, C and D fp32, subgroup scope. @prereq: the other features it needs. */
 static gboolean
-coopmat_usable (ArDevice *dev, gboolean prereq)
+has_device_extension (ArDevice *dev, const char *name)
 {
-  if (!prereq || env_flag ("AR_VULKAN_NO_COOPMAT"))
-    return FALSE;
   guint32 n = 0;
   if (vkEnumerateDeviceExtensionProperties (dev->physical, NULL, &n, NULL) != VK_SUCCESS)
     return FALSE;
   g_autofree VkExtensionProperties *exts = g_new0 (VkExtensionProperties, MAX (n, 1));
   if (vkEnumerateDeviceExtensionProperties (dev->physical, NULL, &n, exts) != VK_SUCCESS)
     return FALSE;
-  gboolean found = FALSE;
-  for (guint i = 0; i < n && !found; i++)
-    found = strcmp (exts[i].extensionName, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) == 0;
-  if (!found)
+  for (guint i = 0; i < n; i++)
+    if (strcmp (exts[i].extensionName, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The number of multiprocessors where the driver says (VK_NV_shader_sm_builtins; queried
+ * only, not enabled), else 0: kernels that size their grid to the machine (the fused
+ * one-token step) use it. */
+static guint32
+multiprocessor_count (ArDevice *dev)
+{
+  if (!has_device_extension (dev, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME))
+    return 0;
+  VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV,
+  };
+  VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sm };
+  vkGetPhysicalDeviceProperties2 (dev->physical, &p2);
+  return sm.shaderSMCount;
+}
+
+/* Whether VK_NV_cooperative_matrix is there and offers the one shape the tiled matmul uses:
+ * 16x16x16, A and B fp16, C and D fp32, subgroup scope. @prereq: the other features it needs. */
+static gboolean
+coopmat_usable (ArDevice *dev, gboolean prereq)
+{
+  if (!prereq || env_flag ("AR_VULKAN_NO_COOPMAT")
+      || !has_device_extension (dev, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME))
     return FALSE;
+  guint32 n = 0;
   VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
   };
@@ -364,6 +386,7 @@ ar_device_new (GError **error)
       && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
   dev->caps.subgroup_shuffle = (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
       && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  dev->caps.multiprocessors = dev->caps.is_cpu ? 0 : multiprocessor_count (dev);
 
   VkPhysicalDeviceVulkan12Features e12 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,

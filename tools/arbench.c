@@ -296,6 +296,8 @@ main (int argc, char **argv)
   ArStepTrial trial;
   ar_predictor_step_trial (pred, &trial);
   printf ("one-token steps: %s", ar_predictor_fused_step (pred) ? "fused" : "per op");
+  if (ar_predictor_fused_step (pred) || trial.ran)
+    printf (" [fused: %u workgroups]", ar_step_groups (dev));
   if (trial.ran)
     printf (" (AR_PREDICTOR_FUSED_STEP=auto trial, %u steps from position %u: fused %.1f us, "
         "per op %.1f us per step, last logits nmse %.3g, status %u)", trial.steps, trial.pos,

@@ -345,13 +345,13 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   }
   /* GPUs below the patch kernel's pixels: the direct kernel loops over every input channel
    * in one invocation (iris-small's 4x4 and 8x8 levels: 70-100 us per convolution on an
-   * H100); the split-channel kernel spreads the channels over a subgroup's lanes. Not yet
-   * timed on a GPU end to end, so AUTO takes it only where AR_VULKAN_PREFER names
-   * conv_split_cin (scripts/device-check.sh runs iris-small both ways). */
+   * H100); the split-channel kernel spreads the channels over a subgroup's lanes. H200,
+   * iris-small, two alternating pairs: encode 2.54 -> 1.56 ms, decode 4.41 -> 2.75, frame
+   * 13.1 -> 10.3. AR_VULKAN_AVOID=conv_split_cin keeps the direct kernel (A/B runs). */
   gboolean split_auto = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
       && dev->caps.subgroup_arith && p->kernel_h * p->kernel_w > 1
       && (guint64) Ho * Wo < CONV_PATCH_MIN_PIXELS && p->in_channels >= CONV_SPLIT_MIN_CIN
-      && ar_device_prefers (dev, "conv_split_cin");
+      && !ar_device_avoids (dev, "conv_split_cin");
   if (p->path == AR_CONV2D_SPLIT_CIN || split_auto) {
     if (!dev->caps.subgroup_arith) {
       ar_cmd_fail_invalid (cmd, "conv2d: the split-channel kernel needs subgroup arithmetic");

@@ -54,6 +54,10 @@ void ar_step_check_loop_budget (gboolean check);
  * step runs: ar_cmd_zero the scratch at the start of a recording). */
 gsize ar_step_scratch_size (const ArStepShape *s, guint steps);
 
+/* Workgroups of a fused step on @dev (AR_STEP_GROUPS overrides): one on CPU devices, about
+ * two per multiprocessor on GPUs. */
+guint32 ar_step_groups (const ArDevice *dev);
+
 /* Byte offset in the scratch of the steps' status word (a guint32, zeroed with the scratch):
  * nonzero when a step's results are not to be used, with these bits. */
 #define AR_STEP_STATUS_WAIT_GAVE_UP 1u   /* a wait of seconds (or llvmpipe's loop limit in it) */

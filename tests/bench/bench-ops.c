@@ -263,8 +263,8 @@ bench_steps (ArTest *t, ArDType dt)
     .dim = 128, .hidden = 512, .heads = 4, .layers = 2, .ctx = 256, .cache_stride = 256 * 384,
     .vocab = 256, .table_rows = 275, .eps = 1e-5f,
   };
-  const char *configs[] = { "", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=264", "AR_STEP_ROWS=2",
-    "AR_STEP_GROUPS=264 AR_STEP_ROWS=2" };
+  const char *configs[] = { "", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396",
+    "AR_STEP_ROWS=2" };
   bench_step (t, dt, "small", &small, 200, "");
   bench_step (t, dt, "iris-small", &iris, 330, "");
   for (guint i = 0; i < G_N_ELEMENTS (configs); i++)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A short follow-up run on a lent NVIDIA machine, after scripts/device-check.sh: correctness
+# of the defaults (golden, step and conv op tests with the validation layer), arbench against
+# PyTorch CUDA on both bench cards (sliding window and refresh), and the fused one-token
+# step's workgroup count swept per card (AR_STEP_GROUPS; "0" = the per-op steps), ours only.
+# Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
+# carried). Logs in $OUT/quick.tar.gz.
+set -u
+out=${OUT:-/tmp/device-out}
+logs=$(mktemp -d)
+mkdir -p "$out"
+src=$(sed -n 's/.*-DAR_SOURCE_ROOT=\\*"\([^"\\]*\)\\*".*/\1/p' build/build.ninja | head -1)
+[ -n "$src" ] && [ ! -e "$src" ] && mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
+export VK_LAYER_PATH=/opt/ardeps/usr/share/vulkan/explicit_layer.d
+export AR_PYTHON=${AR_PYTHON:-python3}
+summary=$logs/summary.txt
+say() { echo "[${SECONDS}s] $*" | tee -a "$summary"; }
+trap 'tar -C "$logs" -czf "$out/quick.tar.gz" .; cp "$summary" "$out/summary.txt"' EXIT
+nvidia-smi -L | tee -a "$summary"
+AR_VULKAN_VALIDATE=1 timeout 100 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
+say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
+for g in step conv; do
+  AR_VULKAN_VALIDATE=1 timeout 100 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
+  say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
+done
+bench() {   # name card frames warmup [arbench options]
+  local name=$1 card=$2 frames=$3 warmup=$4
+  shift 4
+  timeout 120 build/tools/arbench --frames "$frames" --warmup "$warmup" --torch \
+    --torch-device cuda "$@" models/bench/$card.yaml > "$logs/bench-$name.log" 2>&1
+  say "bench $name rc=$?: $(grep -E '^one-token steps' "$logs/bench-$name.log" | head -1)"
+  grep -E '^(torch_)?(encode|generate|decode|frame) |^ratio' "$logs/bench-$name.log" | tr -s ' ' | tr '\n' ' ' | tee -a "$summary"
+  echo | tee -a "$summary"
+}
+bench iris-small iris-small 40 5
+bench large large 20 3
+bench iris-small-refresh iris-small 40 5 --context refresh
+bench large-refresh large 12 2 --context refresh
+sweep() {   # card frames groups...
+  local card=$1 frames=$2
+  shift 2
+  for n in "$@"; do
+    local log=$logs/groups-$card-$n.log
+    if [ "$n" = 0 ]; then set_env="AR_PREDICTOR_FUSED_STEP=0"; else set_env="AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n"; fi
+    env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 models/bench/$card.yaml > "$log" 2>&1
+    say "groups $card $n rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
+  done
+}
+sweep large 12 ${AR_QUICK_GROUPS_LARGE:-0 132 264 396 528 792 264 0}
+sweep iris-small 40 ${AR_QUICK_GROUPS_IRIS:-0 128 264 396 528 0 264}
+timeout 60 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log" 2>&1
+grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
+AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/large.yaml \
+  > "$logs/profile-large.log" 2>&1
+echo "==== summary"
+cat "$summary"
