@@ -4,7 +4,8 @@
 # PyTorch CUDA on both bench cards (sliding window and refresh), and the fused one-token
 # step's workgroup count swept per card (AR_STEP_GROUPS; "0" = the per-op steps), ours only.
 # Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
-# carried). Logs in $OUT/quick.tar.gz.
+# carried). Logs in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the
+# profile; AR_QUICK_GROUPS_LARGE / AR_QUICK_GROUPS_IRIS set empty skip the sweeps.
 set -u
 out=${OUT:-/tmp/device-out}
 logs=$(mktemp -d)
@@ -17,12 +18,14 @@ summary=$logs/summary.txt
 say() { echo "[${SECONDS}s] $*" | tee -a "$summary"; }
 trap 'tar -C "$logs" -czf "$out/quick.tar.gz" .; cp "$summary" "$out/summary.txt"' EXIT
 nvidia-smi -L | tee -a "$summary"
+if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 100 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
 for g in step conv; do
   AR_VULKAN_VALIDATE=1 timeout 100 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
   say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
 done
+fi
 bench() {   # name card frames warmup [arbench options]
   local name=$1 card=$2 frames=$3 warmup=$4
   shift 4
@@ -46,8 +49,9 @@ sweep() {   # card frames groups...
     say "groups $card $n rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-sweep large 12 ${AR_QUICK_GROUPS_LARGE:-0 132 264 396 528 792 264 0}
-sweep iris-small 40 ${AR_QUICK_GROUPS_IRIS:-0 128 264 396 528 0 264}
+sweep large 12 ${AR_QUICK_GROUPS_LARGE-0 132 264 396 528 792 264 0}
+sweep iris-small 40 ${AR_QUICK_GROUPS_IRIS-0 128 264 396 528 0 264}
+[ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 timeout 60 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log" 2>&1
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/large.yaml \
