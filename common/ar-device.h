@@ -85,8 +85,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArDevice, ar_device_unref)
  * it would have taken without it. */
 gboolean ar_device_avoids (const ArDevice *dev, const char *kernel);
 
-/* Whether AR_VULKAN_PREFER names @kernel (e.g. "conv_split_cin"): AUTO then takes it where it
- * applies, although its measurements do not yet make it the default there. */
+/* Whether AR_VULKAN_PREFER names @kernel: AUTO then takes it where it applies, although its
+ * measurements do not yet make it the default there (none at present: conv_split_cin was such
+ * a kernel until a GPU run made it the default). */
 gboolean ar_device_prefers (const ArDevice *dev, const char *kernel);
 
 /* Number of validation messages (warnings and errors) seen so far. */

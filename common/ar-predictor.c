@@ -35,7 +35,8 @@ typedef struct {
 /* AR_PREDICTOR_FUSED_STEP (gpt predictors): "1" runs the fused one-token step wherever the
  * device can; "auto" tries it against the per-op steps when the predictor is built and keeps
  * it only if its logits agree and it is faster (step_trial()); "0" the per-op steps. Unset:
- * auto on GPUs, where the trial guards a step not yet timed on one; off on CPU devices,
+ * auto on GPUs, where the trial guards against a device that runs it wrongly or slowly
+ * (H200: faster on both bench cards, 2 workgroups per SM); off on CPU devices,
  * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
 typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
 

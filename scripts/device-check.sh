@@ -3,28 +3,15 @@
 # validation layer, arbench against PyTorch CUDA on both bench cards (and with IRIS's context
 # policy, --context refresh, after checking PyTorch's static step for it), iris-small recording
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
-# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, (AR_DEVICE_PREFER,
-# by default the split-channel convolution) kernels not yet the default against it, and
+# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, (AR_DEVICE_PREFER)
+# kernels not yet the default against it, and
 # (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution, (AR_DEVICE_DECODE_KEYS) split
 # sizes of one-token attention, and the fused one-token step against the per-op recording.
 # Run from the repository root with the build folder carried, after the line that
 # ../shared/tools/gpu-prep.sh prints (Vulkan loader and runtime libraries in .gl/; pass it
 # vulkan-validationlayers too). Logs go to $OUT/logs.tar.gz (or /tmp/device-out); a summary
 # is printed last.
-set -u
-out=${OUT:-/tmp/device-out}
-logs=$(mktemp -d)
-mkdir -p "$out"
-# arbench finds models/bench_torch.py under the source root it was configured in.
-src=$(sed -n 's/.*-DAR_SOURCE_ROOT=\\*"\([^"\\]*\)\\*".*/\1/p' build/build.ninja | head -1)
-[ -n "$src" ] && [ ! -e "$src" ] && mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
-export VK_LAYER_PATH=/opt/ardeps/usr/share/vulkan/explicit_layer.d
-export AR_PYTHON=${AR_PYTHON:-python3}
-summary=$logs/summary.txt
-say() { echo "[${SECONDS}s] $*" | tee -a "$summary"; }   # elapsed seconds: sizes the next run
-finish() { tar -C "$logs" -czf "$out/logs.tar.gz" . ; cp "$summary" "$out/summary.txt"; }
-trap finish EXIT
-nvidia-smi -L | tee -a "$summary"
+. "$(dirname "$0")/device-setup.sh" logs
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))' | tee -a "$summary"
 
 ops() {   # group timeout
@@ -69,7 +56,7 @@ ours() {   # label card frames [env...]
 # The fused one-token step (AR_PREDICTOR_FUSED_STEP=1; the GPU default is auto, a trial when
 # the predictor is built, which the bench lines above ran) against the per-op recording
 # (AR_PREDICTOR_FUSED_STEP=0), alternating; AR_DEVICE_FUSED_STEP=0 skips it. Its correctness on the GPU
-# is golden.log's "fused-step" lines (128 workgroups there, one on lavapipe).
+# is golden.log's "fused-step" lines (the GPU default there, two per multiprocessor; one on lavapipe).
 if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   for c in iris-small large; do
     frames=40; [ $c = large ] && frames=12
@@ -94,10 +81,10 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   done
   # Weight rows loaded before each task's wait, or after it (the kernel before preloading).
   ours "fused step preload 0 large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_PRELOAD=0
-  # Workgroups and rows per subgroup of the fused step on large (AR_DEVICE_STEP_GROUPS="64 264",
-  # AR_DEVICE_STEP_ROWS="2 4"; by default 264 workgroups, two per multiprocessor: every phase
-  # of large in one round, and 2 rows; set them empty to skip).
-  for n in ${AR_DEVICE_STEP_GROUPS-264}; do
+  # Workgroups and rows per subgroup of the fused step on large (AR_DEVICE_STEP_GROUPS="132 528",
+  # AR_DEVICE_STEP_ROWS="2 4"; by default 396 workgroups, three per multiprocessor of an H100
+  # or H200, against the default two, and 2 rows; set them empty to skip).
+  for n in ${AR_DEVICE_STEP_GROUPS-396}; do
     ours "fused step groups $n large" large 12 AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n
   done
   for n in ${AR_DEVICE_STEP_ROWS-2}; do
@@ -118,10 +105,9 @@ if [ -n "${AR_DEVICE_AB:-}" ]; then
   done
 fi
 # Kernels AUTO takes only where AR_VULKAN_PREFER names them, end to end on iris-small, each
-# with and without, alternating twice (AR_DEVICE_PREFER; default conv_split_cin, the small
-# convolutions; empty to skip).
+# with and without, alternating twice (AR_DEVICE_PREFER="kernel ..."; none at present).
 n=0
-for k in ${AR_DEVICE_PREFER-conv_split_cin}; do
+for k in ${AR_DEVICE_PREFER:-}; do
   for prefer in "" $k "" $k; do
     n=$((n + 1))
     AR_VULKAN_PREFER=$prefer timeout 60 build/tools/arbench --frames 40 --warmup 3 \

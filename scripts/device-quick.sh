@@ -6,18 +6,7 @@
 # Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
 # carried). Logs in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the
 # profile; AR_QUICK_GROUPS_LARGE / AR_QUICK_GROUPS_IRIS set empty skip the sweeps.
-set -u
-out=${OUT:-/tmp/device-out}
-logs=$(mktemp -d)
-mkdir -p "$out"
-src=$(sed -n 's/.*-DAR_SOURCE_ROOT=\\*"\([^"\\]*\)\\*".*/\1/p' build/build.ninja | head -1)
-[ -n "$src" ] && [ ! -e "$src" ] && mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
-export VK_LAYER_PATH=/opt/ardeps/usr/share/vulkan/explicit_layer.d
-export AR_PYTHON=${AR_PYTHON:-python3}
-summary=$logs/summary.txt
-say() { echo "[${SECONDS}s] $*" | tee -a "$summary"; }
-trap 'tar -C "$logs" -czf "$out/quick.tar.gz" .; cp "$summary" "$out/summary.txt"' EXIT
-nvidia-smi -L | tee -a "$summary"
+. "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 100 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"

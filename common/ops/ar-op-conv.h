@@ -32,10 +32,10 @@ typedef enum {
                                   * 256 output pixels) */
   AR_CONV2D_SPLIT_CIN,           /* the direct kernel with a subgroup per tile, its lanes
                                   * splitting the input channels: for small images with many
-                                  * channels. Needs subgroup arithmetic, else an error. AUTO
-                                  * on GPUs (kernels above 1x1, below 256 output pixels, from
-                                  * 16 input channels) only where AR_VULKAN_PREFER names
-                                  * conv_split_cin: not yet timed on a GPU end to end */
+                                  * channels. Needs subgroup arithmetic, else an error. AUTO's
+                                  * choice on GPUs for kernels above 1x1, below 256 output
+                                  * pixels, from 16 input channels (unless AR_VULKAN_AVOID
+                                  * names conv_split_cin) */
 } ArConv2dPath;
 
 typedef struct {
