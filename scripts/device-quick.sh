@@ -45,5 +45,9 @@ timeout 60 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log"
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/large.yaml \
   > "$logs/profile-large.log" 2>&1
+# iris-small's refresh generate (6.1 ms) was no faster than the sliding window's (6.3) in
+# session 15 although it prefills 17 positions instead of 323: its GPU time per op.
+AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 --context refresh \
+  models/bench/iris-small.yaml > "$logs/profile-iris-small-refresh.log" 2>&1
 echo "==== summary"
 cat "$summary"
