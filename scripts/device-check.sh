@@ -72,7 +72,7 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   ops step 120
   # GPU time of one step of each bench card in isolation (the per-op recording: ~770 us on
   # large, H100, session 8 profile), in the configurations below.
-  timeout 120 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log" 2>&1
+  timeout 120 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
   say "bench-ops step rc=$?"
   grep '^bench step' "$logs/bench-step.log" >> "$summary"
   for c in iris-small large; do

@@ -41,7 +41,7 @@ sweep() {   # card frames groups...
 sweep large 12 ${AR_QUICK_GROUPS_LARGE-0 132 264 396 528 792 264 0}
 sweep iris-small 40 ${AR_QUICK_GROUPS_IRIS-0 128 264 396 528 0 264}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
-timeout 60 build/tests/bench-ops --only step --f16-only > "$logs/bench-step.log" 2>&1
+timeout 60 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 1 --warmup 1 models/bench/large.yaml \
   > "$logs/profile-large.log" 2>&1
