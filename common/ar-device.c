@@ -290,9 +290,6 @@ ar_device_new (GError **error)
   const char *avoid = g_getenv ("AR_VULKAN_AVOID");
   if (avoid && *avoid)
     dev->avoid = g_strsplit (avoid, ",", -1);
-  const char *prefer = g_getenv ("AR_VULKAN_PREFER");
-  if (prefer && *prefer)
-    dev->prefer = g_strsplit (prefer, ",", -1);
   const char *skip = g_getenv ("AR_VULKAN_SKIP");
   if (skip && *skip)
     dev->skip = parse_skip (skip);
@@ -499,7 +496,6 @@ ar_device_unref (ArDevice *dev)
     vkDestroyInstance (dev->instance, NULL);
   g_mutex_clear (&dev->queue_lock);
   g_strfreev (dev->avoid);
-  g_strfreev (dev->prefer);
   g_strfreev (dev->skip);
   g_free (dev);
 }
@@ -508,12 +504,6 @@ gboolean
 ar_device_avoids (const ArDevice *dev, const char *kernel)
 {
   return dev->avoid && g_strv_contains ((const gchar *const *) dev->avoid, kernel);
-}
-
-gboolean
-ar_device_prefers (const ArDevice *dev, const char *kernel)
-{
-  return dev->prefer && g_strv_contains ((const gchar *const *) dev->prefer, kernel);
 }
 
 static GMutex default_lock;

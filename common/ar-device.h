@@ -51,9 +51,6 @@ struct _ArDevice {
   /* AR_VULKAN_AVOID=name,name: kernels that AUTO paths must not pick on this device (for A/B
    * benchmarks of a new kernel against the one it replaced; see ar_device_avoids). */
   gchar **avoid;
-  /* AR_VULKAN_PREFER=name,name: kernels not yet timed where they would run that AUTO paths
-   * take when named (their end-to-end A/B; see ar_device_prefers). */
-  gchar **prefer;
   /* AR_VULKAN_SKIP=shader,shader: dispatches of these shaders (names as in the profile, e.g.
    * norm_texel_f32) are dropped, results be damned: what a kernel costs in place, where the
    * profile's per-dispatch timestamps inflate small dispatches. */
@@ -84,11 +81,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArDevice, ar_device_unref)
 /* Whether AR_VULKAN_AVOID names @kernel (e.g. "matvec_rows"): AUTO then takes the kernel
  * it would have taken without it. */
 gboolean ar_device_avoids (const ArDevice *dev, const char *kernel);
-
-/* Whether AR_VULKAN_PREFER names @kernel: AUTO then takes it where it applies, although its
- * measurements do not yet make it the default there (none at present: conv_split_cin was such
- * a kernel until a GPU run made it the default). */
-gboolean ar_device_prefers (const ArDevice *dev, const char *kernel);
 
 /* Number of validation messages (warnings and errors) seen so far. */
 guint ar_device_validation_messages (ArDevice *dev);

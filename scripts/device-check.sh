@@ -3,8 +3,7 @@
 # validation layer, arbench against PyTorch CUDA on both bench cards (and with IRIS's context
 # policy, --context refresh, after checking PyTorch's static step for it), iris-small recording
 # every frame (no replay), per-op profiles, (AR_DEVICE_TORCH_EAGER=1) PyTorch eager, and
-# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, (AR_DEVICE_PREFER)
-# kernels not yet the default against it, and
+# (AR_DEVICE_AB) A/B runs of new kernels against the ones they replaced, and
 # (AR_DEVICE_CONV_TILES) tile shapes of the patch convolution, (AR_DEVICE_DECODE_KEYS) split
 # sizes of one-token attention, and the fused one-token step against the per-op recording.
 # Run from the repository root with the build folder carried, after the line that
@@ -70,8 +69,8 @@ if [ "${AR_DEVICE_FUSED_STEP:-1}" != 0 ]; then
   grep 'fused-step.*FAIL' "$logs/golden.log" | tee -a "$summary"
   # The step against its C reference, with 1 and several workgroups (the GPU default 128 too).
   ops step 120
-  # GPU time of one step of each bench card in isolation (the per-op recording: ~770 us on
-  # large, H100, session 8 profile), in the configurations below.
+  # Time per step of each bench card, 32 steps back to back per replay (the per-op recording:
+  # ~770 us on large, H100, session 8 profile), in the configurations below.
   timeout 120 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
   say "bench-ops step rc=$?"
   grep '^bench step' "$logs/bench-step.log" >> "$summary"
@@ -104,17 +103,6 @@ if [ -n "${AR_DEVICE_AB:-}" ]; then
     done
   done
 fi
-# Kernels AUTO takes only where AR_VULKAN_PREFER names them, end to end on iris-small, each
-# with and without, alternating twice (AR_DEVICE_PREFER="kernel ..."; none at present).
-n=0
-for k in ${AR_DEVICE_PREFER:-}; do
-  for prefer in "" $k "" $k; do
-    n=$((n + 1))
-    AR_VULKAN_PREFER=$prefer timeout 60 build/tools/arbench --frames 40 --warmup 3 \
-      models/bench/iris-small.yaml > "$logs/prefer-$n-${prefer:-none}.log" 2>&1
-    say "prefer iris-small ${prefer:-none} rc=$?: $(grep -E '^(encode|decode|frame) ' "$logs/prefer-$n-${prefer:-none}.log" | tr -s ' ' | tr '\n' ' ')"
-  done
-done
 # Tile shapes of the patch convolution (AR_DEVICE_CONV_TILES="th=1 th=4,tc=8 ..."), per card.
 for tile in ${AR_DEVICE_CONV_TILES:-}; do
   for c in iris-small large; do
