@@ -388,6 +388,7 @@ ar_device_new (GError **error)
   VkPhysicalDeviceVulkan12Features e12 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
     .shaderFloat16 = f12.shaderFloat16,
+    .shaderBufferInt64Atomics = f12.shaderBufferInt64Atomics && f2.features.shaderInt64,
   };
   VkPhysicalDeviceVulkan11Features e11 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
@@ -397,8 +398,10 @@ ar_device_new (GError **error)
   VkPhysicalDeviceFeatures2 e2 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
     .pNext = &e11,
-    .features = { .shaderInt16 = f2.features.shaderInt16 },
+    .features = { .shaderInt16 = f2.features.shaderInt16,
+      .shaderInt64 = f2.features.shaderInt64 && f12.shaderBufferInt64Atomics },
   };
+  dev->caps.int64_atomics = f2.features.shaderInt64 && f12.shaderBufferInt64Atomics;
   dev->caps.fp16_storage = f11.storageBuffer16BitAccess;
   dev->caps.fp16_arith = f12.shaderFloat16;
   if (env_flag ("AR_VULKAN_NO_FP16"))

@@ -27,6 +27,7 @@ typedef struct {
   gboolean timestamps;        /* the compute queue has timestamp queries */
   gboolean is_cpu;            /* a software device such as lavapipe */
   guint32 multiprocessors;    /* streaming multiprocessors (NVIDIA), 0 where not known */
+  gboolean int64_atomics;     /* shaderInt64 and shaderBufferInt64Atomics (the folded step) */
   /* VK_NV_cooperative_matrix with 16x16x16 fp16 x fp16 -> fp32 subgroup products, subgroups
    * of 32 and the Vulkan memory model (the SPIR-V of such shaders uses it). Off with
    * AR_VULKAN_NO_COOPMAT=1. */

@@ -40,6 +40,11 @@ typedef struct {
  * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
 typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
 
+/* AR_STEP_FOLD: "1" the folded fused kernel, "0" the plain one; unset: the trial times both,
+ * and AR_PREDICTOR_FUSED_STEP=1 takes the plain one (the one timed on GPUs before the folded
+ * kernel existed). */
+typedef enum { FOLD_NO, FOLD_YES, FOLD_TRIAL } FoldMode;
+
 struct _ArPredictor {
   ArModel *model;
   ArDevice *dev;
@@ -67,6 +72,8 @@ struct _ArPredictor {
    * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
   gboolean fused_step;
   FusedMode fused_mode;
+  FoldMode fold_mode;
+  gboolean fold_ok;     /* the device runs the folded kernel for this model */
   ArStepTrial trial;    /* what AR_PREDICTOR_FUSED_STEP=auto measured */
   ArStepShape step;
   ArBuffer *step_w, *caches, *step_scratch;
@@ -216,6 +223,13 @@ fused_mode (ArPredictor *p)
   return strcmp (v, "1") == 0 ? FUSED_ON : strcmp (v, "auto") == 0 ? FUSED_AUTO : FUSED_OFF;
 }
 
+static FoldMode
+fold_mode (void)
+{
+  const char *v = g_getenv ("AR_STEP_FOLD");
+  return !v ? FOLD_TRIAL : strcmp (v, "1") == 0 ? FOLD_YES : FOLD_NO;
+}
+
 /* The fused step's cache layout, where the device runs the step for this predictor: one
  * buffer for all layers (each layer's qkvc a view of it), which the per-op steps use as well.
  * Leaves p->caches NULL, with a message, otherwise. The step's weights come last
@@ -235,6 +249,14 @@ setup_step_caches (ArPredictor *p)
     .gelu_tanh = cfg->gelu == AR_GELU_TANH, .ledby = cfg->action_add_to_frame, .eps = p->eps,
   };
   GError *err = NULL;
+  ArStepShape folded = p->step;
+  folded.fold = TRUE;
+  p->fold_mode = fold_mode ();
+  p->fold_ok = ar_step_supported (p->dev, p->dt, &folded, &err);
+  if (!p->fold_ok && p->fold_mode == FOLD_YES)
+    g_message ("predictor: the plain fused kernel instead of the folded one: %s", err->message);
+  g_clear_error (&err);
+  p->step.fold = p->fold_mode == FOLD_YES && p->fold_ok;
   if (ar_step_supported (p->dev, p->dt, &p->step, &err)
       && (p->caches = alloc (p, stride * cfg->layers, es, &err))) {
     for (guint i = 0; i < cfg->layers && !err; i++)
@@ -288,6 +310,12 @@ ar_predictor_fused_step (const ArPredictor *p)
   return p->fused_step;
 }
 
+gboolean
+ar_predictor_fused_step_folded (const ArPredictor *p)
+{
+  return p->fused_step && p->step.fold;
+}
+
 void
 ar_predictor_step_trial (const ArPredictor *p, ArStepTrial *trial)
 {
@@ -335,15 +363,19 @@ record_stalled_first_step (ArPredictor *p, GError **error)
   return TRUE;
 }
 
-/* Records and runs @n one-token steps at positions @P.. (their tokens already in ids), fused
- * or per op, and returns the wall time per step in @us; @break_wait (tests) stalls the first
- * fused step (record_stalled_first_step()). */
+/* The ways the trial runs one-token steps. */
+typedef enum { TRY_PER_OP, TRY_PLAIN, TRY_FOLDED, N_TRY } TrialWay;
+
+/* Records and runs @n one-token steps at positions @P.. (their tokens already in ids), per op
+ * or with a fused kernel (which stays p->step's), and returns the wall time per step in @us;
+ * @break_wait (tests) stalls the first fused step (record_stalled_first_step()). */
 static gboolean
-trial_run (ArPredictor *p, gboolean fused, guint P, guint n, gboolean break_wait, double *us,
+trial_run (ArPredictor *p, TrialWay way, guint P, guint n, gboolean break_wait, double *us,
     GError **error)
 {
   ar_cmd_begin (p->cmd);
-  if (fused) {
+  if (way != TRY_PER_OP) {
+    p->step.fold = way == TRY_FOLDED;
     ar_cmd_zero (p->cmd, p->step_scratch);
     if (break_wait && !record_stalled_first_step (p, error))
       return FALSE;
@@ -417,63 +449,86 @@ step_trial (ArPredictor *p, GError **error)
   }
 
   *tr = (ArStepTrial) { .ran = TRUE, .steps = n, .pos = P };
-  double t_op[TRIAL_RUNS], t_fz[TRIAL_RUNS] = { INFINITY, INFINITY, INFINITY };
+  ArStepTrialKernel *kern[N_TRY] = { NULL, &tr->plain, &tr->folded };
+  tr->plain.tried = p->fold_mode != FOLD_YES || !p->fold_ok;
+  tr->folded.tried = p->fold_ok && p->fold_mode != FOLD_NO;
+  double t[N_TRY][TRIAL_RUNS];
+  gboolean ok[N_TRY] = { TRUE, tr->plain.tried, tr->folded.tried };
+  GError *errs[N_TRY] = { NULL };
   g_autofree float *l_op = g_new (float, p->vocab), *l_fz = g_new (float, p->vocab);
-  GError *fz_err = NULL;
-  gboolean fz_ok = TRUE;
   guint runs = trial_test == AR_STEP_TRIAL_BREAK_WAIT ? 1 : TRIAL_RUNS;
   /* A first, untimed run of each: a GPU that was idle runs the first at low clocks (H200:
    * 1.7-2.0 ms per step of `large` against ~0.5-0.7 in a frame). Not in the tests' stalled
    * run, which must be the first. */
   guint warm = trial_test == AR_STEP_TRIAL_TIMED ? 1 : 0;
-  /* Every run must agree: the worst logits and every status bit count. */
+  /* Alternating; every run must agree: the worst logits and every status bit count. */
   for (guint run = 0; run < warm + runs; run++) {
     guint r = run < warm ? 0 : run - warm;
-    if (!trial_run (p, FALSE, P, n, FALSE, &t_op[r], error)
+    if (!trial_run (p, TRY_PER_OP, P, n, FALSE, &t[TRY_PER_OP][r], error)
         || !read_floats (p, p->logits, 0, l_op, p->vocab, error))
       return FALSE;
-    guint32 status = 0;
-    fz_ok = fz_ok
-        && trial_run (p, TRUE, P, n, trial_test == AR_STEP_TRIAL_BREAK_WAIT, &t_fz[r], &fz_err)
-        && read_floats (p, p->logits, 0, l_fz, p->vocab, &fz_err)
-        && ar_buffer_read (p->ids, (gsize) p->L * 4, &status, 4, &fz_err);
-    if (!fz_ok)
-      break;
-    tr->status |= status;
-    double num = 0, den = 0;
-    for (guint i = 0; i < p->vocab; i++) {
-      num += ((double) l_fz[i] - l_op[i]) * ((double) l_fz[i] - l_op[i]);
-      den += (double) l_op[i] * l_op[i];
+    for (TrialWay w = TRY_PLAIN; w < N_TRY; w++) {
+      ArStepTrialKernel *k = kern[w];
+      guint32 status = 0;
+      ok[w] = ok[w]
+          && trial_run (p, w, P, n, trial_test == AR_STEP_TRIAL_BREAK_WAIT, &t[w][r], &errs[w])
+          && read_floats (p, p->logits, 0, l_fz, p->vocab, &errs[w])
+          && ar_buffer_read (p->ids, (gsize) p->L * 4, &status, 4, &errs[w]);
+      if (!ok[w])
+        continue;
+      k->status |= status;
+      double num = 0, den = 0;
+      for (guint i = 0; i < p->vocab; i++) {
+        num += ((double) l_fz[i] - l_op[i]) * ((double) l_fz[i] - l_op[i]);
+        den += (double) l_op[i] * l_op[i];
+      }
+      k->nmse = MAX (k->nmse, num / MAX (den, 1e-30));
     }
-    tr->nmse = MAX (tr->nmse, num / MAX (den, 1e-30));
   }
-  qsort (t_op, runs, sizeof *t_op, cmp_double);
-  qsort (t_fz, runs, sizeof *t_fz, cmp_double);
-  tr->per_op_us = t_op[runs / 2];
-  tr->fused_us = fz_ok ? t_fz[runs / 2] : INFINITY;
-  if (!fz_ok)
-    tr->nmse = INFINITY;
+  qsort (t[TRY_PER_OP], runs, sizeof (double), cmp_double);
+  tr->per_op_us = t[TRY_PER_OP][runs / 2];
   double lim = p->dt == AR_F16 ? 1e-3 : 1e-6;
-  gboolean agrees = fz_ok && tr->status == 0 && tr->nmse <= lim;
   /* Kept when faster at all. A margin (0.9 before) kept the per-op steps where the fused step
    * won by 28% per frame: H200, `large`, two workgroups per SM, the trial measured 0.90-0.98
    * of the per-op time, the frames' one-token steps 0.72 (~0.46 against ~0.66 ms). The trial
    * understates the gain, so a near tie goes to the fused step. */
-  tr->chosen = agrees && (prefer_fused || tr->fused_us < tr->per_op_us);
-  if (fz_err)
-    g_message ("predictor: the fused one-token step is off: on trial it failed: %s",
-        fz_err->message);
-  else if (tr->status != 0)
-    g_message ("predictor: the fused one-token step is off: on trial a workgroup gave up "
-        "waiting for another's results (status %u)", tr->status);
-  else if (!agrees)
-    g_message ("predictor: the fused one-token step is off: on trial its logits differ from "
-        "the per-op steps' (nmse %.3g, limit %.3g)", tr->nmse, lim);
+  TrialWay best = TRY_PER_OP;
+  double best_us = tr->per_op_us;
+  for (TrialWay w = TRY_PLAIN; w < N_TRY; w++) {
+    ArStepTrialKernel *k = kern[w];
+    const char *name = w == TRY_FOLDED ? "folded" : "plain";
+    if (!k->tried) {
+      k->us = k->nmse = INFINITY;
+      continue;
+    }
+    qsort (t[w], runs, sizeof (double), cmp_double);
+    k->us = ok[w] ? t[w][runs / 2] : INFINITY;
+    if (!ok[w])
+      k->nmse = INFINITY;
+    gboolean agrees = ok[w] && k->status == 0 && k->nmse <= lim;
+    if (errs[w])
+      g_message ("predictor: the fused one-token step (%s kernel) failed on trial: %s", name,
+          errs[w]->message);
+    else if (k->status != 0)
+      g_message ("predictor: the fused one-token step (%s kernel) on trial: a workgroup gave "
+          "up waiting for another's results (status %u)", name, k->status);
+    else if (!agrees)
+      g_message ("predictor: the fused one-token step (%s kernel) on trial: its logits differ "
+          "from the per-op steps' (nmse %.3g, limit %.3g)", name, k->nmse, lim);
+    g_clear_error (&errs[w]);
+    if (agrees && (k->us < best_us || (prefer_fused && best == TRY_PER_OP))) {
+      best = w;
+      best_us = k->us;
+    }
+  }
+  tr->chosen = best != TRY_PER_OP;
+  tr->folded_chosen = best == TRY_FOLDED;
+  g_info ("predictor: one-token steps %s: per op %.1f us, fused plain %.1f, folded %.1f",
+      best == TRY_PER_OP ? "per op" : best == TRY_PLAIN ? "fused (plain)" : "fused (folded)",
+      tr->per_op_us, tr->plain.us, tr->folded.us);
+  if (tr->chosen)
+    p->step.fold = tr->folded_chosen;
   else
-    g_info ("predictor: fused one-token step %s: %.1f us per step against %.1f per op",
-        tr->chosen ? "on" : "off", tr->fused_us, tr->per_op_us);
-  g_clear_error (&fz_err);
-  if (!tr->chosen)
     drop_fused_step (p);
   p->rec_valid = FALSE;
   p->cache_len = 0;
@@ -489,8 +544,14 @@ add_step_weights (ArPredictor *p, GError **error)
   GError *err = NULL;
   ArStepLayout lay;
   ar_step_layout (&p->step, &lay);
+  /* Room for either kernel's scratch: the trial runs both. */
+  ArStepShape plain = p->step, folded = p->step;
+  plain.fold = FALSE;
+  folded.fold = TRUE;
+  gsize scratch = MAX (ar_step_scratch_size (&plain, p->T),
+      p->fold_ok ? ar_step_scratch_size (&folded, p->T) : 0);
   if (!(p->step_w = alloc (p, lay.total, ar_dtype_size (p->dt), &err))
-      || !(p->step_scratch = alloc (p, ar_step_scratch_size (&p->step, p->T), 1, &err))) {
+      || !(p->step_scratch = alloc (p, scratch, 1, &err))) {
     g_message ("predictor: the fused one-token step is off: %s", err->message);
     g_clear_error (&err);
     drop_fused_step (p);
@@ -524,6 +585,7 @@ setup_fused_step (ArPredictor *p, GError **error)
   if (known) {
     p->trial = *known;
     p->trial.shared = TRUE;
+    p->step.fold = known->folded_chosen;
     if (known->chosen)
       ok = add_step_weights (p, error);
   } else {
@@ -552,7 +614,7 @@ forget_fused_step (ArPredictor *p, guint32 status)
   if (known) {
     ArStepTrial *t = g_memdup2 (known, sizeof *known);
     t->chosen = FALSE;
-    t->status |= status;
+    (p->step.fold ? &t->folded : &t->plain)->status |= status;
     ar_model_memo_set (p->model, key, t);
   }
   ar_model_memo_unlock (p->model);

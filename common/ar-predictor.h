@@ -65,6 +65,20 @@ guint ar_predictor_frames_in_context (const ArPredictor *pred);
  * where the device cannot run it. */
 gboolean ar_predictor_fused_step (const ArPredictor *pred);
 
+/* Which fused kernel runs the one-token steps when they are fused: the folded one
+ * (ArStepShape.fold: three phases per layer) or the plain one. AR_STEP_FOLD=1 asks for the
+ * folded kernel, =0 for the plain one; unset, the trial of AR_PREDICTOR_FUSED_STEP=auto times
+ * both, and AR_PREDICTOR_FUSED_STEP=1 takes the plain one. */
+gboolean ar_predictor_fused_step_folded (const ArPredictor *pred);
+
+/* One fused kernel in the trial. */
+typedef struct {
+  gboolean tried;       /* FALSE: AR_STEP_FOLD ruled it out, or the device cannot run it */
+  double us;            /* wall time per step, median of the runs (infinite if it failed) */
+  double nmse;          /* its last logits against the per-op steps' */
+  guint32 status;       /* its status word (0: no wait gave up) */
+} ArStepTrialKernel;
+
 /* What the trial of AR_PREDICTOR_FUSED_STEP=auto measured when the predictor was built. */
 typedef struct {
   gboolean ran;         /* FALSE: no trial (AR_PREDICTOR_FUSED_STEP not auto, a device that
@@ -72,10 +86,9 @@ typedef struct {
   gboolean shared;      /* the trial of an earlier predictor of the same model and window */
   guint steps, pos;     /* one-token steps per run, at positions pos.. */
   double per_op_us;     /* wall time per step, median of the runs, per-op steps */
-  double fused_us;      /* the same, fused (infinite if it failed) */
-  double nmse;          /* the fused steps' last logits against the per-op steps' */
-  guint32 status;       /* the fused steps' status word (0: no wait gave up) */
-  gboolean chosen;      /* the fused step was kept (when at least 10% faster per step) */
+  ArStepTrialKernel plain, folded;   /* the fused kernels */
+  gboolean chosen;      /* a fused kernel was kept: the fastest of the three that agree */
+  gboolean folded_chosen;   /* ... and it is the folded one */
 } ArStepTrial;
 void ar_predictor_step_trial (const ArPredictor *pred, ArStepTrial *trial);
 

@@ -21,6 +21,14 @@
 // this dispatch read them); q|k|v rows go to the cache in the storage type, as the per-op
 // path writes them. The last attention task of a head merges the head's split states.
 //
+// FOLD (decode_step_fold): three phases per layer instead of five, so fewer waits: qkv rows;
+// attention, where the task that finishes a head also multiplies it by that head's columns of
+// proj; and the MLP, a task taking a block of fc1 rows (+ GELU) and their columns of fc2. The
+// folded products are partial sums of the residual from many tasks, added with 64-bit integer
+// atomics into fixed-point residual buffers (2^-32 units): integer sums do not depend on their
+// order, so the step's results stay the same from run to run. The embedding is computed by
+// layer 0's qkv tasks (no phase of its own). Residual values must stay within +-2e9.
+//
 // Weights are one packed buffer: per layer n1w n1b qkvw qkvb projw projb n2w n2b fc1w fc1b fc2w
 // fc2b, then pos_emb ln_f.w ln_f.b head(.fc1).w .b [head.fc2.w .b], each segment rounded up
 // to 16 elements (ar_step_layout() in common/ops/ar-op-step.c is the same).
@@ -29,6 +37,10 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_memory_scope_semantics : require
+#ifdef FOLD
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#extension GL_EXT_shader_atomic_int64 : require
+#endif
 #include "common.glsl"
 #include "activation.glsl"
 
@@ -45,6 +57,13 @@ layout(constant_id = 4) const uint POLLS = 1;
 layout(constant_id = 5) const uint WV = 1;
 layout(constant_id = 6) const uint PRELOAD = 0;
 layout(constant_id = 7) const uint POLL_RMW = 0;   // poll with atomicAdd(0) (CPU devices)
+// FOLD: blocks of rows_per_task() fc1 rows per MLP task, and FFN_ROWS = their rows.
+layout(constant_id = 8) const uint FFN_BLOCKS = 1;
+layout(constant_id = 9) const uint FFN_ROWS = 8;
+// FOLD: the most vec4 columns a fold reads per row, max(head_dim, FFN_ROWS) / 4 (<= MAXK4).
+layout(constant_id = 10) const uint FOLD_N4 = 16;
+// Blocks of rows preloaded (the MLP tasks' first PRELOAD_BLOCKS; other tasks have one).
+layout(constant_id = 11) const uint PRELOAD_BLOCKS = 1;
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -54,11 +73,16 @@ layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
 layout(std430, binding = 1) readonly buffer KV { STYPE kv[]; };
 layout(std430, binding = 1) coherent buffer KVC { STYPE kvc[]; };
 layout(std430, binding = 2) readonly buffer Table { STYPE table[]; };
+layout(std430, binding = 2) readonly buffer Table4 { STYPE4 table4[]; };
 layout(std430, binding = 3) readonly buffer Ids { uint ids[]; };
 layout(std430, binding = 4) readonly buffer Ledby { uint ledby[]; };
 layout(std430, binding = 5) coherent buffer Scr { float scr[]; };
 layout(std430, binding = 5) coherent buffer Scr4 { vec4 scr4[]; };
 layout(std430, binding = 5) coherent buffer Ctr { uint ctr[]; };
+#ifdef FOLD
+layout(std430, binding = 5) coherent buffer Res { int64_t res[]; };
+layout(std430, binding = 5) coherent buffer Res4 { i64vec4 res4[]; };
+#endif
 layout(std430, binding = 6) writeonly buffer Logits { STYPE logits[]; };
 
 // StepPush in common/ops/ar-op-step.c.
@@ -76,6 +100,7 @@ layout(push_constant) uniform Push {
     uint n_splits;            // attention tasks per head (ar_attention_decode_splits)
     uint split_keys;          // keys per attention task, the last one's maybe fewer
     uint status_off;          // uint element of the scratch: nonzero once a wait gave up
+    uint res_off;             // FOLD: uint element of the residual buffers (a multiple of 8)
 } pc;
 
 const float NEG = -3.0e38;
@@ -88,6 +113,9 @@ shared vec4 xin[MAXK4];                   // the staged (normalised) input of a 
 shared float att_sh[gl_WorkGroupSize.x * R];
 shared float m_sh[gl_WorkGroupSize.x], l_sh[gl_WorkGroupSize.x];
 shared uint sh_ticket;
+#ifdef FOLD
+shared float ffn_h[FFN_ROWS];             // an MLP task's fc1 rows (after GELU)
+#endif
 shared bool sh_last;
 
 uint a16(uint n) { return (n + 15u) & ~15u; }
@@ -142,12 +170,20 @@ uint scr_att() { return a16(pc.dim); }
 uint scr_mlp() { return 2u * a16(pc.dim); }
 uint scr_part() { return scr_mlp() + a16(max(pc.hidden, pc.head_hidden)); }
 
+// Global phases: [embed,] then PPL per layer, then the head's one or two.
+#ifdef FOLD
+const uint FIRST = 0u, PPL = 3u;   // layer 0's qkv tasks embed
+const uint PH_QKV = 0u, PH_ATT = 1u, PH_FFN = 2u;
+#else
+const uint FIRST = 1u, PPL = 5u;   // phase 0: embed
+const uint PH_QKV = 0u, PH_ATT = 1u, PH_PROJ = 2u, PH_FC1 = 3u, PH_FC2 = 4u;
+#endif
+
+uint head_phase() { return FIRST + PPL * pc.layers; }
+
 // Counters of a step: [0] the ticket, [1 + g] tasks of global phase g done, then one per
 // layer and head for the split merge (C: counters_per_step() in ar-op-step.c).
-uint head_counter(uint l, uint h) { return 1u + 3u + 5u * pc.layers + l * pc.heads + h; }
-
-// Phases: 0 embed; 1 + 5 l + {0 qkv, 1 attention, 2 proj, 3 fc1, 4 fc2}; then the head.
-const uint PH_QKV = 0u, PH_ATT = 1u, PH_PROJ = 2u, PH_FC1 = 3u, PH_FC2 = 4u;
+uint head_counter(uint l, uint h) { return 1u + head_phase() + 2u + l * pc.heads + h; }
 
 uint rows_per_task() { return gl_NumSubgroups * RPS; }
 uint n_row_tasks(uint rows) { return (rows + rows_per_task() - 1u) / rows_per_task(); }
@@ -156,26 +192,31 @@ uint phase_tasks(uint ph)   // ph within a layer
 {
     if (ph == PH_QKV) return n_row_tasks(3u * pc.dim);
     if (ph == PH_ATT) return pc.heads * pc.n_splits;
+#ifdef FOLD
+    return (n_row_tasks(pc.hidden) + FFN_BLOCKS - 1u) / FFN_BLOCKS;
+#else
     if (ph == PH_FC1) return n_row_tasks(pc.hidden);
     return n_row_tasks(pc.dim);
+#endif
 }
 
 uint layer_tasks()
 {
-    return phase_tasks(PH_QKV) + phase_tasks(PH_ATT) + phase_tasks(PH_PROJ) + phase_tasks(PH_FC1)
-        + phase_tasks(PH_FC2);
+    uint n = 0u;
+    for (uint ph = 0u; ph < PPL; ph++)
+        n += phase_tasks(ph);
+    return n;
 }
 
 uint head1_tasks() { return n_row_tasks(pc.head_hidden > 0u ? pc.head_hidden : pc.vocab); }
 uint head2_tasks() { return pc.head_hidden > 0u ? n_row_tasks(pc.vocab) : 0u; }
 
-// Tasks of global phase g (0 embed, then the layers' five, then head 1 and 2).
+// Tasks of global phase g.
 uint global_phase_tasks(uint g)
 {
-    if (g == 0u) return 1u;
-    uint in_layers = 5u * pc.layers;
-    if (g <= in_layers) return phase_tasks((g - 1u) % 5u);
-    return g == in_layers + 1u ? head1_tasks() : head2_tasks();
+    if (g < FIRST) return 1u;   // embed
+    if (g < head_phase()) return phase_tasks((g - FIRST) % PPL);
+    return g == head_phase() ? head1_tasks() : head2_tasks();
 }
 
 // A workgroup barrier that also orders buffer memory (barrier() alone orders shared memory
@@ -191,19 +232,40 @@ void buffer_barrier()
 // Vec4s of a staged input per invocation, at most.
 const uint STAGE_IT = (MAXK4 + gl_WorkGroupSize.x - 1u) / gl_WorkGroupSize.x;
 
-// Stages K inputs from the scratch at @in_off into xin, LayerNorm'ed with weights at g_off and
-// b_off when @norm. Whole workgroup. Each invocation loads its inputs (and norm weights) once,
-// all loads in flight together, and keeps them in registers through both reductions: one
-// memory round trip per task instead of four in a row.
-void stage_input(uint in_off, uint K, bool norm, uint g_off, uint b_off)
+// Where a staged input comes from: fp32 scratch, FOLD's fixed-point residual, or (FOLD, layer
+// 0) the embedding of the token at pc.pos.
+const uint SRC_SCR = 0u, SRC_RES = 1u, SRC_EMBED = 2u;
+
+// The input's vec4 k; @in_off counts elements of the source (int64 ones for SRC_RES).
+vec4 input4(uint src, uint in_off, uint k)
 {
-    uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, K4 = K / 4u, i4 = in_off / 4u;
+#ifdef FOLD
+    if (src == SRC_RES)
+        return vec4(res4[in_off / 4u + k]) * (1.0 / 4294967296.0);
+    if (src == SRC_EMBED) {
+        vec4 v = vec4(table4[ids[pc.pos] * (pc.dim / 4u) + k])
+            + vec4(w4[(head_w().pos_emb + pc.pos * pc.dim) / 4u + k]);
+        if (pc.has_ledby != 0u)
+            v += vec4(table4[ledby[pc.pos] * (pc.dim / 4u) + k]);
+        return v;
+    }
+#endif
+    return scr4[in_off / 4u + k];
+}
+
+// Stages K inputs (input4()) into xin, LayerNorm'ed with weights at g_off and b_off when
+// @norm. Whole workgroup. Each invocation loads its inputs (and norm weights) once, all loads
+// in flight together, and keeps them in registers through both reductions: one memory round
+// trip per task instead of four in a row.
+void stage_input(uint src, uint in_off, uint K, bool norm, uint g_off, uint b_off)
+{
+    uint lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, K4 = K / 4u;
     vec4 v[STAGE_IT], gam[STAGE_IT], bet[STAGE_IT];
     float s = 0.0;
     [[unroll]] for (uint i = 0u; i < STAGE_IT; i++) {
         uint k = lid + i * WG;
         bool inside = k < K4;
-        v[i] = inside ? scr4[i4 + k] : vec4(0.0);
+        v[i] = inside ? input4(src, in_off, k) : vec4(0.0);
         gam[i] = inside && norm ? vec4(w4[g_off / 4u + k]) : vec4(1.0);
         bet[i] = inside && norm ? vec4(w4[b_off / 4u + k]) : vec4(0.0);
         s += v[i].x + v[i].y + v[i].z + v[i].w;
@@ -228,7 +290,7 @@ void stage_input(uint in_off, uint K, bool norm, uint g_off, uint b_off)
     // Both reductions' slots are free again once everyone is past this point.
 }
 
-const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u;
+const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u, OUT_SHARED = 4u;
 const uint ACT_NONE = 0u, ACT_GELU = 1u, ACT_RELU = 2u;
 
 // A task's matrix: weights at w_off, N rows of K. Phases without one return false.
@@ -237,55 +299,78 @@ bool task_matrix(uint g, out uint w_off, out uint N, out uint K)
     w_off = 0u;
     N = 0u;
     K = 0u;
-    uint in_layers = 5u * pc.layers;
-    if (g == 0u)
+    if (g < FIRST)
         return false;
-    if (g > in_layers) {
+    if (g >= head_phase()) {
         HeadW hw = head_w();
-        bool first = g == in_layers + 1u;
+        bool first = g == head_phase();
         w_off = first ? hw.h1w : hw.h2w;
         N = first && pc.head_hidden > 0u ? pc.head_hidden : pc.vocab;
         K = first ? pc.dim : pc.head_hidden;
         return true;
     }
-    LayerW lw = layer_w((g - 1u) / 5u);
-    uint ph = (g - 1u) % 5u;
+    LayerW lw = layer_w((g - FIRST) / PPL);
+    uint ph = (g - FIRST) % PPL;
     if (ph == PH_ATT)
         return false;
+#ifdef FOLD
+    w_off = ph == PH_QKV ? lw.qkvw : lw.fc1w;   // the MLP's folded fc2 is read by columns
+    N = ph == PH_QKV ? 3u * pc.dim : pc.hidden;
+    K = pc.dim;
+#else
     w_off = ph == PH_QKV ? lw.qkvw : ph == PH_PROJ ? lw.projw : ph == PH_FC1 ? lw.fc1w : lw.fc2w;
     N = ph == PH_QKV ? 3u * pc.dim : ph == PH_FC1 ? pc.hidden : pc.dim;
     K = ph == PH_FC2 ? pc.hidden : pc.dim;
+#endif
     return true;
 }
 
-// This subgroup's first row of a task.
+// This subgroup's first row of a task (FOLD's MLP tasks: of their first block).
 uint task_row0(uint task) { return task * rows_per_task() + gl_SubgroupID * RPS; }
 
-vec4 wpre[WV * RPS];   // the task's rows, lane's vec4s k = lane + i * SG at [r * WV + i]
+#ifdef FOLD
+bool is_ffn(uint g) { return g >= FIRST && g < head_phase() && (g - FIRST) % PPL == PH_FFN; }
+#endif
 
-// Loads the rows of phase g's task into wpre (rows past N and vec4s past K as zero).
+// The task's rows, lane's vec4s k = lane + i * SG of block b's row r at [(b * RPS + r) * WV + i].
+vec4 wpre[WV * RPS * PRELOAD_BLOCKS];
+
+// Loads the rows of phase g's task into wpre (rows past N and vec4s past K as zero): its first
+// PRELOAD_BLOCKS blocks of rows (FOLD's MLP tasks), or its one.
 void preload_rows(uint g, uint task)
 {
     uint w_off, N, K;
     if (PRELOAD == 0u || !task_matrix(g, w_off, N, K))
         return;
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
-    uint row0 = task_row0(task);
-    [[unroll]] for (uint r = 0u; r < RPS; r++) {
-        bool row_ok = row0 + r < N;
-        uint wb = w_off / 4u + min(row0 + r, N - 1u) * K4;
-        [[unroll]] for (uint i = 0u; i < WV; i++) {
-            uint k = lane + i * SG;
-            wpre[r * WV + i] = row_ok && k < K4 ? vec4(w4[wb + k]) : vec4(0.0);
+    uint blocks = 1u;
+#ifdef FOLD
+    if (is_ffn(g)) {
+        task *= FFN_BLOCKS;
+        blocks = PRELOAD_BLOCKS;
+    }
+#endif
+    [[unroll]] for (uint b = 0u; b < PRELOAD_BLOCKS; b++) {
+        if (b >= blocks)
+            break;
+        uint row0 = task_row0(task + b);
+        [[unroll]] for (uint r = 0u; r < RPS; r++) {
+            bool row_ok = row0 + r < N;
+            uint wb = w_off / 4u + min(row0 + r, N - 1u) * K4;
+            [[unroll]] for (uint i = 0u; i < WV; i++) {
+                uint k = lane + i * SG;
+                wpre[(b * RPS + r) * WV + i] = row_ok && k < K4 ? vec4(w4[wb + k]) : vec4(0.0);
+            }
         }
     }
 }
 
 // Rows task*RT.. of W [N, K] (K-contiguous at w_off) times xin, + bias, activation, stored per
-// @out_mode at element out_off + row. Each subgroup takes RPS rows: lanes stride over K in
-// vec4s (from wpre when preloaded), one subgroupAdd per row.
+// @out_mode at element out_off + row (OUT_SHARED: ffn_h[row - out_off]). Each subgroup takes
+// RPS rows: lanes stride over K in vec4s (from wpre's block @pre_block when that was
+// preloaded), one subgroupAdd per row.
 void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, uint out_mode,
-    uint out_off)
+    uint out_off, uint pre_block)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
     uint row0 = task_row0(task);
@@ -294,13 +379,13 @@ void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, ui
     float acc[RPS];
     for (uint r = 0u; r < RPS; r++)
         acc[r] = 0.0;
-    if (PRELOAD != 0u) {
+    if (PRELOAD != 0u && pre_block < PRELOAD_BLOCKS) {
         [[unroll]] for (uint i = 0u; i < WV; i++) {
             uint k = lane + i * SG;
             if (k < K4) {
                 vec4 x = xin[k];
                 [[unroll]] for (uint r = 0u; r < RPS; r++)
-                    acc[r] += dot(wpre[r * WV + i], x);
+                    acc[r] += dot(wpre[(pre_block * RPS + r) * WV + i], x);
             }
         }
     } else {
@@ -336,10 +421,66 @@ void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, ui
             scr[out_off + row] += v;
         else if (out_mode == OUT_CACHE)
             kvc[out_off + row] = STYPE(v);
+#ifdef FOLD
+        else if (out_mode == OUT_SHARED)
+            ffn_h[row - out_off] = v;
+#endif
         else
             logits[row] = STYPE(v);
     }
 }
+
+// --- FOLD: the residual in fixed point -----------------------------------------------------
+
+#ifdef FOLD
+// Residual version v (0 the embedding, 2l + 1 after layer l's attention, 2l + 2 after its MLP)
+// lives in buffer v % 3 (int64 elements of res[]). The phase that makes version v + 1 adds
+// into its buffer, which layer l's qkv tasks zeroed (for both of its versions), while version
+// v, complete, is read.
+uint res_buf(uint v) { return pc.res_off / 2u + (v % 3u) * pc.dim; }
+
+int64_t to_fixed(float v) { return int64_t(clamp(v, -2.0e9, 2.0e9) * 4294967296.0); }
+
+// Task 0 of a folding phase: version v + 1 += version v + bias (the other tasks add their
+// products).
+void carry_residual(uint v, uint b_off)
+{
+    for (uint d = gl_LocalInvocationID.x; d < pc.dim; d += gl_WorkGroupSize.x)
+        atomicAdd(res[res_buf(v + 1u) + d], res[res_buf(v) + d] + to_fixed(float(w[b_off + d])));
+}
+
+// res[dst + d] += sum_j W[d * ld + col0 + j] * xin[j] over the n (a multiple of 4, <= 4
+// FOLD_N4) inputs staged in xin, for every row d < dim: head h's columns of proj, or an MLP
+// block's of fc2. Lanes take rows; a row's n columns are contiguous, and all its loads are in
+// flight together (the loops unrolled to FOLD_N4).
+void fold_columns(uint w_off, uint ld, uint col0, uint n, uint dst)
+{
+    uint n4 = n / 4u;
+    for (uint d = gl_LocalInvocationID.x; d < pc.dim; d += gl_WorkGroupSize.x) {
+        uint wb = (w_off + d * ld + col0) / 4u;
+        vec4 wv[FOLD_N4];
+        [[unroll]] for (uint j = 0u; j < FOLD_N4; j++)
+            wv[j] = j < n4 ? vec4(w4[wb + j]) : vec4(0.0);
+        float acc = 0.0;
+        [[unroll]] for (uint j = 0u; j < FOLD_N4; j++)
+            acc += j < n4 ? dot(wv[j], xin[j]) : 0.0;
+        atomicAdd(res[dst + d], to_fixed(acc));
+    }
+}
+
+// Head h's attention output (att, written by this workgroup) times its columns of proj, into
+// version 2l + 1.
+void fold_head(uint l, uint h)
+{
+    uint D = pc.head_dim;
+    buffer_barrier();
+    for (uint j = gl_LocalInvocationID.x; j < D / 4u; j += gl_WorkGroupSize.x)
+        xin[j] = scr4[(scr_att() + h * D) / 4u + j];
+    memoryBarrierShared();
+    barrier();
+    fold_columns(layer_w(l).projw, pc.dim, h * D, D, res_buf(2u * l + 1u));
+}
+#endif
 
 // --- attention ----------------------------------------------------------------------------
 
@@ -435,8 +576,12 @@ void attention_task(uint l, uint task)
         scr[part + 1u] = den;
     }
     barrier();   // m_sh, l_sh and att_sh are read before anyone's next task rewrites them
-    if (S == 1u)
+    if (S == 1u) {
+#ifdef FOLD
+        fold_head(l, h);
+#endif
         return;
+    }
     // The head's last split to finish merges the S states.
     memoryBarrierBuffer();
     barrier();
@@ -449,6 +594,9 @@ void attention_task(uint l, uint task)
     if (!sh_last)
         return;
     combine_splits(h, D, S);
+#ifdef FOLD
+    fold_head(l, h);
+#endif
 }
 
 // --- the step ------------------------------------------------------------------------------
@@ -465,46 +613,104 @@ void embed_task()
     }
 }
 
+#ifdef FOLD
+void qkv_task(uint l, uint task)
+{
+    LayerW lw = layer_w(l);
+    stage_input(l == 0u ? SRC_EMBED : SRC_RES, res_buf(2u * l), pc.dim, true, lw.n1w, lw.n1b);
+    if (task == 0u) {
+        for (uint k = gl_LocalInvocationID.x; k < pc.dim / 4u; k += gl_WorkGroupSize.x) {
+            if (l == 0u) {
+                vec4 e = input4(SRC_EMBED, 0u, k);
+                res4[res_buf(0u) / 4u + k] = i64vec4(to_fixed(e.x), to_fixed(e.y), to_fixed(e.z),
+                    to_fixed(e.w));
+            }
+            res4[res_buf(2u * l + 1u) / 4u + k] = i64vec4(0);
+            res4[res_buf(2u * l + 2u) / 4u + k] = i64vec4(0);
+        }
+    }
+    matvec_rows(task, lw.qkvw, 3u * pc.dim, pc.dim, lw.qkvb, ACT_NONE, OUT_CACHE,
+        l * pc.cache_stride + pc.pos * 3u * pc.dim, 0u);
+}
+
+// FFN_BLOCKS blocks of fc1 rows (+ GELU) into ffn_h, then their columns of fc2.
+void ffn_task(uint l, uint task)
+{
+    LayerW lw = layer_w(l);
+    uint v = 2u * l + 1u;
+    if (task == 0u)
+        carry_residual(v, lw.fc2b);
+    stage_input(SRC_RES, res_buf(v), pc.dim, true, lw.n2w, lw.n2b);
+    uint blk0 = task * FFN_BLOCKS, r0 = blk0 * rows_per_task();
+    // Unrolled: wpre's block indices must be constants (else it would sit in slow memory).
+    [[unroll]] for (uint b = 0u; b < FFN_BLOCKS; b++)
+        matvec_rows(blk0 + b, lw.fc1w, pc.hidden, pc.dim, lw.fc1b, ACT_GELU, OUT_SHARED, r0, b);
+    memoryBarrierShared();
+    barrier();   // every subgroup is done with xin
+    uint n = min(FFN_ROWS, pc.hidden - r0);
+    for (uint j = gl_LocalInvocationID.x; j < n / 4u; j += gl_WorkGroupSize.x)
+        xin[j] = vec4(ffn_h[4u * j], ffn_h[4u * j + 1u], ffn_h[4u * j + 2u], ffn_h[4u * j + 3u]);
+    memoryBarrierShared();
+    barrier();
+    fold_columns(lw.fc2w, pc.hidden, r0, n, res_buf(v + 1u));
+}
+#endif
+
 void run_task(uint g, uint task)
 {
-    if (g == 0u) {
+    if (g < FIRST) {
         embed_task();
         return;
     }
     uint w_off, N, K;
     task_matrix(g, w_off, N, K);
-    uint in_layers = 5u * pc.layers;
-    if (g > in_layers) {
+    if (g >= head_phase()) {
         HeadW hw = head_w();
-        if (g == in_layers + 1u) {
-            stage_input(scr_x(), pc.dim, true, hw.nfw, hw.nfb);
+        if (g == head_phase()) {
+#ifdef FOLD
+            stage_input(SRC_RES, res_buf(2u * pc.layers), pc.dim, true, hw.nfw, hw.nfb);
+#else
+            stage_input(SRC_SCR, scr_x(), pc.dim, true, hw.nfw, hw.nfb);
+#endif
             bool two = pc.head_hidden > 0u;
             matvec_rows(task, w_off, N, K, hw.h1b, two ? ACT_RELU : ACT_NONE,
-                two ? OUT_SCR : OUT_LOGITS, two ? scr_mlp() : 0u);
+                two ? OUT_SCR : OUT_LOGITS, two ? scr_mlp() : 0u, 0u);
         } else {
-            stage_input(scr_mlp(), pc.head_hidden, false, 0u, 0u);
-            matvec_rows(task, w_off, N, K, hw.h2b, ACT_NONE, OUT_LOGITS, 0u);
+            stage_input(SRC_SCR, scr_mlp(), pc.head_hidden, false, 0u, 0u);
+            matvec_rows(task, w_off, N, K, hw.h2b, ACT_NONE, OUT_LOGITS, 0u, 0u);
         }
         return;
     }
-    uint l = (g - 1u) / 5u, ph = (g - 1u) % 5u;
+    uint l = (g - FIRST) / PPL, ph = (g - FIRST) % PPL;
     LayerW lw = layer_w(l);
+#ifdef FOLD
     if (ph == PH_QKV) {
-        stage_input(scr_x(), pc.dim, true, lw.n1w, lw.n1b);
+        qkv_task(l, task);
+    } else if (ph == PH_ATT) {
+        if (task == 0u)
+            carry_residual(2u * l, lw.projb);
+        attention_task(l, task);
+    } else {
+        ffn_task(l, task);
+    }
+#else
+    if (ph == PH_QKV) {
+        stage_input(SRC_SCR, scr_x(), pc.dim, true, lw.n1w, lw.n1b);
         uint row = l * pc.cache_stride + pc.pos * 3u * pc.dim;
-        matvec_rows(task, w_off, N, K, lw.qkvb, ACT_NONE, OUT_CACHE, row);
+        matvec_rows(task, w_off, N, K, lw.qkvb, ACT_NONE, OUT_CACHE, row, 0u);
     } else if (ph == PH_ATT) {
         attention_task(l, task);
     } else if (ph == PH_PROJ) {
-        stage_input(scr_att(), pc.dim, false, 0u, 0u);
-        matvec_rows(task, w_off, N, K, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x());
+        stage_input(SRC_SCR, scr_att(), pc.dim, false, 0u, 0u);
+        matvec_rows(task, w_off, N, K, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x(), 0u);
     } else if (ph == PH_FC1) {
-        stage_input(scr_x(), pc.dim, true, lw.n2w, lw.n2b);
-        matvec_rows(task, w_off, N, K, lw.fc1b, ACT_GELU, OUT_SCR, scr_mlp());
+        stage_input(SRC_SCR, scr_x(), pc.dim, true, lw.n2w, lw.n2b);
+        matvec_rows(task, w_off, N, K, lw.fc1b, ACT_GELU, OUT_SCR, scr_mlp(), 0u);
     } else {
-        stage_input(scr_mlp(), pc.hidden, false, 0u, 0u);
-        matvec_rows(task, w_off, N, K, lw.fc2b, ACT_NONE, OUT_SCR_ADD, scr_x());
+        stage_input(SRC_SCR, scr_mlp(), pc.hidden, false, 0u, 0u);
+        matvec_rows(task, w_off, N, K, lw.fc2b, ACT_NONE, OUT_SCR_ADD, scr_x(), 0u);
     }
+#endif
 }
 
 // A counter's value. On GPUs an atomic load, not a read-modify-write, so that the workgroups
@@ -544,11 +750,11 @@ void wait_phase(uint c, uint need)
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
-    uint n_phases = 2u + 5u * pc.layers + (pc.head_hidden > 0u ? 1u : 0u);
+    uint n_phases = head_phase() + (pc.head_hidden > 0u ? 2u : 1u);
     // Bounded by the step's task count, which no workgroup reaches (the last ticket returns):
     // leaving this loop otherwise means llvmpipe's loop limit ended it, and so maybe the
     // tasks' loops too (ar-op-step.c).
-    uint all_tasks = 1u + pc.layers * layer_tasks() + head1_tasks() + head2_tasks();
+    uint all_tasks = FIRST + pc.layers * layer_tasks() + head1_tasks() + head2_tasks();
     for (uint n = 0u; n <= all_tasks; n++) {
         if (lid == 0u)
             sh_ticket = atomicAdd(ctr[pc.ctr_off], 1u);
@@ -556,9 +762,9 @@ void main()
         uint t = sh_ticket;
         barrier();   // everyone has read the ticket before invocation 0 takes the next
         // The ticket's phase and its task within the phase (uniform).
-        uint g = 0u, task = t;
-        if (t > 0u) {
-            uint per = layer_tasks(), r = t - 1u, l = r / per;
+        uint g = 0u, task = t;   // the embedding's (FIRST 1) when t is 0
+        if (t >= FIRST) {
+            uint per = layer_tasks(), r = t - FIRST, l = r / per;
             if (l < pc.layers) {
                 r -= l * per;
                 uint ph = 0u;
@@ -566,10 +772,10 @@ void main()
                     r -= phase_tasks(ph);
                     ph++;
                 }
-                g = 1u + 5u * l + ph;
+                g = FIRST + PPL * l + ph;
             } else {
                 r -= pc.layers * per;
-                g = 1u + 5u * pc.layers;
+                g = head_phase();
                 if (r >= head1_tasks()) {
                     r -= head1_tasks();
                     g++;

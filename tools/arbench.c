@@ -295,13 +295,20 @@ main (int argc, char **argv)
       "restarted from the last one when full)" : "slide (window kept full, re-prefilled)");
   ArStepTrial trial;
   ar_predictor_step_trial (pred, &trial);
-  printf ("one-token steps: %s", ar_predictor_fused_step (pred) ? "fused" : "per op");
+  printf ("one-token steps: %s", !ar_predictor_fused_step (pred) ? "per op"
+      : ar_predictor_fused_step_folded (pred) ? "fused (folded)" : "fused (plain)");
   if (ar_predictor_fused_step (pred) || trial.ran)
     printf (" [fused: %u workgroups]", ar_step_groups (dev));
-  if (trial.ran)
-    printf (" (AR_PREDICTOR_FUSED_STEP=auto trial, %u steps from position %u: fused %.1f us, "
-        "per op %.1f us per step, last logits nmse %.3g, status %u)", trial.steps, trial.pos,
-        trial.fused_us, trial.per_op_us, trial.nmse, trial.status);
+  if (trial.ran) {
+    printf (" (AR_PREDICTOR_FUSED_STEP=auto trial, %u steps from position %u, us per step: per "
+        "op %.1f", trial.steps, trial.pos, trial.per_op_us);
+    const ArStepTrialKernel *k[2] = { &trial.plain, &trial.folded };
+    for (int i = 0; i < 2; i++)
+      if (k[i]->tried)
+        printf (", %s %.1f (last logits nmse %.3g, status %u)", i ? "folded" : "plain",
+            k[i]->us, k[i]->nmse, k[i]->status);
+    printf (")");
+  }
   printf ("\n");
 
   /* Fill the window with seeded random tokens: no device work until the first generate. */

@@ -41,6 +41,13 @@
  * PRELOAD): at most this many vec4s per lane, rows per subgroup included, so that they stay
  * in registers (fp32: 64 of them; large on a GPU: 16 vec4s at one row per subgroup). */
 #define STEP_PRELOAD_MAX_VEC4 16
+/* The folded kernel's MLP tasks: blocks of a task's fc1 rows (a block is one row per subgroup
+ * and RPS): 2, so 128 tasks on `large` (2048 rows, 8 per block on a GPU), each adding 512
+ * fixed-point products. A guess between fewer tasks and fewer atomics, not yet timed on a
+ * GPU; AR_STEP_FFN_BLOCKS=1..16 overrides, for the sweep. More also cost compile time (each
+ * block is a copy of the row code: seconds per pipeline on llvmpipe). */
+#define STEP_FFN_BLOCKS 2
+#define STEP_FFN_BLOCKS_MAX 16
 
 /* Mirrors the push constants of shaders/decode_step.comp. */
 typedef struct {
@@ -57,8 +64,9 @@ typedef struct {
   guint32 n_splits;     /* attention tasks per head */
   guint32 split_keys;   /* keys per attention task (the last may have fewer) */
   guint32 status_off;   /* uint element of the scratch: nonzero once a wait gave up */
+  guint32 res_off;      /* fold: uint element of the fixed-point residual buffers */
 } StepPush;
-G_STATIC_ASSERT (sizeof (StepPush) == 72);
+G_STATIC_ASSERT (sizeof (StepPush) == 76);
 
 static guint64
 a16 (guint64 n)
@@ -97,11 +105,12 @@ ar_step_layout (const ArStepShape *s, ArStepLayout *out)
   out->total = off;
 }
 
-/* The longest matrix-vector input (K) of a step: what xin holds (decode_step.comp's MAXK4). */
+/* The longest matrix-vector input (K) of a step. The folded kernel reads fc2 by columns: its
+ * input, hidden, is not among them. */
 static guint32
-widest_input (const ArStepShape *s)
+matvec_widest (const ArStepShape *s)
 {
-  return MAX (MAX (s->dim, s->hidden), s->head_hidden);
+  return MAX (MAX (s->dim, s->fold ? 0 : s->hidden), s->head_hidden);
 }
 
 static guint32
@@ -117,13 +126,62 @@ local_size (const ArDevice *dev)
   return dev->caps.is_cpu ? STEP_LOCAL_CPU : STEP_LOCAL_GPU;
 }
 
+/* Matrix rows per subgroup and task (AR_STEP_ROWS, 1..8, for timing): fewer, longer tasks. */
+static guint32
+rows_per_subgroup (void)
+{
+  const char *v = g_getenv ("AR_STEP_ROWS");
+  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
+  return n >= 1 && n <= 8 ? (guint32) n : 1;
+}
+
+/* Rows of a matrix-vector task: one per subgroup and RPS. */
+static guint32
+rows_per_task (const ArDevice *dev)
+{
+  return local_size (dev) / MAX (dev->caps.subgroup_size, 1) * rows_per_subgroup ();
+}
+
+static guint32
+ffn_blocks (const ArDevice *dev)
+{
+  const char *v = g_getenv ("AR_STEP_FFN_BLOCKS");
+  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
+  if (n >= 1 && n <= STEP_FFN_BLOCKS_MAX)
+    return (guint32) n;
+  return STEP_FFN_BLOCKS;
+}
+
+/* The folded kernel: an MLP task's fc1 rows (FFN_ROWS), and the most vec4 columns one of its
+ * folds reads per row (FOLD_N4: a head's proj columns or an MLP task's fc2 columns). */
+static guint32
+ffn_rows (const ArDevice *dev)
+{
+  return rows_per_task (dev) * ffn_blocks (dev);
+}
+
+static guint32
+fold_n4 (const ArDevice *dev, const ArStepShape *s)
+{
+  return s->fold ? ar_div_up (MAX (s->dim / MAX (s->heads, 1), ffn_rows (dev)), 4) : 1;
+}
+
+/* What xin holds (decode_step.comp's MAXK4 vec4s): staged inputs and the folds' inputs. */
+static guint32
+widest_input (const ArDevice *dev, const ArStepShape *s)
+{
+  return MAX (matvec_widest (s), 4 * fold_n4 (dev, s));
+}
+
 /* Shared memory of the kernel (decode_step.comp's declarations). */
 static guint64
 shared_bytes (const ArDevice *dev, const ArStepShape *s)
 {
-  guint64 wg = local_size (dev), maxk = widest_input (s);
-  /* xin, att_sh, m_sh and l_sh, the reductions' slots, combine.glsl's split weights, flags */
-  return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + STEP_MAX_SPLITS * 4 + 16;
+  guint64 wg = local_size (dev), maxk = widest_input (dev, s);
+  /* xin, att_sh, m_sh and l_sh, the reductions' slots, combine.glsl's split weights, flags,
+   * the folded kernel's ffn_h */
+  return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + STEP_MAX_SPLITS * 4 + 16
+      + (s->fold ? (guint64) ffn_rows (dev) * 4 : 0);
 }
 
 guint32
@@ -139,21 +197,12 @@ ar_step_groups (const ArDevice *dev)
                                    : STEP_GROUPS_GPU;
 }
 
-/* Matrix rows per subgroup and task (AR_STEP_ROWS, 1..8, for timing): fewer, longer tasks. */
-static guint32
-rows_per_subgroup (void)
-{
-  const char *v = g_getenv ("AR_STEP_ROWS");
-  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
-  return n >= 1 && n <= 8 ? (guint32) n : 1;
-}
-
 /* Vec4s of a matrix row per lane (decode_step.comp's WV), and whether rows are preloaded
  * (AR_STEP_PRELOAD=0 turns it off, for timing). */
 static guint32
 row_vec4_per_lane (const ArDevice *dev, const ArStepShape *s)
 {
-  return ar_div_up (ar_div_up (widest_input (s), 4), MAX (dev->caps.subgroup_size, 1));
+  return ar_div_up (ar_div_up (matvec_widest (s), 4), MAX (dev->caps.subgroup_size, 1));
 }
 
 static gboolean
@@ -161,6 +210,18 @@ preload_rows (const ArDevice *dev, const ArStepShape *s)
 {
   return g_strcmp0 (g_getenv ("AR_STEP_PRELOAD"), "0") != 0
       && row_vec4_per_lane (dev, s) * rows_per_subgroup () <= STEP_PRELOAD_MAX_VEC4;
+}
+
+/* Blocks of rows a task preloads (decode_step.comp's PRELOAD_BLOCKS): the folded kernel's MLP
+ * tasks as many of theirs as fit STEP_PRELOAD_MAX_VEC4 (`large` on a GPU: 4 vec4s a row, so
+ * all of 2 or 4 blocks). */
+static guint32
+preload_blocks (const ArDevice *dev, const ArStepShape *s)
+{
+  if (!s->fold)
+    return 1;
+  guint32 per_block = row_vec4_per_lane (dev, s) * rows_per_subgroup ();
+  return CLAMP (STEP_PRELOAD_MAX_VEC4 / MAX (per_block, 1), 1, ffn_blocks (dev));
 }
 
 /* Attention tasks per head for @keys keys, and their keys (@split_keys). */
@@ -181,17 +242,30 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   guint64 wg = local_size (dev), sg = MAX (dev->caps.subgroup_size, 1), rps = rows_per_subgroup ();
   guint64 nsg = wg / sg, rows = nsg * rps;
   guint64 d = s->dim, hd = d / s->heads, n1 = s->head_hidden ? s->head_hidden : s->vocab;
-  guint64 maxk4 = ar_div_up (widest_input (s), 4);
+  guint64 maxk4 = ar_div_up (widest_input (dev, s), 4);
   guint32 split_keys;
   guint64 splits = step_splits (dev, s, s->ctx, &split_keys);
-  guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
-      + ar_div_up (s->hidden, rows)) + ar_div_up (n1, rows)
-      + (s->head_hidden ? ar_div_up (s->vocab, rows) : 0);
+  guint64 head_tasks = ar_div_up (n1, rows) + (s->head_hidden ? ar_div_up (s->vocab, rows) : 0);
   guint64 att_tasks = (guint64) s->layers * s->heads * splits;
   guint64 per_row_task = 40 + 3 * ar_div_up (maxk4, wg) + rps * (3 + ar_div_up (maxk4, 2 * sg));
   guint64 per_att_task = 40 + ar_div_up (split_keys, nsg) + STEP_MAX_R + 2 * nsg
       + ar_div_up (hd, wg) * (nsg + 2 * splits) + 2 * splits;
-  return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
+  if (!s->fold) {
+    guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
+        + ar_div_up (s->hidden, rows)) + head_tasks;
+    return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
+  }
+  /* Folded: qkv and head tasks as above; MLP tasks of FB blocks, their fc2 columns and (task
+   * 0) the residual carried; per head and layer proj's columns; the zeroing in qkv task 0. */
+  guint64 fb = ffn_blocks (dev), n_ffn_rows = rows * fb, rows_d = ar_div_up (d, wg);
+  guint64 ffn_tasks = ar_div_up (ar_div_up (s->hidden, rows), fb);
+  guint64 per_ffn_task = 40 + 3 * ar_div_up (maxk4, wg)
+      + fb * rps * (3 + ar_div_up (maxk4, 2 * sg)) + ar_div_up (n_ffn_rows / 4, wg)
+      + rows_d * (n_ffn_rows / 4 + 1);
+  guint64 per_layer = ar_div_up (3 * d, rows) * per_row_task + ffn_tasks * per_ffn_task
+      + s->heads * (ar_div_up (hd / 4, wg) + rows_d * (hd / 4 + 1)) + 2 * rows_d
+      + ar_div_up (d / 4, wg);
+  return 1 + s->layers * per_layer + (head_tasks + 1) * per_row_task + att_tasks * per_att_task;
 }
 
 static gboolean check_loop_budget = TRUE;
@@ -218,6 +292,10 @@ ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **err
     why = "mlp_hidden too wide for shared memory";
   else if (local_size (dev) % MAX (dev->caps.subgroup_size, 1))
     why = "workgroup size not a multiple of the subgroup size";
+  else if (s->fold && !dev->caps.int64_atomics)
+    why = "the folded kernel needs 64-bit integer atomics";
+  else if (s->fold && ((s->dim / s->heads) % 4 || rows_per_task (dev) % 4))
+    why = "the folded kernel needs head dims and task rows in multiples of 4";
   if (why) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID, "fused decode step: %s", why);
     return FALSE;
@@ -231,11 +309,12 @@ ar_step_supported (ArDevice *dev, ArDType dt, const ArStepShape *s, GError **err
   return TRUE;
 }
 
-/* Scratch layout (decode_step.comp): fp32 x, att, mlp, split states; the status word (16
- * uints reserved); then per step 1 ticket, 3 + 5 layers done counters and layers x heads
- * merge counters. */
+/* Scratch layout (decode_step.comp): fp32 x, att, mlp, split states; the folded kernel's
+ * three int64 residual buffers; the status word (16 uints reserved); then per step 1 ticket,
+ * a done counter per phase (embed, 5 per layer, 2 head; folded: 3 per layer, 2 head) and
+ * layers x heads merge counters. */
 static guint64
-scratch_fixed (const ArStepShape *s)
+residual_offset (const ArStepShape *s)
 {
   guint64 hd = s->dim / MAX (s->heads, 1);
   return a16 (2 * a16 (s->dim) + a16 (MAX (s->hidden, s->head_hidden))
@@ -243,9 +322,16 @@ scratch_fixed (const ArStepShape *s)
 }
 
 static guint64
+scratch_fixed (const ArStepShape *s)
+{
+  return residual_offset (s) + (s->fold ? a16 (3 * 2 * (guint64) s->dim) : 0);
+}
+
+static guint64
 counters_per_step (const ArStepShape *s)
 {
-  return a16 (1 + 3 + 5 * (guint64) s->layers + (guint64) s->layers * s->heads);
+  guint64 phases = s->fold ? 3 * (guint64) s->layers + 2 : 1 + 5 * (guint64) s->layers + 2;
+  return a16 (1 + phases + (guint64) s->layers * s->heads);
 }
 
 #define STEP_STATUS_WORDS 16
@@ -321,15 +407,18 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     .pos = pos, .ctr_off = (guint32) ctr_off, .has_ledby = s->ledby, .gelu_tanh = s->gelu_tanh,
     .eps = s->eps, .scale = 1.0f / sqrtf ((float) hd),
     .status_off = (guint32) (ar_step_status_offset (s) / 4),
+    .res_off = (guint32) residual_offset (s),
   };
   pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
-  guint32 spec[] = { local_size (dev), ar_div_up (widest_input (s), 4),
+  guint32 spec[] = { local_size (dev), ar_div_up (widest_input (dev, s), 4),
     MAX (head_dims_per_lane (dev, s), 1), rows_per_subgroup (),
     dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_rows (dev, s),
-    dev->caps.is_cpu };
+    dev->caps.is_cpu, ffn_blocks (dev), ffn_rows (dev), fold_n4 (dev, s),
+    preload_blocks (dev, s) };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
-  ar_cmd_dispatch (cmd, AR_SHADER (decode_step, dt), spec, G_N_ELEMENTS (spec), bind,
+  ar_cmd_dispatch (cmd, s->fold ? AR_SHADER (decode_step_fold, dt) : AR_SHADER (decode_step, dt),
+      spec, G_N_ELEMENTS (spec), bind,
       G_N_ELEMENTS (bind), &pc, sizeof pc, groups, 1, 1);
 }

@@ -14,6 +14,10 @@ typedef struct {
   gboolean gelu_tanh;
   gboolean ledby;        /* add table[ledby[pos]] (actions added to their frame's tokens) */
   float eps;
+  /* The folded kernel (decode_step_fold): three phases per layer instead of five, proj and
+   * fc2 folded into the tasks before them, the residual summed with 64-bit integer atomics.
+   * Needs ArDeviceCaps.int64_atomics. Its scratch layout differs: size it with the same. */
+  gboolean fold;
 } ArStepShape;
 
 /* The packed weights: per layer these tensors, at layer_off[] within layer l's

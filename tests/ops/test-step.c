@@ -3,7 +3,8 @@
  * Shapes are odd on purpose (head dims of 4, widths that leave partial tasks, positions 0 and
  * the last); each runs with one workgroup and with several (tasks of a phase side by side),
  * with 1 and 3 rows per subgroup, and as two steps in one recording (the second reads the
- * first's cache rows). */
+ * first's cache rows); and the folded kernel (decode_step_fold) the same ways, with MLP tasks
+ * of 1, 3 and the default blocks. */
 #include "test-ops.h"
 
 #include <math.h>
@@ -88,15 +89,16 @@ ref_step (const ArStepShape *s, const ArStepLayout *lay, ArDType dt, const float
 }
 
 /* @steps consecutive steps from c->pos in one recording, with @groups workgroups and @rows
- * rows per subgroup (0: the defaults), weight rows loaded after the wait when @no_preload. */
+ * rows per subgroup (0: the defaults), weight rows loaded after the wait when @no_preload; the
+ * folded kernel when @fold, with @ffn_blocks blocks per MLP task (0: the default). */
 static void
 check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups, guint rows,
-    gboolean no_preload)
+    gboolean no_preload, gboolean fold, guint ffn_blocks)
 {
   ArStepShape s = {
     .dim = c->dim, .hidden = c->hidden, .heads = c->heads, .layers = c->layers, .ctx = c->ctx,
     .vocab = c->vocab, .head_hidden = c->head_hidden, .gelu_tanh = c->gelu_tanh,
-    .ledby = c->ledby, .eps = 1e-5f,
+    .ledby = c->ledby, .eps = 1e-5f, .fold = fold,
   };
   /* Layers' caches 8 elements further apart than their size: the stride is honoured. */
   s.cache_stride = c->ctx * 3 * c->dim + 8;
@@ -136,6 +138,9 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
 
   g_autofree gchar *groups_s = g_strdup_printf ("%u", groups);
   g_autofree gchar *rows_s = g_strdup_printf ("%u", rows);
+  g_autofree gchar *blocks_s = g_strdup_printf ("%u", ffn_blocks);
+  if (ffn_blocks)
+    g_setenv ("AR_STEP_FFN_BLOCKS", blocks_s, TRUE);
   if (groups)
     g_setenv ("AR_STEP_GROUPS", groups_s, TRUE);
   if (rows)
@@ -155,6 +160,7 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
   g_unsetenv ("AR_STEP_GROUPS");
   g_unsetenv ("AR_STEP_ROWS");
   g_unsetenv ("AR_STEP_PRELOAD");
+  g_unsetenv ("AR_STEP_FFN_BLOCKS");
   if (!ran)
     return;
 
@@ -181,10 +187,11 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
       }
     }
   g_autofree gchar *shape = g_strdup_printf ("[dim=%u H=%u hidden=%u L=%u ctx=%u vocab=%u "
-      "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s%s]", c->dim, c->heads, c->hidden,
-      c->layers, c->ctx, c->vocab, c->head_hidden, c->ledby ? " ledby" : "",
+      "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s%s%s%s%s]", c->dim, c->heads,
+      c->hidden, c->layers, c->ctx, c->vocab, c->head_hidden, c->ledby ? " ledby" : "",
       c->gelu_tanh ? " tanh" : "", c->pos, steps, groups ? groups_s : "default",
-      rows ? rows_s : "1", no_preload ? " no-preload" : "");
+      rows ? rows_s : "1", no_preload ? " no-preload" : "", fold ? " fold" : "",
+      ffn_blocks ? " ffn-blocks=" : "", ffn_blocks ? blocks_s : "");
   /* fp32: only the order of sums differs; fp16: the same roundings as the reference's, but
    * a rounding boundary crossed in a cache row moves the later layers a little. */
   double lim = dt == AR_F32 ? 1e-9 : 1e-5;
@@ -277,11 +284,22 @@ test_step (ArTest *t)
   };
   for (guint d = 0; d < ndt; d++) {
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-      check_step (t, dts[d], &cases[i], 1, 0, 0, FALSE);
-      check_step (t, dts[d], &cases[i], 2, 4, 0, FALSE);
-      check_step (t, dts[d], &cases[i], 1, 3, 3, FALSE);
-      /* The other matrix-vector path (on GPUs every case above preloads). */
-      check_step (t, dts[d], &cases[i], 1, 0, 0, TRUE);
+      for (int fold = 0; fold < 2; fold++) {
+        if (fold && !t->dev->caps.int64_atomics) {
+          art_report_cond (t, "decode_step_fold", "[device]", dts[d], FALSE,
+              "the device has no 64-bit integer atomics");
+          break;
+        }
+        check_step (t, dts[d], &cases[i], 1, 0, 0, FALSE, fold, 0);
+        /* Folded: MLP tasks of one block, the most fixed-point sums. */
+        check_step (t, dts[d], &cases[i], 2, 4, 0, FALSE, fold, fold ? 1 : 0);
+        check_step (t, dts[d], &cases[i], 1, 3, 3, FALSE, fold, fold ? 3 : 0);
+        /* The other matrix-vector path (on GPUs every case above preloads; the folded MLP
+         * tasks' later blocks take it too). Each pipeline costs seconds to build on
+         * lavapipe, so not again folded. */
+        if (!fold)
+          check_step (t, dts[d], &cases[i], 1, 0, 0, TRUE, fold, 0);
+      }
     }
     check_give_up (t, dts[d]);
     check_loop_limit (t, dts[d]);
