@@ -18,7 +18,7 @@ ops() {   # group timeout
     > "$logs/ops-$1.log" 2>&1
   say "ops $1 rc=$? $(tail -n 1 "$logs/ops-$1.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$1.log") validation msgs)"
 }
-AR_VULKAN_VALIDATE=1 timeout 120 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
+AR_VULKAN_VALIDATE=1 timeout 150 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log")"
 ops matmul 120
 ops conv 120

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # A short follow-up run on a lent NVIDIA machine, after scripts/device-check.sh: correctness
 # of the defaults (golden, step and conv op tests with the validation layer), arbench against
-# PyTorch CUDA on both bench cards (sliding window and refresh), and the fused one-token
-# step's workgroup count swept per card (AR_STEP_GROUPS; "0" = the per-op steps), ours only.
+# PyTorch CUDA on both bench cards (sliding window and refresh; the default trial picks per op,
+# the plain or the folded fused kernel), then ours only, alternating: the fused kernels
+# (AR_QUICK_KERNELS_LARGE / _IRIS: "0" per op, "plain", "fold:B" folded with B fc1 blocks per
+# MLP task, "@G" after either for G workgroups) and the plain kernel's workgroup count
+# (AR_QUICK_GROUPS_LARGE / _IRIS; "0" = the per-op steps).
 # Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
 # carried). Logs in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the
-# profile; AR_QUICK_GROUPS_LARGE / AR_QUICK_GROUPS_IRIS set empty skip the sweeps.
+# profile; any of the four lists set empty skips its runs.
 . "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
-AR_VULKAN_VALIDATE=1 timeout 100 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
+AR_VULKAN_VALIDATE=1 timeout 150 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
 for g in step conv; do
-  AR_VULKAN_VALIDATE=1 timeout 100 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
+  AR_VULKAN_VALIDATE=1 timeout 150 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
   say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
 done
 fi
@@ -28,18 +31,30 @@ bench iris-small iris-small 40 5
 bench large large 20 3
 bench iris-small-refresh iris-small 40 5 --context refresh
 bench large-refresh large 12 2 --context refresh
-sweep() {   # card frames groups...
-  local card=$1 frames=$2
+kernels() {   # card frames kinds...
+  local card=$1 frames=$2 i=0
   shift 2
-  for n in "$@"; do
-    local log=$logs/groups-$card-$n.log
-    if [ "$n" = 0 ]; then set_env="AR_PREDICTOR_FUSED_STEP=0"; else set_env="AR_PREDICTOR_FUSED_STEP=1 AR_STEP_GROUPS=$n"; fi
+  for k in "$@"; do
+    local log=$logs/kernel-$card-$((i++))-${k//[:@]/-}.log set_env
+    case ${k%@*} in
+      0) set_env="AR_PREDICTOR_FUSED_STEP=0" ;;
+      plain) set_env="AR_PREDICTOR_FUSED_STEP=1 AR_STEP_FOLD=0" ;;
+      fold:*) set_env="AR_PREDICTOR_FUSED_STEP=1 AR_STEP_FOLD=1 AR_STEP_FFN_BLOCKS=${k#fold:}"
+        set_env=${set_env%@*} ;;
+    esac
+    [ "$k" != "${k#*@}" ] && set_env="$set_env AR_STEP_GROUPS=${k#*@}"
     env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 models/bench/$card.yaml > "$log" 2>&1
-    say "groups $card $n rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
+    say "kernel $card $k rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-sweep large 12 ${AR_QUICK_GROUPS_LARGE-0 132 264 396 528 792 264 0}
-sweep iris-small 40 ${AR_QUICK_GROUPS_IRIS-0 128 264 396 528 0 264}
+kernels large 12 ${AR_QUICK_KERNELS_LARGE-plain fold:2 plain fold:1 fold:4 fold:2 plain fold:2@396 fold:2@132 0}
+kernels iris-small 40 ${AR_QUICK_KERNELS_IRIS-plain fold:2 plain fold:1 fold:4 fold:2 plain 0}
+groups=()
+for n in ${AR_QUICK_GROUPS_LARGE-264 528}; do groups+=("plain@$n"); done
+kernels large 12 "${groups[@]}"
+groups=()
+for n in ${AR_QUICK_GROUPS_IRIS-}; do groups+=("plain@$n"); done
+kernels iris-small 40 "${groups[@]}"
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 timeout 60 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"

@@ -211,10 +211,10 @@ bench_attention_prefill (ArTest *t, ArDType dt, guint heads, guint d, guint n)
 }
 
 /* The fused one-token step (ar_op_decode_step) of a bench card's predictor at @pos, in the
- * configuration @env names (AR_STEP_* variables, "" for the defaults). Throughput: the bytes
- * of weights and cache rows one step reads. */
+ * configuration @env names (AR_STEP_* variables, "" for the defaults; AR_STEP_FOLD=1 the
+ * folded kernel). Throughput: the bytes of weights and cache rows one step reads. */
 static void
-bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *s, guint pos,
+bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *plain, guint pos,
     const char *env)
 {
   g_auto (GStrv) vars = g_strsplit (env, " ", -1);
@@ -222,6 +222,9 @@ bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *s, guint
     g_auto (GStrv) kv = g_strsplit (vars[i], "=", 2);
     g_setenv (kv[0], kv[1] ? kv[1] : "", TRUE);
   }
+  ArStepShape sh = *plain;
+  sh.fold = g_strcmp0 (g_getenv ("AR_STEP_FOLD"), "1") == 0;
+  const ArStepShape *s = &sh;
   g_autofree gchar *shape = g_strdup_printf ("%s pos=%u%s%s", card, pos, *env ? " " : "", env);
   GError *err = NULL;
   if (ar_step_supported (t->dev, dt, s, &err)) {
@@ -267,10 +270,13 @@ bench_steps (ArTest *t, ArDType dt)
     .dim = 128, .hidden = 512, .heads = 4, .layers = 2, .ctx = 256, .cache_stride = 256 * 384,
     .vocab = 256, .table_rows = 275, .eps = 1e-5f,
   };
-  const char *configs[] = { "", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396",
-    "AR_STEP_ROWS=2" };
+  const char *configs[] = { "", "AR_STEP_FOLD=1", "AR_STEP_FOLD=1 AR_STEP_FFN_BLOCKS=1",
+    "AR_STEP_FOLD=1 AR_STEP_FFN_BLOCKS=4", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=128",
+    "AR_STEP_GROUPS=396", "AR_STEP_ROWS=2" };
   bench_step (t, dt, "small", &small, 200, "");
+  bench_step (t, dt, "small", &small, 200, "AR_STEP_FOLD=1");
   bench_step (t, dt, "iris-small", &iris, 330, "");
+  bench_step (t, dt, "iris-small", &iris, 330, "AR_STEP_FOLD=1");
   for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
     bench_step (t, dt, "large", &large, 1927, configs[i]);
 }
