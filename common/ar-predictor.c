@@ -40,6 +40,20 @@ typedef struct {
  * where it is 5-10x slower than the per-op steps and the trial would only cost start-up. */
 typedef enum { FUSED_OFF, FUSED_ON, FUSED_AUTO } FusedMode;
 
+/* A frame's generation recorded in its own command buffer: from @start over @len positions
+ * with these sampling parameters (the counter is read from a buffer). Replayed as is when a
+ * frame has the same, like a CUDA graph: under the sliding window every frame does, and under
+ * refresh the start moves through the segment's context_frames places, one recording each
+ * (each recorded anew, a frame of sim64 spent ~14 ms recording on lavapipe). */
+typedef struct {
+  ArCmd *cmd;
+  gboolean valid;
+  guint start, len;
+  ArSampleParams params;
+  guint64 last_used;
+} GenRecording;
+#define GEN_RECORDINGS_MAX 24
+
 /* AR_STEP_FOLD: "1" the folded fused kernel, "0" the plain one; unset: the trial times both,
  * and AR_PREDICTOR_FUSED_STEP=1 takes the plain one (the one timed on GPUs before the folded
  * kernel existed). */
@@ -77,12 +91,13 @@ struct _ArPredictor {
   ArStepTrial trial;    /* what AR_PREDICTOR_FUSED_STEP=auto measured */
   ArStepShape step;
   ArBuffer *step_w, *caches, *step_scratch;
-  /* What p->cmd holds when rec_valid: a frame's generation from rec_start over rec_len
-   * positions with these sampling parameters (counter aside), replayed as is when the next
-   * frame has the same (the window kept full: every frame). */
-  gboolean rec_valid, no_replay;
-  guint rec_start, rec_len;
-  ArSampleParams rec_params;
+  /* generate's recordings, each replayed as is when a frame has the same (see GenRecording). */
+  GenRecording gen[GEN_RECORDINGS_MAX];
+  guint n_gen;            /* recordings kept at most: context_frames + 1, <= the max */
+  guint64 gen_clock;      /* for last_used */
+  gboolean no_replay;
+  ArPredictorRecordStats rec_stats;
+  guint last_start, last_len;   /* the last generated frame's run */
   ArCmd *cmd;
   ArCmd *ahead_cmd;     /* ar_predictor_prefill_ahead()'s, so that cmd's recording stays */
   /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
@@ -402,9 +417,12 @@ cmp_double (const void *a, const void *b)
 }
 
 /* Back to the per-op steps (the layers' caches stay views of one buffer). */
+static void forget_recordings (ArPredictor *p);
+
 static void
 drop_fused_step (ArPredictor *p)
 {
+  forget_recordings (p);
   p->fused_step = FALSE;
   g_clear_pointer (&p->step_w, ar_buffer_free);
   g_clear_pointer (&p->step_scratch, ar_buffer_free);
@@ -530,7 +548,7 @@ step_trial (ArPredictor *p, GError **error)
     p->step.fold = tr->folded_chosen;
   else
     drop_fused_step (p);
-  p->rec_valid = FALSE;
+  forget_recordings (p);
   p->cache_len = 0;
   return TRUE;
 }
@@ -618,6 +636,12 @@ forget_fused_step (ArPredictor *p, guint32 status)
     ar_model_memo_set (p->model, key, t);
   }
   ar_model_memo_unlock (p->model);
+}
+
+void
+ar_predictor_record_stats (const ArPredictor *p, ArPredictorRecordStats *stats)
+{
+  *stats = p->rec_stats;
 }
 
 gboolean
@@ -737,6 +761,7 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
   p->sample_ctr = alloc (p, 2, 4, &err);
   /* The profiler sizes its timestamp pool when recording: profile fresh recordings. */
   p->no_replay = g_strcmp0 (g_getenv ("AR_PREDICTOR_NO_REPLAY"), "1") == 0 || p->dev->profile;
+  p->n_gen = MIN (p->C + 1, GEN_RECORDINGS_MAX);
   {
     /* One-token steps split the keys over workgroups (flash decoding): with one workgroup
      * per head, a GPU runs a handful of workgroups over the whole cache (NVIDIA H200: 1.9 ms
@@ -781,6 +806,8 @@ ar_predictor_free (ArPredictor *p)
     return;
   g_clear_pointer (&p->cmd, ar_cmd_free);
   g_clear_pointer (&p->ahead_cmd, ar_cmd_free);
+  for (guint i = 0; i < GEN_RECORDINGS_MAX; i++)
+    g_clear_pointer (&p->gen[i].cmd, ar_cmd_free);
   if (p->layers) {
     for (guint i = 0; i < p->cfg->layers; i++)
       g_clear_pointer (&p->layers[i].qkvc, ar_buffer_free);
@@ -1079,7 +1106,6 @@ prepare_run (ArPredictor *p, guint from, guint P, gboolean record, GError **erro
     return FALSE;
   if (record) {
     ar_cmd_begin (p->cmd);
-    p->rec_valid = FALSE;
     /* The fused split combine's counters start at zero (each call leaves them so). */
     ar_cmd_zero (p->cmd, p->att_scratch);
     if (p->step_scratch)   /* the fused step's counters, likewise */
@@ -1160,8 +1186,8 @@ ar_predictor_next_logits (ArPredictor *p, float *logits, GError **error)
 guint
 ar_predictor_last_prefill (const ArPredictor *p)
 {
-  /* The last generated frame's run: rec_start.. of its rec_len positions (replayed or not). */
-  return p->rec_len - p->rec_start;
+  /* The last generated frame's run: last_start.. of its last_len positions (replayed or not). */
+  return p->last_len - p->last_start;
 }
 
 gboolean
@@ -1180,9 +1206,8 @@ ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
     return TRUE;
   if (!p->ahead_cmd && !(p->ahead_cmd = ar_cmd_new (p->dev, error)))
     return FALSE;
-  /* In its own command buffer: generate's recording stays valid, to be replayed. */
+  /* In its own command buffer, as generate's recordings are. */
   ArCmd *gen_cmd = p->cmd;
-  gboolean rec_valid = p->rec_valid;
   p->cmd = p->ahead_cmd;
   gboolean ok = prepare_run (p, start, P, TRUE, error);
   if (ok) {
@@ -1190,7 +1215,6 @@ ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
     ok = ar_cmd_run (p->cmd, error);
   }
   p->cmd = gen_cmd;
-  p->rec_valid = rec_valid;
   if (ok)
     remember_cache (p, P);
   return ok;
@@ -1200,21 +1224,54 @@ ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
  * frame; the window_seq() of them): one command buffer holding the prefill of what the cache lacks and T sampling
  * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
 static gboolean
-generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
-    const guint *act, const float *actv, guint n, guint use, guint32 *out, GError **error)
+same_sampling (const ArSampleParams *a, const ArSampleParams *b)
 {
-  guint start, P = window_seq (p, tokens, act, actv, n, use, 1, &start);
-  /* The recording depends on the positions it covers and the sampling parameters; the
-   * counter is read from a buffer. Replaying saves recording thousands of dispatches per
-   * frame (like a CUDA graph). */
-  gboolean replay = !p->no_replay && p->rec_valid && p->rec_start == start && p->rec_len == P
-      && p->rec_params.temperature == params->temperature && p->rec_params.top_k == params->top_k
-      && p->rec_params.top_p == params->top_p && p->rec_params.greedy == params->greedy
-      && p->rec_params.seed == params->seed;
-  guint32 ctr[2] = { (guint32) counter, (guint32) (counter >> 32) };
-  if (!prepare_run (p, start, P, !replay, error)
-      || !ar_buffer_write (p->sample_ctr, 0, ctr, sizeof ctr, error))
+  return a->temperature == b->temperature && a->top_k == b->top_k && a->top_p == b->top_p
+      && a->greedy == b->greedy && a->seed == b->seed;
+}
+
+/* The recording of a run from @start over @P positions with @params: a valid one to replay
+ * (none with AR_PREDICTOR_NO_REPLAY), else the least recently used slot, emptied. */
+static gboolean
+find_recording (ArPredictor *p, guint start, guint P, const ArSampleParams *params,
+    GenRecording **out, GError **error)
+{
+  GenRecording *lru = &p->gen[0];
+  for (guint i = 0; i < p->n_gen; i++) {
+    GenRecording *r = &p->gen[i];
+    if (!p->no_replay && r->valid && r->start == start && r->len == P
+        && same_sampling (&r->params, params)) {
+      *out = r;
+      return TRUE;
+    }
+    if (r->last_used < lru->last_used)
+      lru = r;
+  }
+  if (!lru->cmd && !(lru->cmd = ar_cmd_new (p->dev, error)))
     return FALSE;
+  lru->valid = FALSE;
+  *out = lru;
+  return TRUE;
+}
+
+/* Every recording is void (they may hold buffers about to be freed: the fused step's). */
+static void
+forget_recordings (ArPredictor *p)
+{
+  for (guint i = 0; i < p->n_gen; i++)
+    p->gen[i].valid = FALSE;
+}
+
+/* Records (unless @replay) and runs a frame's generation in p->cmd: the prefill of what the
+ * cache lacks, then T samplings with a one-token step between each two. */
+static gboolean
+record_generation (ArPredictor *p, guint start, guint P, const ArSampleParams *params,
+    gboolean replay, const guint32 ctr[2], GError **error)
+{
+  if (!prepare_run (p, start, P, !replay, error)
+      || !ar_buffer_write (p->sample_ctr, 0, ctr, 2 * sizeof (guint32), error))
+    return FALSE;
+  gint64 rec_t0 = g_get_monotonic_time ();
   if (!replay) {
     ArSampleParams sp = *params;
     record_forward (p, start, P - start, FWD_LAST_LOGITS);
@@ -1233,12 +1290,36 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     if (p->fused_step)
       ar_cmd_copy (p->cmd, p->step_scratch, ar_step_status_offset (&p->step), p->ids,
           (gsize) p->L * 4, 4);
+    p->rec_stats.recorded++;
+    p->rec_stats.record_us += (double) (g_get_monotonic_time () - rec_t0);
+  } else {
+    p->rec_stats.replayed++;
   }
-  gboolean ok = ar_cmd_run (p->cmd, error);
-  p->rec_valid = ok;
-  p->rec_start = start;
-  p->rec_len = P;
-  p->rec_params = *params;
+  return ar_cmd_run (p->cmd, error);
+}
+
+static gboolean
+generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
+    const guint *act, const float *actv, guint n, guint use, guint32 *out, GError **error)
+{
+  guint start, P = window_seq (p, tokens, act, actv, n, use, 1, &start);
+  GenRecording *rec = NULL;
+  if (!find_recording (p, start, P, params, &rec, error))
+    return FALSE;
+  gboolean replay = rec->valid;
+  guint32 ctr[2] = { (guint32) counter, (guint32) (counter >> 32) };
+  /* Recorded into (or replayed from) the recording's own command buffer. */
+  ArCmd *shared_cmd = p->cmd;
+  p->cmd = rec->cmd;
+  gboolean ok = record_generation (p, start, P, params, replay, ctr, error);
+  p->cmd = shared_cmd;
+  rec->valid = ok;
+  rec->start = start;
+  rec->len = P;
+  rec->params = *params;
+  rec->last_used = ++p->gen_clock;
+  p->last_start = start;
+  p->last_len = P;
   /* The frame's tokens, and with the fused step its status word after them: one read. */
   guint n_read = p->fused_step ? p->L + 1 - P : p->T;
   g_autofree guint32 *got = g_new (guint32, n_read);
@@ -1246,7 +1327,7 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     return FALSE;
   guint32 status = p->fused_step ? got[n_read - 1] : 0;
   if (status != 0) {
-    p->rec_valid = FALSE;
+    rec->valid = FALSE;
     /* Kept by a trial: the frame again, per op (the cache holds nothing of the failed run). */
     if (p->fused_mode == FUSED_AUTO) {
       forget_fused_step (p, status);

@@ -104,6 +104,15 @@ void ar_predictor_test_step_trial (ArStepTrialTest mode);
  * never taken, so that its waits give up. Not thread-safe. */
 void ar_predictor_test_break_step_wait (gboolean on);
 
+/* generate's command buffers since the predictor was built: frames recorded anew (their
+ * host time spent recording, in total) and frames that replayed the last recording (the
+ * window kept full, same sampling parameters). */
+typedef struct {
+  guint recorded, replayed;
+  double record_us;
+} ArPredictorRecordStats;
+void ar_predictor_record_stats (const ArPredictor *pred, ArPredictorRecordStats *stats);
+
 /* The logits [vocab] that the last ar_predictor_generate() drew its last token from (for
  * tests comparing one-token step implementations). */
 gboolean ar_predictor_last_logits (ArPredictor *pred, float *logits, GError **error);

@@ -332,7 +332,10 @@ main (int argc, char **argv)
     if (rounds > 1)
       printf ("round %d of %d\n", round + 1, rounds);
     gint first = round == 0 ? 0 : f0, timed_from = round == 0 ? warmup : f0;
+    ArPredictorRecordStats rec0 = { 0 }, rec1;
     for (gint f = first; f < timed_from + frames; f++) {
+      if (f == timed_from)
+        ar_predictor_record_stats (pred, &rec0);
       synth_frame (px, w, h, (guint) f);
       double t0 = now_ms ();
       if (!ar_tokenizer_encode (tok, px, (gsize) w * 3, AR_PIXEL_RGB, tokens, NULL, &error))
@@ -369,6 +372,14 @@ main (int argc, char **argv)
     Result ours;
     summarize (times, (guint) frames, &ours);
     print_table ("", &ours);
+    /* Host time in generate that replaying saves (the window kept full replays one recording;
+     * refresh moves its start every frame, so it records every frame). */
+    ar_predictor_record_stats (pred, &rec1);
+    guint recorded = rec1.recorded - rec0.recorded;
+    printf ("generate recordings: %u of %d timed frames recorded anew (%.3f ms host time each), "
+        "%u replayed\n", recorded, frames,
+        recorded ? (rec1.record_us - rec0.record_us) / recorded / 1000.0 : 0.0,
+        rec1.replayed - rec0.replayed);
     guint64 peak_bufs = 0, peak_blocks = 0;
     ar_device_memory_buffers (dev, NULL, &peak_bufs);
     ar_device_memory_usage (dev, NULL, &peak_blocks);
