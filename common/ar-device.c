@@ -385,10 +385,11 @@ ar_device_new (GError **error)
       && (p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   dev->caps.multiprocessors = dev->caps.is_cpu ? 0 : multiprocessor_count (dev);
 
+  dev->caps.int64_atomics = f2.features.shaderInt64 && f12.shaderBufferInt64Atomics;
   VkPhysicalDeviceVulkan12Features e12 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
     .shaderFloat16 = f12.shaderFloat16,
-    .shaderBufferInt64Atomics = f12.shaderBufferInt64Atomics && f2.features.shaderInt64,
+    .shaderBufferInt64Atomics = dev->caps.int64_atomics,
   };
   VkPhysicalDeviceVulkan11Features e11 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
@@ -399,9 +400,8 @@ ar_device_new (GError **error)
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
     .pNext = &e11,
     .features = { .shaderInt16 = f2.features.shaderInt16,
-      .shaderInt64 = f2.features.shaderInt64 && f12.shaderBufferInt64Atomics },
+      .shaderInt64 = dev->caps.int64_atomics },
   };
-  dev->caps.int64_atomics = f2.features.shaderInt64 && f12.shaderBufferInt64Atomics;
   dev->caps.fp16_storage = f11.storageBuffer16BitAccess;
   dev->caps.fp16_arith = f12.shaderFloat16;
   if (env_flag ("AR_VULKAN_NO_FP16"))

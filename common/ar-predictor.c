@@ -98,8 +98,7 @@ struct _ArPredictor {
   gboolean no_replay;
   ArPredictorRecordStats rec_stats;
   guint last_start, last_len;   /* the last generated frame's run */
-  ArCmd *cmd;
-  ArCmd *ahead_cmd;     /* ar_predictor_prefill_ahead()'s, so that cmd's recording stays */
+  ArCmd *cmd;           /* everything but generate's runs, which have their own (gen) */
   /* committed frames: tokens [C][T], actions [C] or [C][act_size] */
   guint n_hist;
   ArContextPolicy policy;
@@ -805,7 +804,6 @@ ar_predictor_free (ArPredictor *p)
   if (!p)
     return;
   g_clear_pointer (&p->cmd, ar_cmd_free);
-  g_clear_pointer (&p->ahead_cmd, ar_cmd_free);
   for (guint i = 0; i < GEN_RECORDINGS_MAX; i++)
     g_clear_pointer (&p->gen[i].cmd, ar_cmd_free);
   if (p->layers) {
@@ -1204,25 +1202,17 @@ ar_predictor_prefill_ahead (ArPredictor *p, GError **error)
       &start);
   if (start == P)
     return TRUE;
-  if (!p->ahead_cmd && !(p->ahead_cmd = ar_cmd_new (p->dev, error)))
-    return FALSE;
-  /* In its own command buffer, as generate's recordings are. */
-  ArCmd *gen_cmd = p->cmd;
-  p->cmd = p->ahead_cmd;
+  /* In p->cmd: generate's recordings, to be replayed, have command buffers of their own. */
   gboolean ok = prepare_run (p, start, P, TRUE, error);
   if (ok) {
     record_forward (p, start, P - start, FWD_CACHE_ONLY);
     ok = ar_cmd_run (p->cmd, error);
   }
-  p->cmd = gen_cmd;
   if (ok)
     remember_cache (p, P);
   return ok;
 }
 
-/* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
- * frame; the window_seq() of them): one command buffer holding the prefill of what the cache lacks and T sampling
- * steps. Leaves the cache holding the sequence and the generated tokens but the last. */
 static gboolean
 same_sampling (const ArSampleParams *a, const ArSampleParams *b)
 {
@@ -1266,10 +1256,11 @@ forget_recordings (ArPredictor *p)
  * cache lacks, then T samplings with a one-token step between each two. */
 static gboolean
 record_generation (ArPredictor *p, guint start, guint P, const ArSampleParams *params,
-    gboolean replay, const guint32 ctr[2], GError **error)
+    guint64 counter, gboolean replay, GError **error)
 {
+  guint32 ctr[2] = { (guint32) counter, (guint32) (counter >> 32) };
   if (!prepare_run (p, start, P, !replay, error)
-      || !ar_buffer_write (p->sample_ctr, 0, ctr, 2 * sizeof (guint32), error))
+      || !ar_buffer_write (p->sample_ctr, 0, ctr, sizeof ctr, error))
     return FALSE;
   gint64 rec_t0 = g_get_monotonic_time ();
   if (!replay) {
@@ -1298,6 +1289,10 @@ record_generation (ArPredictor *p, guint start, guint P, const ArSampleParams *p
   return ar_cmd_run (p->cmd, error);
 }
 
+/* Generates one frame after @n frames (tokens, actions incl. the one taken at the last
+ * frame; the window_seq() of them): one command buffer holding the prefill of what the cache
+ * lacks and T sampling steps. Leaves the cache holding the sequence and the generated tokens
+ * but the last. */
 static gboolean
 generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, const guint32 *tokens,
     const guint *act, const float *actv, guint n, guint use, guint32 *out, GError **error)
@@ -1306,12 +1301,10 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
   GenRecording *rec = NULL;
   if (!find_recording (p, start, P, params, &rec, error))
     return FALSE;
-  gboolean replay = rec->valid;
-  guint32 ctr[2] = { (guint32) counter, (guint32) (counter >> 32) };
   /* Recorded into (or replayed from) the recording's own command buffer. */
   ArCmd *shared_cmd = p->cmd;
   p->cmd = rec->cmd;
-  gboolean ok = record_generation (p, start, P, params, replay, ctr, error);
+  gboolean ok = record_generation (p, start, P, params, counter, rec->valid, error);
   p->cmd = shared_cmd;
   rec->valid = ok;
   rec->start = start;

@@ -325,7 +325,8 @@ bool task_matrix(uint g, out uint w_off, out uint N, out uint K)
     return true;
 }
 
-// This subgroup's first row of a task (FOLD's MLP tasks: of their first block).
+// This subgroup's first row of row block @task (FOLD's MLP task t spans blocks
+// t * FFN_BLOCKS..).
 uint task_row0(uint task) { return task * rows_per_task() + gl_SubgroupID * RPS; }
 
 #ifdef FOLD

@@ -143,7 +143,7 @@ rows_per_task (const ArDevice *dev)
 }
 
 static guint32
-ffn_blocks (const ArDevice *dev)
+ffn_blocks (void)
 {
   const char *v = g_getenv ("AR_STEP_FFN_BLOCKS");
   guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
@@ -157,7 +157,7 @@ ffn_blocks (const ArDevice *dev)
 static guint32
 ffn_rows (const ArDevice *dev)
 {
-  return rows_per_task (dev) * ffn_blocks (dev);
+  return rows_per_task (dev) * ffn_blocks ();
 }
 
 static guint32
@@ -221,7 +221,7 @@ preload_blocks (const ArDevice *dev, const ArStepShape *s)
   if (!s->fold)
     return 1;
   guint32 per_block = row_vec4_per_lane (dev, s) * rows_per_subgroup ();
-  return CLAMP (STEP_PRELOAD_MAX_VEC4 / MAX (per_block, 1), 1, ffn_blocks (dev));
+  return CLAMP (STEP_PRELOAD_MAX_VEC4 / MAX (per_block, 1), 1, ffn_blocks ());
 }
 
 /* Attention tasks per head for @keys keys, and their keys (@split_keys). */
@@ -257,7 +257,7 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   }
   /* Folded: qkv and head tasks as above; MLP tasks of FB blocks, their fc2 columns and (task
    * 0) the residual carried; per head and layer proj's columns; the zeroing in qkv task 0. */
-  guint64 fb = ffn_blocks (dev), n_ffn_rows = rows * fb, rows_d = ar_div_up (d, wg);
+  guint64 fb = ffn_blocks (), n_ffn_rows = rows * fb, rows_d = ar_div_up (d, wg);
   guint64 ffn_tasks = ar_div_up (ar_div_up (s->hidden, rows), fb);
   guint64 per_ffn_task = 40 + 3 * ar_div_up (maxk4, wg)
       + fb * rps * (3 + ar_div_up (maxk4, 2 * sg)) + ar_div_up (n_ffn_rows / 4, wg)
@@ -413,12 +413,11 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
   guint32 spec[] = { local_size (dev), ar_div_up (widest_input (dev, s), 4),
     MAX (head_dims_per_lane (dev, s), 1), rows_per_subgroup (),
     dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_rows (dev, s),
-    dev->caps.is_cpu, ffn_blocks (dev), ffn_rows (dev), fold_n4 (dev, s),
+    dev->caps.is_cpu, ffn_blocks (), ffn_rows (dev), fold_n4 (dev, s),
     preload_blocks (dev, s) };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
   ar_cmd_dispatch (cmd, s->fold ? AR_SHADER (decode_step_fold, dt) : AR_SHADER (decode_step, dt),
-      spec, G_N_ELEMENTS (spec), bind,
-      G_N_ELEMENTS (bind), &pc, sizeof pc, groups, 1, 1);
+      spec, G_N_ELEMENTS (spec), bind, G_N_ELEMENTS (bind), &pc, sizeof pc, groups, 1, 1);
 }
