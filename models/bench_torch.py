@@ -16,7 +16,11 @@ CPU: fp32, torch.set_num_threads(2) (override with --threads), and OpenBLAS on o
 pthread build, whose own thread pool spins beside PyTorch's OpenMP threads: on a 2-core machine
 the two pools take the cores from each other.  iris-small, 4 alternating pairs: frame 317-703
 ms with the default, 215-322 with one BLAS thread (OpenBLAS's OpenMP build, which shares
-PyTorch's pool, measured the same as the latter: 192-320).
+PyTorch's pool, measured the same as the latter: 192-320).  Which BLAS serves the products
+is printed on the torch_info line with its 512x512 sgemm rate; the netlib reference BLAS
+(Debian's libblas3, what apt installs with python3-torch when no other BLAS is present) is
+refused unless --allow-reference-blas: it made PyTorch's iris-small frame ~13x slower (1024^2
+sgemm 2.5 against 112 GFLOP/s with OpenBLAS, same machine), so any ratio against it is void.
 CUDA: fp16 weights and activations, the prefill eager, and the one-token step (GPT predictors)
 captured once as a CUDA graph that reads the token and the position from device tensors and
 samples on the device (Gumbel-max, the same distribution as multinomial at temperature 1), so a
@@ -30,6 +34,7 @@ reference's float64 distance tensor (which is a correctness oracle, not what any
 import argparse
 import math
 import os
+import re
 import sys
 import time
 
@@ -40,6 +45,38 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arvideo import reference as R  # noqa: E402
+
+
+def blas_libraries():
+    """The BLAS libraries this process has mapped (real paths), from /proc/self/maps."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 6 and re.search(r"blas|blis|mkl_|atlas", os.path.basename(fields[5])):
+                    libs.add(os.path.realpath(fields[5]))
+    except OSError:
+        pass
+    return sorted(libs)
+
+
+def blas_report():
+    """(description, is_reference): the BLAS in use and its 512x512 sgemm rate."""
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    times = []
+    for i in range(7):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    gflops = 2 * 512 ** 3 / sorted(times[2:])[2] / 1e9
+    libs = blas_libraries()
+    # Debian's netlib reference implementation lives in .../blas/ (OpenBLAS in openblas-*/).
+    # Mapped at all, it is the libblas.so.3 that torch's sgemm_ resolves to (OpenBLAS may be
+    # mapped beside it, through liblapack.so.3).
+    reference = any(re.search(r"/blas/libblas\.so", l) for l in libs)
+    names = ",".join(libs) if libs else "none mapped (MKL/oneDNN inside torch?)"
+    return "blas %s (sgemm 512: %.1f GFLOP/s)" % (names, gflops), reference
 
 
 def synth_frame(w, h, t):
@@ -246,6 +283,8 @@ def main():
                     help="slide: each frame re-prefills the last context_frames - 1 frames "
                     "(reference.Rollout); refresh: IRIS's cache, new frames appended and "
                     "restarted from the last frame when full (as tools/arbench --context)")
+    ap.add_argument("--allow-reference-blas", action="store_true",
+                    help="CPU: time PyTorch even on the netlib reference BLAS (see the docstring)")
     ap.add_argument("--check-static", action="store_true",
                     help="check the static step against reference.Rollout (greedy) and exit")
     a = ap.parse_args()
@@ -312,8 +351,15 @@ def main():
         elif cuda:
             print("torch_info cuda fp16, eager steps")
         else:
-            print("torch_info cpu fp32, %d threads, OPENBLAS_NUM_THREADS=%s, torch %s" % (
-                torch.get_num_threads(), os.environ["OPENBLAS_NUM_THREADS"], torch.__version__))
+            blas, reference = blas_report()
+            print("torch_info cpu fp32, %d threads, OPENBLAS_NUM_THREADS=%s, torch %s, %s" % (
+                torch.get_num_threads(), os.environ["OPENBLAS_NUM_THREADS"], torch.__version__,
+                blas))
+            if reference and not a.allow_reference_blas:
+                sys.exit("bench_torch: PyTorch's products run on the netlib reference BLAS, "
+                         "~40x slower than OpenBLAS (%s): a ratio against it means nothing. "
+                         "Install libopenblas0-pthread (apt), or pass --allow-reference-blas"
+                         % blas)
 
         segment = Segment(C, T)
         cache = step.cache if step is not None else pred.new_cache(1, device=dev)
