@@ -4,6 +4,10 @@
 #define ARGMIN_LOCAL_CPU 32
 #define ARGMIN_CODES 4          /* codes per thread at once: register blocking */
 #define ARGMIN_VECTORS 4        /* vectors per workgroup: each code row read serves all */
+/* The texel kernel (CPU devices): 8 codes per lane, 8 vectors per workgroup (4 where hw is
+ * no multiple of 8). */
+#define ARGMIN_TEXEL_LOCAL 32
+#define ARGMIN_TEXEL_CODES 8
 #define LOOKUP_LOCAL 256
 
 /* Mirrors the push constants of shaders/codebook_{argmin,lookup}.comp. */
@@ -31,11 +35,43 @@ void
 ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *codebook,
     ArBuffer *tokens, guint n, guint dim, guint codebook_size, guint hw)
 {
+  ar_op_codebook_argmin_path (cmd, dt, x, codebook, tokens, n, dim, codebook_size, hw,
+      AR_CODEBOOK_AUTO);
+}
+
+void
+ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,
+    const ArBuffer *codebook, ArBuffer *tokens, guint n, guint dim, guint codebook_size,
+    guint hw, ArCodebookPath path)
+{
   const char *op = "codebook_argmin";
   if (!check_common (cmd, op, dt, codebook, n, dim, codebook_size, hw)
       || !ar_op_check_size (cmd, op, "x", x, (guint64) n * dim, ar_dtype_size (dt))
       || !ar_op_check_size (cmd, op, "tokens", tokens, n, 4))
     return;
+  gboolean texel_ok = hw > 0 && hw % 4 == 0 && dim % 4 == 0
+      && ar_buffer_texel_viewable (x, dt == AR_F16)
+      && ar_buffer_texel_viewable (codebook, dt == AR_F16);
+  if (path == AR_CODEBOOK_TEXEL && !texel_ok) {
+    ar_cmd_fail_invalid (cmd, "%s: the texel kernel needs channel-major vectors with hw and dim "
+        "multiples of 4 (hw %u, dim %u) and buffers viewable as texel buffers", op, hw, dim);
+    return;
+  }
+  if (path == AR_CODEBOOK_TEXEL
+      || (path == AR_CODEBOOK_AUTO && texel_ok && ar_cmd_device (cmd)->caps.is_cpu)) {
+    if (n == 0)
+      return;
+    /* A workgroup's vectors are one texel of x per dim and texel column: never two images. */
+    guint xv = hw % 8 == 0 ? 2 : 1;
+    CodebookPush pc = { n, dim, codebook_size, hw };
+    guint32 spec[] = { ARGMIN_TEXEL_LOCAL, 4 * xv, 4, ARGMIN_TEXEL_CODES, xv }, gx, gy;
+    ar_cmd_groups_1d (cmd, n / (4 * xv), &gx, &gy);
+    ArBinding bind[AR_TEXEL_BINDING + 2] = { [2] = AR_WRITE (tokens),
+      [AR_TEXEL_BINDING] = AR_TEXEL (x, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (codebook, dt) };
+    ar_cmd_dispatch (cmd, AR_SHADER (codebook_argmin_texel, dt), spec, G_N_ELEMENTS (spec),
+        bind, G_N_ELEMENTS (bind), &pc, sizeof pc, gx, gy, 1);
+    return;
+  }
   /* The staged vectors live in shared memory: fewer per workgroup for long vectors. */
   guint vpw = ARGMIN_VECTORS;
   /* Fewer threads on CPUs: more workgroups per lane of work (measured on lavapipe). */

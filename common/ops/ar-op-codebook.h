@@ -11,6 +11,19 @@ G_BEGIN_DECLS
 void ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *codebook,
     ArBuffer *tokens, guint n, guint dim, guint codebook_size, guint hw);
 
+/* Which kernel computes it (the tokens are the same). AUTO takes the texel kernel on CPU
+ * devices where it applies, the shared-memory kernel otherwise. */
+typedef enum {
+  AR_CODEBOOK_AUTO = 0,
+  AR_CODEBOOK_SHARED,   /* vectors staged in shared memory, storage-buffer loads */
+  AR_CODEBOOK_TEXEL,    /* x and E read as vec4 texels: channel-major vectors (hw > 0) with hw
+                         * and dim multiples of 4, texel-viewable buffers; else an error */
+} ArCodebookPath;
+
+void ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,
+    const ArBuffer *codebook, ArBuffer *tokens, guint n, guint dim, guint codebook_size,
+    guint hw, ArCodebookPath path);
+
 /* The inverse: out = E[tokens[i]] for each of @n uint32 tokens, written as rows [n, dim]
  * (hw == 0) or channel-major [n / hw, dim, hw]. Tokens >= codebook_size are clamped to the
  * last code. */

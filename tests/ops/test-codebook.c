@@ -19,8 +19,8 @@ make_data (ArTest *t, gsize n, DataKind kind, ArDType dt)
 }
 
 static void
-check_argmin (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw, DataKind kind,
-    gboolean timed)
+check_argmin_path (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw, DataKind kind,
+    gboolean timed, ArCodebookPath path)
 {
   gsize xn = (gsize) n * dim, en = (gsize) K * dim;
   g_autofree float *x = make_data (t, xn, kind, dt);
@@ -36,20 +36,34 @@ check_argmin (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw, Data
   g_autoptr (ArBuffer) btok = art_alloc (t, AR_F32, n);
   ar_cmd_set_timing (t->cmd, timed);
   art_begin (t);
-  ar_op_codebook_argmin (t->cmd, dt, bx, be, btok, n, dim, K, hw);
+  ar_op_codebook_argmin_path (t->cmd, dt, bx, be, btok, n, dim, K, hw, path);
   gboolean ok = art_run (t);
   ar_cmd_set_timing (t->cmd, FALSE);
   if (!ok)
     return;
   g_autofree guint32 *out = art_download_u32 (t, btok, n);
   static const char *kinds[] = { "uniform", "grid", "dup" };
-  g_autofree gchar *shape = g_strdup_printf ("[n=%u dim=%u K=%u hw=%u %s]", n, dim, K, hw,
-      kinds[kind]);
+  static const char *paths[] = { "", " shared", " texel" };
+  g_autofree gchar *shape = g_strdup_printf ("[n=%u dim=%u K=%u hw=%u %s%s]", n, dim, K, hw,
+      kinds[kind], paths[path]);
   art_report_exact (t, "codebook_argmin", shape, dt, out, ref, n);
   if (timed)
     printf ("# time codebook_argmin %s %s: %.1f us (%.2f GFLOP/s, 3 flops per element)\n",
         shape, ar_dtype_name (dt), ar_cmd_gpu_time_us (t->cmd),
         3.0 * n * K * dim / ar_cmd_gpu_time_us (t->cmd) / 1e3);
+}
+
+/* Every path that applies: the automatic choice, and on channel-major vectors with hw and
+ * dim multiples of 4 both kernels by name. */
+static void
+check_argmin (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw, DataKind kind,
+    gboolean timed)
+{
+  check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_AUTO);
+  if (hw > 0 && hw % 4 == 0 && dim % 4 == 0) {
+    check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_SHARED);
+    check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_TEXEL);
+  }
 }
 
 static void
@@ -97,8 +111,30 @@ test_codebook (ArTest *t)
     check_argmin (t, dt, 256, 64, 512, 256, DATA_UNIFORM, FALSE);
     check_argmin (t, dt, 70, 3, 7, 35, DATA_GRID, FALSE);
     check_argmin (t, dt, 2 * 35, 256, 1024, 35, DATA_UNIFORM, FALSE);
-    /* A realistic VQGAN latent: 16x16 codes of 256 dims, 1024 codes. */
+    /* Shapes for the texel kernel: 4 vectors per workgroup (hw 12, 3 images), ties, code
+     * counts that leave lanes idle or take several passes, 4 dims. */
+    check_argmin (t, dt, 3 * 12, 8, 7, 12, DATA_GRID, FALSE);
+    check_argmin (t, dt, 2 * 16, 16, 64, 16, DATA_DUPLICATE, FALSE);
+    check_argmin (t, dt, 24, 4, 300, 24, DATA_UNIFORM, FALSE);
+    check_argmin (t, dt, 8, 12, 1, 8, DATA_UNIFORM, FALSE);
+    /* Realistic VQGAN latents: iris-small's 4x4 codes of 512 dims, 512 codes; 16x16 codes of
+     * 256 dims, 1024 codes. */
+    check_argmin (t, dt, 16, 512, 512, 16, DATA_UNIFORM, TRUE);
     check_argmin (t, dt, 256, 256, 1024, 256, DATA_UNIFORM, TRUE);
+    {
+      /* The texel kernel asked for where it does not apply: a clear error. */
+      g_autoptr (ArBuffer) bx = art_alloc (t, dt, 70 * 8);
+      g_autoptr (ArBuffer) be = art_alloc (t, dt, 7 * 8);
+      g_autoptr (ArBuffer) btok = art_alloc (t, AR_F32, 70);
+      GError *err = NULL;
+      art_begin (t);
+      ar_op_codebook_argmin_path (t->cmd, dt, bx, be, btok, 70, 8, 7, 35, AR_CODEBOOK_TEXEL);
+      gboolean ran = ar_cmd_run (t->cmd, &err);
+      art_report_cond (t, "codebook_argmin", "[n=70 dim=8 K=7 hw=35 texel-unavailable]", dt,
+          !ran && err && strstr (err->message, "codebook_argmin") && strstr (err->message, "hw 35"),
+          "error=\"%s\"", err ? err->message : "none");
+      g_clear_error (&err);
+    }
 
     check_lookup (t, dt, 1, 1, 1, 0);
     check_lookup (t, dt, 257, 3, 7, 0);
