@@ -10,6 +10,12 @@
 // dimension (interleaved, so that the quad's shared-memory reads fall in distinct banks); a
 // score is their three-shuffle sum. Four times the invocations and a quarter of the
 // registers per invocation: small prefills (iris-small: 24 workgroups) fill more of a GPU.
+//
+// Keys are scored KG at a time: KG independent dot products (and shuffles) in flight instead
+// of one dependent chain per key, then one maximum and at most one rescale for the group.
+// Small prefills have few workgroups per multiprocessor, so each query's walk over its keys
+// is a latency chain (iris-small's refresh frames: 17 queries, 4 workgroups, up to 340
+// keys each). KG 1 is the one-key-at-a-time loop.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #if defined(QUAD)
@@ -23,6 +29,7 @@ const uint QT = 64;                            // queries per workgroup = keys p
 layout(local_size_x = QT * LPQ) in;
 layout(constant_id = 0) const uint D = 64;     // head_dim (the C side sets it exactly; QUAD:
                                                // a multiple of 4)
+layout(constant_id = 1) const uint KG = 4;     // keys scored together (1..8)
 const uint DL = D / LPQ;                       // dimensions per lane
 
 layout(std430, binding = 0) readonly buffer QKV { STYPE qkv[]; };
@@ -86,29 +93,47 @@ void main()
             v_sh[e] = float(vc[v_base + at]);
         }
         barrier();
-        // This query's keys in the block: [max(lo, k0), min(qpos, k0 + kn - 1)].
+        // This query's keys in the block: [max(lo, k0), min(qpos, k0 + kn - 1)], as block
+        // rows j_lo .. j_end - 1.
         uint j_lo = lo > k0 ? lo - k0 : 0;
-        uint j_hi = min(qpos + 1, k0 + kn);
-        for (uint j = j_lo; k0 + j < j_hi; j++) {
-            float s = 0.0;
+        uint j_end = qpos + 1 > k0 ? min(qpos + 1, k0 + kn) - k0 : 0;   // 0: block past the query
+        for (uint j = j_lo; j < j_end; j += KG) {
+            // Rows past j_end read the last visible one (staged, finite) and weigh 0.
+            uint jr[KG];
+            float s[KG];
+            for (uint g = 0; g < KG; g++) {
+                jr[g] = min(j + g, j_end - 1);
+                s[g] = 0.0;
+            }
             for (uint d = 0; d < DL; d++)
-                s = fma(q[d], k_sh[j * D + d * LPQ + c], s);
+                for (uint g = 0; g < KG; g++)
+                    s[g] = fma(q[d], k_sh[jr[g] * D + d * LPQ + c], s[g]);
 #if defined(QUAD)
             // The quad runs this loop together (one query, one trip count).
-            s += subgroupShuffleXor(s, 1);
-            s += subgroupShuffleXor(s, 2);
+            for (uint g = 0; g < KG; g++)
+                s[g] += subgroupShuffleXor(s[g], 1);
+            for (uint g = 0; g < KG; g++)
+                s[g] += subgroupShuffleXor(s[g], 2);
 #endif
-            if (s > m) {
-                float r = exp(m - s);
+            float bm = s[0];   // row j is visible
+            for (uint g = 1; g < KG; g++)
+                if (j + g < j_end)
+                    bm = max(bm, s[g]);
+            if (bm > m) {
+                float r = exp(m - bm);
                 l *= r;
                 for (uint d = 0; d < DL; d++)
                     acc[d] *= r;
-                m = s;
+                m = bm;
             }
-            float p = exp(s - m);
-            l += p;
+            float p[KG];
+            for (uint g = 0; g < KG; g++) {
+                p[g] = j + g < j_end ? exp(s[g] - m) : 0.0;
+                l += p[g];
+            }
             for (uint d = 0; d < DL; d++)
-                acc[d] = fma(p, v_sh[j * D + d * LPQ + c], acc[d]);
+                for (uint g = 0; g < KG; g++)
+                    acc[d] = fma(p[g], v_sh[jr[g] * D + d * LPQ + c], acc[d]);
         }
     }
     if (i0 + t >= pc.n_queries)

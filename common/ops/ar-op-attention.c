@@ -44,6 +44,10 @@ typedef struct {
 } AttentionTilePush;
 G_STATIC_ASSERT (sizeof (AttentionTilePush) == 56);
 #define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
+/* Keys the tile kernels score together (their KG): independent dot products in flight where
+ * a small prefill leaves each multiprocessor a few long per-query chains. Not measured on a
+ * GPU yet: AR_VULKAN_AVOID=attention_keys4 runs them one key at a time, as before. */
+#define ATTN_TILE_KEY_GROUP 4
 #define ATTN_TILE_MAX_HEAD_DIM 64    /* registers (query and accumulator per invocation) and
                                       * shared memory (2 x 64 keys x D floats: 32 KiB) */
 
@@ -419,6 +423,14 @@ ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
   ar_op_attention_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, n, first, AR_ATTN_AUTO);
 }
 
+static guint key_group_forced;
+
+void
+ar_op_attention_force_key_group (guint keys)
+{
+  key_group_forced = MIN (keys, 8);
+}
+
 void
 ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
@@ -490,10 +502,12 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
     AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, g.head_stride,
       layout->row_stride, g.q_off, pos, first, layout->window, attn_scale (layout), n,
       g.pos_stride, g.k_off, g.v_off };
-    guint32 tspec[] = { D };
+    guint kg = key_group_forced ? key_group_forced
+        : ar_device_avoids (dev, "attention_keys4") ? 1 : ATTN_TILE_KEY_GROUP;
+    guint32 tspec[] = { D, kg };
     ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
     ar_cmd_dispatch (cmd, quad ? AR_SHADER (attention_tile4, dt) : AR_SHADER (attention_tile, dt),
-        tspec, 1, tbind, 4, &tp, sizeof tp, layout->n_heads, gy, 1);
+        tspec, G_N_ELEMENTS (tspec), tbind, 4, &tp, sizeof tp, layout->n_heads, gy, 1);
     return;
   }
   if (layout->n_heads > max_groups[0] || n > max_groups[1]) {

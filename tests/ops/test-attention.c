@@ -286,6 +286,19 @@ test_attention (ArTest *t)
       check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 0, 1, 0, 0, k);
       check_attention (t, dts[d], (HeadShape) { 2, 1, 36 }, 16, 1, 3, 0, k);
     }
+    /* The tile kernels scoring 1, 3 and 8 keys together (the default is 4): groups that
+     * straddle the visible keys' end, windows and sliding starts. */
+    for (guint kg = 1; kg <= 8; kg += kg == 1 ? 2 : 5) {
+      ar_op_attention_force_key_group (kg);
+      printf ("# tile kernels scoring %u keys together\n", kg);
+      for (ArAttnKernel k = AR_ATTN_TILE; k <= AR_ATTN_TILE_QUAD; k++) {
+        check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
+        check_attention (t, dts[d], (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
+        check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0, k);
+        check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4, k);
+      }
+      ar_op_attention_force_key_group (0);
+    }
     /* Caches in place in the qkv rows (what the predictor uses): every kernel, decode too;
      * and kv_append refuses such a layout. */
     for (ArAttnKernel k = AR_ATTN_AUTO; k <= AR_ATTN_TILE_QUAD; k++) {
@@ -350,8 +363,15 @@ test_attention (ArTest *t)
   /* The GPU prefill kernels at iris-small's and large's window (CPU devices run others). */
   const ArAttnKernel prefill_kernels[] = { AR_ATTN_TILE, AR_ATTN_TILE_QUAD };
   for (guint d = 0; d < ndt && !t->dev->caps.is_cpu; d++)
-    for (guint k = 0; k < G_N_ELEMENTS (prefill_kernels); k++) {
-      time_prefill (t, dts[d], 4, 64, 0, 340, prefill_kernels[k]);
-      time_prefill (t, dts[d], 8, 64, 0, 2056, prefill_kernels[k]);
-    }
+    for (guint k = 0; k < G_N_ELEMENTS (prefill_kernels); k++)
+      for (guint kg = 1; kg <= 4; kg += 3) {
+        /* Windows, and refresh frames: 17 (257) queries after a full cache. */
+        ar_op_attention_force_key_group (kg);
+        printf ("# keys scored together: %u\n", kg);
+        time_prefill (t, dts[d], 4, 64, 0, 340, prefill_kernels[k]);
+        time_prefill (t, dts[d], 4, 64, 323, 17, prefill_kernels[k]);
+        time_prefill (t, dts[d], 8, 64, 0, 2056, prefill_kernels[k]);
+        time_prefill (t, dts[d], 8, 64, 1799, 257, prefill_kernels[k]);
+        ar_op_attention_force_key_group (0);
+      }
 }
