@@ -44,10 +44,14 @@ typedef struct {
 } AttentionTilePush;
 G_STATIC_ASSERT (sizeof (AttentionTilePush) == 56);
 #define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
-/* Keys the tile kernels score together (their KG): independent dot products in flight where
- * a small prefill leaves each multiprocessor a few long per-query chains. Not measured on a
- * GPU yet: AR_VULKAN_AVOID=attention_keys4 runs them one key at a time, as before. */
+/* Keys the tile kernels score together (their KG) where the grid is small (fewer than
+ * ATTN_TILE_SMALL_GRID workgroups, about a GPU's multiprocessors: iris-small's window, 24;
+ * its refresh frames, 4; large's refresh frames, 40): independent dot products in flight
+ * where each multiprocessor holds a few long per-query chains. Larger grids keep one key at
+ * a time, as measured. Not measured on a GPU yet: AR_VULKAN_AVOID=attention_keys4 runs the
+ * small grids one key at a time too. */
 #define ATTN_TILE_KEY_GROUP 4
+#define ATTN_TILE_SMALL_GRID 128
 #define ATTN_TILE_MAX_HEAD_DIM 64    /* registers (query and accumulator per invocation) and
                                       * shared memory (2 x 64 keys x D floats: 32 KiB) */
 
@@ -502,8 +506,9 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
     AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, g.head_stride,
       layout->row_stride, g.q_off, pos, first, layout->window, attn_scale (layout), n,
       g.pos_stride, g.k_off, g.v_off };
+    gboolean small_grid = (guint64) layout->n_heads * gy < ATTN_TILE_SMALL_GRID;
     guint kg = key_group_forced ? key_group_forced
-        : ar_device_avoids (dev, "attention_keys4") ? 1 : ATTN_TILE_KEY_GROUP;
+        : small_grid && !ar_device_avoids (dev, "attention_keys4") ? ATTN_TILE_KEY_GROUP : 1;
     guint32 tspec[] = { D, kg };
     ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
     ar_cmd_dispatch (cmd, quad ? AR_SHADER (attention_tile4, dt) : AR_SHADER (attention_tile, dt),

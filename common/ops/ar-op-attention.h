@@ -102,8 +102,9 @@ void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAt
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
     guint first, ArAttnKernel kernel);
 
-/* Tests: the keys TILE and TILE_QUAD score together (1..8; 0 restores the default, 4, or 1
- * where AR_VULKAN_AVOID names attention_keys4). Not thread-safe: set it before recording. */
+/* Tests: the keys TILE and TILE_QUAD score together (1..8; 0 restores the default: 4 for
+ * grids of fewer than 128 workgroups unless AR_VULKAN_AVOID names attention_keys4, else 1).
+ * Not thread-safe: set it before recording. */
 void ar_op_attention_force_key_group (guint keys);
 
 /* Bytes of the f32 scratch buffer that ar_op_attention_decode() may use for @layout (any
