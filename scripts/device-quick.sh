@@ -6,8 +6,9 @@
 # (AR_QUICK_KERNELS_LARGE / _IRIS: "0" per op, "plain", "fold:B" folded with B fc1 blocks per
 # MLP task, "@G" after either for G workgroups) and the plain kernel's workgroup count
 # (AR_QUICK_GROUPS_LARGE / _IRIS; "0" = the per-op steps); and under --context refresh the
-# prefill attention scoring 4 keys together against one at a time (AR_QUICK_KEYS_IRIS /
-# _LARGE: "4" the default, "1" AR_VULKAN_AVOID=attention_keys4; the plain fused step).
+# session-17 prefill kernels against the ones before them (AR_QUICK_REFRESH_IRIS / _LARGE:
+# "new" the defaults, "old" AR_VULKAN_AVOID=attention_keys4,matmul_skinny, "keys1" and
+# "noskinny" one of the two; the plain fused step).
 # Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
 # carried). Logs in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the
 # profile; any of the four lists set empty skips its runs.
@@ -15,7 +16,7 @@
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 150 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
-for g in step conv attention; do
+for g in step matmul attention; do
   AR_VULKAN_VALIDATE=1 timeout 150 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
   say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
 done
@@ -57,19 +58,23 @@ kernels large 12 "${groups[@]}"
 groups=()
 for n in ${AR_QUICK_GROUPS_IRIS-}; do groups+=("plain@$n"); done
 kernels iris-small 40 "${groups[@]}"
-keys() {   # card frames kinds...: refresh frames (17 or 257 queries after a long cache)
+refresh_ab() {   # card frames kinds...: refresh frames (17 or 257 queries after a long cache)
   local card=$1 frames=$2 i=0
   shift 2
   for k in "$@"; do
-    local log=$logs/keys-$card-$((i++))-$k.log avoid=
-    [ "$k" = 1 ] && avoid=attention_keys4
+    local log=$logs/refresh-$card-$((i++))-$k.log avoid=
+    case $k in
+      old) avoid=attention_keys4,matmul_skinny ;;
+      keys1) avoid=attention_keys4 ;;
+      noskinny) avoid=matmul_skinny ;;
+    esac
     AR_VULKAN_AVOID=$avoid AR_PREDICTOR_FUSED_STEP=1 AR_STEP_FOLD=0 timeout 60 \
       build/tools/arbench --frames "$frames" --warmup 3 --context refresh models/bench/$card.yaml > "$log" 2>&1
-    say "keys $card $k rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
+    say "refresh $card $k rc=$?: $(grep -E '^(generate|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-keys iris-small 40 ${AR_QUICK_KEYS_IRIS-4 1 4 1}
-keys large 12 ${AR_QUICK_KEYS_LARGE-4 1}
+refresh_ab iris-small 40 ${AR_QUICK_REFRESH_IRIS-new old new old keys1 noskinny}
+refresh_ab large 12 ${AR_QUICK_REFRESH_LARGE-new old}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 timeout 60 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"

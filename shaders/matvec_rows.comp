@@ -8,6 +8,11 @@
 // reduces once with subgroupAdd: no shared memory and no barrier. The norm statistics are
 // computed by each subgroup over its own copy of a's row (cache hits after the first).
 // Needs W K-contiguous, K and every row offset multiples of 4 (checked on the C side).
+//
+// MR > 1 (AR_MATMUL_SKINNY): products of MR = M rows of A, M small (a refresh frame's 17
+// positions), without the norm prologue. Each subgroup reads its row of W once and takes the
+// dot products with all M rows of A (cache hits after the first subgroup), instead of the
+// shared-memory tiles' K-slab loop with two barriers per 16 or 32 elements of K.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -17,6 +22,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 1;   // output rows per subgroup
 layout(constant_id = 2) const uint NORM = 0;   // 0 none, 1 LayerNorm, 2 RMSNorm (matvec.comp)
+layout(constant_id = 3) const uint MR = 1;     // rows of A: the product's M (NORM 0 when > 1)
 
 layout(std430, binding = 0) readonly buffer A4 { STYPE4 a4[]; };
 layout(std430, binding = 1) readonly buffer W4 { STYPE4 w4[]; };
@@ -78,33 +84,46 @@ void main()
     uint wrow[ROWS];
     for (uint r = 0; r < ROWS; r++)
         wrow[r] = (pc.w_off + b * pc.w_bs + min(n0 + r, pc.N - 1) * pc.w_sn) / 4;
-    float acc[ROWS];
-    for (uint r = 0; r < ROWS; r++)
-        acc[r] = 0.0;
+    // acc[r * MR + m]: output row n0 + r of A's row m.
+    float acc[ROWS * MR];
+    for (uint i = 0; i < ROWS * MR; i++)
+        acc[i] = 0.0;
+    const uint a_ld4 = pc.a_ld / 4;
     // Two loads of W per row in flight per iteration: a lone dependent load per iteration
     // leaves the memory system idle on short rows.
     uint k = lane;
     for (; k + SG < K4; k += 2 * SG) {
-        vec4 a0 = load_a(a_base, k, mean, rstd), a1 = load_a(a_base, k + SG, mean, rstd);
+        vec4 w0[ROWS], w1[ROWS];
         for (uint r = 0; r < ROWS; r++) {
-            vec4 w0 = vec4(w4[wrow[r] + k]), w1 = vec4(w4[wrow[r] + k + SG]);
-            acc[r] += dot(a0, w0) + dot(a1, w1);
+            w0[r] = vec4(w4[wrow[r] + k]);
+            w1[r] = vec4(w4[wrow[r] + k + SG]);
+        }
+        for (uint m = 0; m < MR; m++) {
+            vec4 a0 = load_a(a_base + m * a_ld4, k, mean, rstd);
+            vec4 a1 = load_a(a_base + m * a_ld4, k + SG, mean, rstd);
+            for (uint r = 0; r < ROWS; r++)
+                acc[r * MR + m] += dot(a0, w0[r]) + dot(a1, w1[r]);
         }
     }
     if (k < K4) {
-        vec4 a0 = load_a(a_base, k, mean, rstd);
+        vec4 w0[ROWS];
         for (uint r = 0; r < ROWS; r++)
-            acc[r] += dot(a0, vec4(w4[wrow[r] + k]));
+            w0[r] = vec4(w4[wrow[r] + k]);
+        for (uint m = 0; m < MR; m++) {
+            vec4 a0 = load_a(a_base + m * a_ld4, k, mean, rstd);
+            for (uint r = 0; r < ROWS; r++)
+                acc[r * MR + m] += dot(a0, w0[r]);
+        }
     }
-    for (uint r = 0; r < ROWS; r++)
-        acc[r] = subgroupAdd(acc[r]);
+    for (uint i = 0; i < ROWS * MR; i++)
+        acc[i] = subgroupAdd(acc[i]);
 
-    // Lane r stores row n0 + r.
-    for (uint r = 0; r < ROWS; r++) {
-        uint n = n0 + r;
-        if (lane == r && n < pc.N) {
-            uint idx = pc.o_off + b * pc.o_bs + n;
-            float v = ar_activate(pc.alpha * acc[r] + (pc.has_bias != 0 ? float(bias[n]) : 0.0));
+    // Lane i % SG stores acc[i] (with MR 1: lane r stores row n0 + r).
+    for (uint i = 0; i < ROWS * MR; i++) {
+        uint r = i / MR, m = i % MR, n = n0 + r;
+        if (lane == i % SG && n < pc.N) {
+            uint idx = pc.o_off + b * pc.o_bs + m * pc.o_ld + n;
+            float v = ar_activate(pc.alpha * acc[i] + (pc.has_bias != 0 ? float(bias[n]) : 0.0));
             if (pc.accumulate != 0)
                 v += float(o[idx]);
             o[idx] = STYPE(v);

@@ -51,6 +51,9 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
  * takes two rows (one load of a for both; still >= 128 workgroups at N = 1024). */
 #define MATVEC_ROWS_SUBGROUPS 4
 #define MATVEC_ROWS_PAIR_MIN_N 1024
+/* The skinny products (AR_MATMUL_SKINNY): at most this many rows of A, each a row of
+ * accumulators per lane. */
+#define SKINNY_MAX_M 32
 
 void
 ar_matmul_params_init (ArMatmulParams *p, guint M, guint N, guint K)
@@ -252,14 +255,16 @@ matvec_rows_applies (ArDevice *dev, const MatmulPush *pc, guint batch)
 }
 
 /* shaders/matvec_rows.comp: a subgroup per output row (two on wide products, so that each
- * load of a serves both), MATVEC_ROWS_SUBGROUPS subgroups per workgroup. */
+ * load of a serves both), MATVEC_ROWS_SUBGROUPS subgroups per workgroup; with M > 1 (the
+ * skinny products, no norm) one row of W per subgroup for all M rows of A. */
 static void
 dispatch_matvec_rows (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc,
     guint batch, ArActivation act, guint32 norm)
 {
   ArDevice *dev = ar_cmd_device (cmd);
-  guint32 rows = pc->N >= MATVEC_ROWS_PAIR_MIN_N ? 2 : 1;
-  guint32 spec[] = { MATVEC_ROWS_SUBGROUPS * MAX (dev->caps.subgroup_size, 1), rows, norm };
+  guint32 rows = pc->N >= MATVEC_ROWS_PAIR_MIN_N && pc->M == 1 ? 2 : 1;
+  guint32 spec[] = { MATVEC_ROWS_SUBGROUPS * MAX (dev->caps.subgroup_size, 1), rows, norm,
+    pc->M };
   guint32 gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (pc->N, MATVEC_ROWS_SUBGROUPS * rows), &gx, &gy);
   ar_cmd_dispatch (cmd, matvec_rows_shaders[act][dt == AR_F16], spec, G_N_ELEMENTS (spec), bind,
@@ -330,7 +335,7 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
 {
   if (!ar_op_check_dtype (cmd, "matmul", dt))
     return;
-  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_MATVEC_ROWS) {
+  if ((guint) p->act >= AR_ACT_COUNT || (guint) p->path > AR_MATMUL_SKINNY) {
     ar_cmd_fail_invalid (cmd, "matmul: unknown activation %d or path %d", p->act, p->path);
     return;
   }
@@ -386,7 +391,19 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
         "4-aligned rows and buffers viewable as texel buffers");
     return;
   }
-  if (!norm && (p->path == AR_MATMUL_TEXEL || auto_texel))
+  /* GPUs, a few rows: each row of W read once for all of them (refresh frames' prefill). */
+  gboolean skinny_ok = !norm && p->M >= 2 && p->M <= SKINNY_MAX_M && pc.a_ld % 4 == 0
+      && matvec_rows_applies (ar_cmd_device (cmd), &pc, p->batch);
+  if (p->path == AR_MATMUL_SKINNY && !skinny_ok) {
+    ar_cmd_fail_invalid (cmd, "matmul: the skinny kernel needs 2 <= M <= %u (not %u), no norm "
+        "prologue, subgroup arithmetic, K-contiguous W, K %% 4 == 0 and 4-aligned rows",
+        SKINNY_MAX_M, p->M);
+    return;
+  }
+  if (p->path == AR_MATMUL_SKINNY || (p->path == AR_MATMUL_AUTO && !caps->is_cpu && skinny_ok
+          && !ar_device_avoids (ar_cmd_device (cmd), "matmul_skinny")))
+    dispatch_matvec_rows (cmd, dt, bind, &pc, p->batch, p->act, 0);
+  else if (!norm && (p->path == AR_MATMUL_TEXEL || auto_texel))
     dispatch_texel (cmd, dt, bind, &pc, p->batch, p->act);
   else if (!norm && (p->path == AR_MATMUL_TILE_SHARED || p->path == AR_MATMUL_TILE_COOPMAT || auto_tile))
     dispatch_tile (cmd, dt, bind, &pc, p->batch, p->act, p->path == AR_MATMUL_TILE_COOPMAT);

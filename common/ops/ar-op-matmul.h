@@ -44,6 +44,11 @@ typedef enum {
                                   * K-contiguous W, K % 4 == 0 and 4-aligned rows, else an
                                   * error (what MATVEC and AUTO take on GPUs where it applies,
                                   * unless AR_VULKAN_AVOID names matvec_rows) */
+  AR_MATMUL_SKINNY,              /* MATVEC_ROWS for a few rows of A (2 <= M <= 32): each
+                                  * subgroup reads its row of W once for all of them; the
+                                  * same conditions (A's rows 4-aligned too), else an error.
+                                  * AUTO on GPUs for such M unless AR_VULKAN_AVOID names
+                                  * matmul_skinny (not measured on a GPU yet) */
 } ArMatmulPath;
 
 /* A batched, strided product, for b < batch, m < M, n < N:

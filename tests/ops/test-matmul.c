@@ -7,8 +7,9 @@
 static const char *const act_names[] = { "", "+gelu", "+silu", "+gelu_erf", "+relu" };
 G_STATIC_ASSERT (G_N_ELEMENTS (act_names) == AR_ACT_COUNT);
 static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-reduce",
-  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel", "matvec-texel", "matvec-rows" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_MATVEC_ROWS + 1);
+  "matvec-reduce-shared", "tile-shared", "tile-coopmat", "texel", "matvec-texel", "matvec-rows",
+  "skinny" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_SKINNY + 1);
 
 /* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
  * recording has no timestamps). */
@@ -163,8 +164,9 @@ check_matvec_shapes (ArTest *t, ArDType dt, ArMatmulPath path, const guint (*sha
     check_mm (t, dt, 1, shapes[i][0], shapes[i][1], i % 2, AR_ACT_NONE, path, FALSE, FALSE);
 }
 
+/* @qk_path: the kernel of the Q K^T products (batched over heads, strided rows). */
 static void
-check_heads (ArTest *t, ArDType dt, guint T, guint H, guint Dh)
+check_heads_path (ArTest *t, ArDType dt, guint T, guint H, guint Dh, ArMatmulPath qk_path)
 {
   guint D = H * Dh;
   float alpha = 1.0f / sqrtf ((float) Dh);
@@ -196,6 +198,7 @@ check_heads (ArTest *t, ArDType dt, guint T, guint H, guint Dh)
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) T * D);
   ArMatmulParams ps, po;
   ar_matmul_params_init (&ps, T, T, Dh);
+  ps.path = qk_path;
   ps.batch = H;
   ps.alpha = alpha;
   ps.a_off = 0, ps.a_ld = 3 * D, ps.a_bs = Dh;
@@ -212,11 +215,18 @@ check_heads (ArTest *t, ArDType dt, guint T, guint H, guint Dh)
     return;
   g_autofree float *s_out = art_download (t, dt, bs, (gsize) H * T * T);
   g_autofree float *o_out = art_download (t, dt, bo, (gsize) T * D);
-  g_autofree gchar *shape = g_strdup_printf ("heads[T=%u,H=%u,Dh=%u]", T, H, Dh);
+  g_autofree gchar *shape = g_strdup_printf ("heads[T=%u,H=%u,Dh=%u]%s%s", T, H, Dh,
+      qk_path ? "/qk-" : "", qk_path ? path_names[qk_path] : "");
   g_autofree gchar *shape_s = g_strconcat (shape, "/qk", NULL);
   g_autofree gchar *shape_o = g_strconcat (shape, "/pv", NULL);
   art_report (t, "matmul", shape_s, dt, art_nmse (s_out, s_ref, (gsize) H * T * T), ART_NMSE_LOOSE);
   art_report (t, "matmul", shape_o, dt, art_nmse (o_out, o_ref, (gsize) T * D), ART_NMSE_LOOSE);
+}
+
+static void
+check_heads (ArTest *t, ArDType dt, guint T, guint H, guint Dh)
+{
+  check_heads_path (t, dt, T, H, Dh, AR_MATMUL_AUTO);
 }
 
 /* A too-small output buffer must fail the recording with a message naming the op. */
@@ -243,8 +253,10 @@ static void
 expect_matmul_error (ArTest *t, ArDType dt, guint M, guint N, guint K, gboolean w_kn,
     ArMatmulPath path, const char *label, const char *needle)
 {
-  g_autoptr (ArBuffer) ba = art_alloc (t, dt, 64);
-  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 64);
+  /* Large enough for every operand: the error must be the kernel's, not a size check's. */
+  gsize n = MAX (64, MAX ((gsize) M * K, MAX ((gsize) N * K, (gsize) M * N)));
+  g_autoptr (ArBuffer) ba = art_alloc (t, dt, n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n);
   ArMatmulParams p;
   ar_matmul_params_init (&p, M, N, K);
   p.path = path;
@@ -412,6 +424,35 @@ test_matmul (ArTest *t)
           "[1,4,6]/matvec-rows-k-odd", "subgroup-rows");
       expect_matmul_error (t, dt, 1, 4, 8, TRUE, AR_MATMUL_MATVEC_ROWS,
           "[1,4,8]/matvec-rows-w-kn", "subgroup-rows");
+    }
+    /* The skinny kernel (what GPUs take for 2 <= M <= 32), forced so that every device runs
+     * it: M past a subgroup's lanes (lavapipe's 8: the stores take turns), output counts off
+     * the workgroup's rows, K shorter than one pass and with half a pass left over, every
+     * epilogue, the residual add, the norm prologue (through the scratch rows), batched and
+     * strided rows (the attention-like Q K^T); clear errors where it cannot apply. Timed at a
+     * refresh frame's prefill shapes (17 rows) against the shared-memory tiles. */
+    if (t->dev->caps.subgroup_arith) {
+      static const guint skinny[][3] = { { 2, 13, 4 }, { 5, 300, 1028 }, { 17, 65, 52 },
+        { 32, 1031, 36 }, { 9, 7, 2052 }, { 31, 256, 256 } };
+      for (guint i = 0; i < G_N_ELEMENTS (skinny); i++)
+        check_mm (t, dt, skinny[i][0], skinny[i][1], skinny[i][2], i % 2,
+            (ArActivation) (i % AR_ACT_COUNT), AR_MATMUL_SKINNY, FALSE, FALSE);
+      check_accumulate (t, dt, 17, 37, 48, AR_MATMUL_SKINNY);
+      check_norm_mm (t, dt, AR_ROW_NORM_LAYER, 17, 100, 64, AR_ACT_GELU_ERF, AR_MATMUL_SKINNY);
+      check_heads_path (t, dt, 13, 3, 8, AR_MATMUL_SKINNY);
+      check_heads_path (t, dt, 17, 4, 64, AR_MATMUL_SKINNY);
+      expect_matmul_error (t, dt, 33, 4, 8, FALSE, AR_MATMUL_SKINNY, "[33,4,8]/skinny-m-33",
+          "skinny");
+      expect_matmul_error (t, dt, 1, 4, 8, FALSE, AR_MATMUL_SKINNY, "[1,4,8]/skinny-m-1",
+          "skinny");
+      expect_matmul_error (t, dt, 3, 4, 6, FALSE, AR_MATMUL_SKINNY, "[3,4,6]/skinny-k-odd",
+          "skinny");
+      for (guint k = 0; k < 2; k++) {
+        check_mm (t, dt, 17, k ? 256 : 768, k ? 1024 : 256, TRUE, AR_ACT_NONE,
+            AR_MATMUL_SKINNY, FALSE, TRUE);
+        check_mm (t, dt, 17, k ? 256 : 768, k ? 1024 : 256, TRUE, AR_ACT_NONE,
+            AR_MATMUL_TILE_SHARED, FALSE, TRUE);
+      }
     }
     /* Realistic sizes, timed: a transformer projection and decoding-step matvecs. */
     check_mm (t, dt, 256, 512, 512, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, TRUE);
