@@ -112,6 +112,9 @@ void main()
     uint t = gl_LocalInvocationID.x;
     uint v0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * VPW;
 #ifdef USE_TEXEL
+    // Spare workgroups of a 2-D grid (ar_cmd_groups_1d) leave whole, before any barrier.
+    if (v0 >= pc.n)
+        return;
     score_codes(v0);
 #else
     uint dim = pc.dim;

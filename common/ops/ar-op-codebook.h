@@ -11,8 +11,8 @@ G_BEGIN_DECLS
 void ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *codebook,
     ArBuffer *tokens, guint n, guint dim, guint codebook_size, guint hw);
 
-/* Which kernel computes it (the tokens are the same). AUTO takes the texel kernel on CPU
- * devices where it applies, the shared-memory kernel otherwise. */
+/* Which kernel computes it (both sum the same terms in the same order). AUTO takes the texel
+ * kernel on CPU devices where it applies, the shared-memory kernel otherwise. */
 typedef enum {
   AR_CODEBOOK_AUTO = 0,
   AR_CODEBOOK_SHARED,   /* vectors staged in shared memory, storage-buffer loads */

@@ -393,6 +393,7 @@ record_matmul (ArCmd *cmd, ArDType dt, const ArBuffer *a, const ArBuffer *w,
   }
   /* GPUs, a few rows: each row of W read once for all of them (refresh frames' prefill). */
   gboolean skinny_ok = !norm && p->M >= 2 && p->M <= SKINNY_MAX_M && pc.a_ld % 4 == 0
+      && p->batch <= ar_cmd_device (cmd)->props.limits.maxComputeWorkGroupCount[2]
       && matvec_rows_applies (ar_cmd_device (cmd), &pc, p->batch);
   if (p->path == AR_MATMUL_SKINNY && !skinny_ok) {
     ar_cmd_fail_invalid (cmd, "matmul: the skinny kernel needs 2 <= M <= %u (not %u), no norm "
