@@ -365,7 +365,10 @@ ar_device_new (GError **error)
   vkGetPhysicalDeviceProperties (dev->physical, &dev->props);
   vkGetPhysicalDeviceMemoryProperties (dev->physical, &dev->mem_props);
   find_compute_queue (dev->physical, &dev->queue_family, &dev->caps.timestamps);
-  dev->caps.is_cpu = dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  /* AR_VULKAN_AS_GPU=1 (tests): a CPU device takes the GPU kernel choices, so that lavapipe
+   * runs the GPU paths end to end. */
+  dev->caps.is_cpu = dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU
+      && !env_flag ("AR_VULKAN_AS_GPU");
 
   /* Query, then enable what is present of what we use. */
   VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };

@@ -25,7 +25,8 @@ typedef struct {
   gboolean subgroup_ballot;   /* subgroupBroadcast & co. in compute shaders */
   gboolean subgroup_shuffle;  /* subgroupShuffleXor & co. in compute shaders */
   gboolean timestamps;        /* the compute queue has timestamp queries */
-  gboolean is_cpu;            /* a software device such as lavapipe */
+  gboolean is_cpu;            /* a software device such as lavapipe (not with AR_VULKAN_AS_GPU=1,
+                               * tests: the GPU kernel choices on it) */
   guint32 multiprocessors;    /* streaming multiprocessors (NVIDIA), 0 where not known */
   gboolean int64_atomics;     /* shaderInt64 and shaderBufferInt64Atomics (the folded step) */
   /* VK_NV_cooperative_matrix with 16x16x16 fp16 x fp16 -> fp32 subgroup products, subgroups
