@@ -105,8 +105,8 @@ void ar_predictor_test_step_trial (ArStepTrialTest mode);
 void ar_predictor_test_break_step_wait (gboolean on);
 
 /* generate's command buffers since the predictor was built: frames recorded anew (their
- * host time spent recording, in total) and frames that replayed the last recording (the
- * window kept full, same sampling parameters). */
+ * host time spent recording, in total) and frames that replayed a kept recording (the same
+ * start and length of the run, the same sampling parameters). */
 typedef struct {
   guint recorded, replayed;
   double record_us;

@@ -373,7 +373,7 @@ main (int argc, char **argv)
     summarize (times, (guint) frames, &ours);
     print_table ("", &ours);
     /* Host time in generate that replaying saves (the window kept full replays one recording;
-     * refresh moves its start every frame, so it records every frame). */
+     * under refresh each place in the segment is recorded once, then replayed). */
     ar_predictor_record_stats (pred, &rec1);
     guint recorded = rec1.recorded - rec0.recorded;
     printf ("generate recordings: %u of %d timed frames recorded anew (%.3f ms host time each), "

@@ -912,12 +912,11 @@ main (int argc, char **argv)
   } else {
     ArDType dts[2] = { AR_F32, AR_F16 };
     guint ndt = dev->caps.fp16_storage ? 2 : 1;
-    /* AR_VULKAN_AS_GPU=1 on a CPU device: the GPU kernel choices end to end (the
-     * golden-gpu-paths test). */
-    gboolean as_gpu = g_strcmp0 (g_getenv ("AR_VULKAN_AS_GPU"), "1") == 0;
+    /* A CPU device taking the GPU kernel choices (AR_VULKAN_AS_GPU, the golden-gpu-paths
+     * test): they run end to end. */
+    gboolean as_gpu = dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && !dev->caps.is_cpu;
     if (as_gpu)
-      printf ("# AR_VULKAN_AS_GPU=1: %s takes the GPU kernel choices\n",
-          dev->caps.is_cpu ? "(not applied)" : "this device");
+      printf ("# AR_VULKAN_AS_GPU: this CPU device takes the GPU kernel choices\n");
     if (!dev->caps.fp16_storage)
       check (FALSE, "device: no fp16 storage, the f16 cases cannot run");
     for (guint d = 0; d < ndt; d++) {
