@@ -8,6 +8,9 @@
 // from a uniform texel buffer is straight-line code (one 16-byte load per lane and a
 // transpose). So A and W are read as vec4 texels. Lanes go across rows: each invocation owns
 // TM rows; the workgroup's TN columns are the same for all lanes (one fetch each per 4 k).
+// With LANES_N (few rows: a refresh frame's 17) lanes go across columns instead: the
+// workgroup's TM rows are the same for all lanes and each invocation owns TN columns, so
+// that no lane computes rows past M (llvmpipe runs every lane of every row, masked or not).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
@@ -22,6 +25,7 @@ layout(constant_id = 3) const uint KU = 2;   // texels of K per pass over the ac
 // access is a loop over the lanes, and one per vec4 instead of one per value made the
 // iris-small prefill products 7-25% faster (the GELU one 20%).
 layout(constant_id = 4) const bool OUT4 = false;
+layout(constant_id = 5) const bool LANES_N = false;   // lanes across columns (TN % 4 == 0)
 
 layout(std430, binding = 2) readonly buffer Bias { STYPE bias[]; };
 layout(std430, binding = 3) buffer O { STYPE o[]; };
@@ -41,24 +45,37 @@ layout(push_constant) uniform Push {
     float eps;      // matvec.comp's norm prologue; unused here
 } pc;
 
+uint row_of(uint m0, uint i, uint L)
+{
+    return LANES_N ? m0 + i : m0 + i * L;
+}
+
+uint col_of(uint n0, uint j, uint L, uint lane)
+{
+    return LANES_N ? n0 + ((j / 4) * L + lane) * 4 + j % 4 : n0 + j;
+}
+
 void main()
 {
     const uint L = gl_WorkGroupSize.x;
+    const uint lane = gl_LocalInvocationID.x;
     const uint b = gl_WorkGroupID.z;
-    // Rows m0 + i*L, interleaved across the workgroup; columns n0 .. n0+TN-1 for all of it.
-    // Column blocks vary fastest (x) in the grid, so consecutive workgroups share A's rows:
-    // a row block stays in cache while W streams past it once, instead of A (K = 1024: over
-    // a MiB) being re-read for every column block.
-    const uint m0 = gl_WorkGroupID.y * L * TM + gl_LocalInvocationID.x;
-    const uint n0 = gl_WorkGroupID.x * TN;
+    // Rows lane + i*L of the workgroup's block and its TN columns for all of it; or, with
+    // LANES_N, rows i of the block for all lanes and the lane's columns in runs of 4 (a vec4
+    // of output), consecutive lanes' runs adjacent. Column blocks vary fastest (x) in the
+    // grid, so consecutive workgroups share A's rows: a row block stays in cache while W
+    // streams past it once, instead of A (K = 1024: over a MiB) being re-read for every
+    // column block.
+    const uint m0 = LANES_N ? gl_WorkGroupID.y * TM : gl_WorkGroupID.y * L * TM + lane;
+    const uint n0 = LANES_N ? gl_WorkGroupID.x * TN * L : gl_WorkGroupID.x * TN;
 
     // Out-of-range rows and columns read a clamped (valid) row and are not stored.
     int a_row[TM];
     [[unroll]] for (uint i = 0; i < TM; i++)
-        a_row[i] = int((pc.a_off + b * pc.a_bs + min(m0 + i * L, pc.M - 1) * pc.a_ld) / 4);
+        a_row[i] = int((pc.a_off + b * pc.a_bs + min(row_of(m0, i, L), pc.M - 1) * pc.a_ld) / 4);
     int w_row[TN];
     [[unroll]] for (uint j = 0; j < TN; j++)
-        w_row[j] = int((pc.w_off + b * pc.w_bs + min(n0 + j, pc.N - 1) * pc.w_sn) / 4);
+        w_row[j] = int((pc.w_off + b * pc.w_bs + min(col_of(n0, j, L, lane), pc.N - 1) * pc.w_sn) / 4);
 
     float acc[TM * TN];
     [[unroll]] for (uint t = 0; t < TM * TN; t++)
@@ -102,13 +119,14 @@ void main()
 
     if (OUT4) {
         [[unroll]] for (uint j4 = 0; j4 < TN / 4; j4++) {
-            if (n0 + 4 * j4 >= pc.N)
-                break;
-            vec4 bv = pc.has_bias != 0 ? vec4(bias4[n0 / 4 + j4]) : vec4(0.0);
+            uint n = col_of(n0, 4 * j4, L, lane);
+            if (n >= pc.N)
+                break;   // a lane's columns grow with j in both layouts
+            vec4 bv = pc.has_bias != 0 ? vec4(bias4[n / 4]) : vec4(0.0);
             [[unroll]] for (uint i = 0; i < TM; i++) {
-                uint m = m0 + i * L;
+                uint m = row_of(m0, i, L);
                 if (m < pc.M) {
-                    uint idx = (pc.o_off + b * pc.o_bs + m * pc.o_ld + n0) / 4 + j4;
+                    uint idx = (pc.o_off + b * pc.o_bs + m * pc.o_ld + n) / 4;
                     vec4 v;
                     [[unroll]] for (uint e = 0; e < 4; e++)
                         v[e] = ar_activate(pc.alpha * acc[i * TN + 4 * j4 + e] + bv[e]);
@@ -121,12 +139,12 @@ void main()
         return;
     }
     [[unroll]] for (uint j = 0; j < TN; j++) {
-        uint n = n0 + j;
+        uint n = col_of(n0, j, L, lane);
         if (n >= pc.N)
             break;
         float bv = pc.has_bias != 0 ? float(bias[n]) : 0.0;
         [[unroll]] for (uint i = 0; i < TM; i++) {
-            uint m = m0 + i * L;
+            uint m = row_of(m0, i, L);
             if (m < pc.M) {
                 uint idx = pc.o_off + b * pc.o_bs + m * pc.o_ld + n;
                 float v = ar_activate(pc.alpha * acc[i * TN + j] + bv);

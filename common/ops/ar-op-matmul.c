@@ -30,6 +30,14 @@ G_STATIC_ASSERT (sizeof (MatmulPush) == 68);
  * row of a workgroup's block is computed whether it exists or not (M = 323, iris-small's
  * prefill: 16 rows pad to 384, 14 to 336). */
 #define TEXEL_TM_MIN 12
+/* Up to this many rows (two blocks of TEXEL_LANES_N_TM) the texel kernel puts its lanes
+ * across columns (LANES_N), TEXEL_LANES_N_TN each, all rows of a block uniform: across rows,
+ * the lanes of a 17-row product (a refresh frame's prefill) computed 96 rows, since llvmpipe
+ * runs every lane whether its row exists or not. Lavapipe (bench-ops --only matmul), iris-small's
+ * refresh shapes, M = 17, us, across rows -> across columns: see the performance log. */
+#define TEXEL_LANES_N_MAX_M 48
+#define TEXEL_LANES_N_TM 24
+#define TEXEL_LANES_N_TN 8
 /* Texels of K per pass over the (spilled) accumulators. Lavapipe, the four prefill shapes,
  * 4 alternating rounds (ms per layer): 1: 13.7-14.7, 2: 12.3-13.3, 4: 11.9-13.6, 8 slower. */
 #define TEXEL_KU 2
@@ -153,6 +161,14 @@ texel_kernel_applies (const MatmulPush *pc, guint batch, const ArBuffer *a, cons
       && ar_buffer_texel_viewable (a, dt == AR_F16) && ar_buffer_texel_viewable (w, dt == AR_F16);
 }
 
+static guint texel_lanes_forced;
+
+void
+ar_op_matmul_force_texel_lanes (guint layout)
+{
+  texel_lanes_forced = layout;
+}
+
 static void
 dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, guint batch,
     ArActivation act)
@@ -160,18 +176,34 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
   const ArDevice *dev = ar_cmd_device (cmd);
   /* One SIMD vector of lanes per workgroup: more would only add rows to one workgroup. */
   guint32 local = MAX (dev->caps.subgroup_size, 1);
-  guint32 tm = TEXEL_TM;
-  guint64 padded = ar_div_up (pc->M, (guint64) local * tm) * local * tm;
-  for (guint32 t = TEXEL_TM - 1; t >= TEXEL_TM_MIN; t--) {
-    guint64 p = ar_div_up (pc->M, (guint64) local * t) * local * t;
-    if (p < padded)
-      tm = t, padded = p;
+  gboolean lanes_n = texel_lanes_forced ? texel_lanes_forced == 2 : pc->M <= TEXEL_LANES_N_MAX_M;
+  guint32 tm, tn, gx, gy;
+  if (lanes_n) {
+    /* The fewest blocks of at most TEXEL_LANES_N_TM rows, as even as they come. */
+    guint32 blocks = ar_div_up (pc->M, TEXEL_LANES_N_TM);
+    tm = ar_div_up (pc->M, blocks);
+    tn = TEXEL_LANES_N_TN;
+    gx = ar_div_up (pc->N, (guint64) local * tn);
+    gy = ar_div_up (pc->M, tm);
+  } else {
+    /* The rows per lane that pad M least, from TEXEL_TM down to TEXEL_TM_MIN, or fewer where
+     * one block of them covers M. */
+    guint32 tm_min = MIN (TEXEL_TM_MIN, ar_div_up (pc->M, local));
+    guint64 padded = G_MAXUINT64;
+    tm = TEXEL_TM;
+    for (guint32 t = TEXEL_TM; t >= tm_min; t--) {
+      guint64 p = ar_div_up (pc->M, (guint64) local * t) * local * t;
+      if (p < padded)
+        tm = t, padded = p;
+    }
+    tn = TEXEL_TN;
+    gx = ar_div_up (pc->N, tn);
+    gy = ar_div_up (pc->M, (guint64) local * tm);
   }
   /* Whole vec4s of output per row (matmul_texel.comp's OUT4). */
   gboolean out4 = (pc->N | pc->o_ld | pc->o_off | (batch > 1 ? pc->o_bs : 0)) % 4 == 0;
-  guint32 spec[] = { local, tm, TEXEL_TN, TEXEL_KU, out4 };
+  guint32 spec[] = { local, tm, tn, TEXEL_KU, out4, lanes_n };
   /* ar_cmd_dispatch fails the recording where the grid exceeds the device's limits. */
-  guint32 gx = ar_div_up (pc->N, TEXEL_TN), gy = ar_div_up (pc->M, (guint64) local * tm);
   /* Bias and out stay storage buffers; A and W go to the texel bindings. */
   ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
     [AR_TEXEL_BINDING] = AR_TEXEL (bind[0].buf, dt),

@@ -118,4 +118,9 @@ void ar_op_norm_matmul_ex (ArCmd *cmd, ArDType dt, const ArRowNorm *norm, const 
  * set it before recording. */
 void ar_op_matmul_force_tile (guint size);
 
+/* Tests: the layout of the TEXEL path's kernel whatever M: 1 lanes across rows, 2 lanes
+ * across columns; 0 restores the automatic choice (columns for a few rows). Not thread-safe:
+ * set it before recording. */
+void ar_op_matmul_force_texel_lanes (guint layout);
+
 G_END_DECLS

@@ -335,6 +335,11 @@ main (int argc, char **argv)
       bench_matmul (&t, dt, 340, 768, 256, AR_ACT_NONE);
       bench_matmul (&t, dt, 340, 1024, 256, AR_ACT_GELU_ERF);
       bench_matmul (&t, dt, 340, 256, 1024, AR_ACT_NONE);
+      /* its refresh frames' prefill (one frame of 17 tokens) and the tokenizer's 8x8 attention */
+      bench_matmul (&t, dt, 17, 768, 256, AR_ACT_NONE);
+      bench_matmul (&t, dt, 17, 1024, 256, AR_ACT_GELU_ERF);
+      bench_matmul (&t, dt, 17, 256, 1024, AR_ACT_NONE);
+      bench_matmul (&t, dt, 64, 64, 64, AR_ACT_NONE);
     }
     if (!only || strcmp (only, "conv2d") == 0)
       bench_conv (&t, dt, 64, 64, 64, 64);

@@ -358,16 +358,32 @@ test_matmul (ArTest *t)
         { 1, 1, 4 }, { 2, 3, 8 }, { 7, 13, 32 }, { 13, 31, 4 }, { 65, 25, 12 }, { 33, 65, 20 },
         { 64, 48, 64 }, { 3, 300, 132 }, { 130, 67, 100 },
       };
-      for (guint i = 0; i < G_N_ELEMENTS (texel_shapes); i++)
-        check_mm (t, dt, texel_shapes[i][0], texel_shapes[i][1], texel_shapes[i][2], i % 2,
-            AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, FALSE);
-      for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
-        check_mm (t, dt, 67, 29, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
-      check_accumulate (t, dt, 70, 65, 48, AR_MATMUL_TEXEL);
-      /* Rows of whole vec4s (its OUT4 epilogue), N not a multiple of its 16 columns. */
-      for (int act = AR_ACT_NONE; act < AR_ACT_COUNT; act++)
-        check_mm (t, dt, 67, 28, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
-      check_accumulate (t, dt, 70, 44, 48, AR_MATMUL_TEXEL);
+      /* Both layouts whatever M: lanes across rows (1), across columns (2, AUTO for a few
+       * rows), with M, N and the rows of a block not multiples of their tiles. */
+      for (guint layout = 1; layout <= 2; layout++) {
+        printf ("# texel matmul below: lanes across %s\n", layout == 1 ? "rows" : "columns");
+        ar_op_matmul_force_texel_lanes (layout);
+        for (guint i = 0; i < G_N_ELEMENTS (texel_shapes); i++)
+          check_mm (t, dt, texel_shapes[i][0], texel_shapes[i][1], texel_shapes[i][2], i % 2,
+              AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, FALSE);
+        for (int act = AR_ACT_GELU_TANH; act < AR_ACT_COUNT; act++)
+          check_mm (t, dt, 67, 29, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
+        check_accumulate (t, dt, 70, 65, 48, AR_MATMUL_TEXEL);
+        /* Rows of whole vec4s (its OUT4 epilogue), N not a multiple of its columns. */
+        for (int act = AR_ACT_NONE; act < AR_ACT_COUNT; act++)
+          check_mm (t, dt, 67, 28, 36, TRUE, act, AR_MATMUL_TEXEL, FALSE, FALSE);
+        check_accumulate (t, dt, 70, 44, 48, AR_MATMUL_TEXEL);
+        /* A refresh frame's rows (one block across columns), residual add and epilogues. */
+        check_mm (t, dt, 17, 100, 64, TRUE, AR_ACT_GELU_ERF, AR_MATMUL_TEXEL, FALSE, FALSE);
+        check_accumulate (t, dt, 17, 76, 32, AR_MATMUL_TEXEL);
+        check_accumulate (t, dt, 41, 36, 16, AR_MATMUL_TEXEL);
+        check_mm (t, dt, 17, 768, 256, TRUE, AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, TRUE);
+      }
+      ar_op_matmul_force_texel_lanes (0);
+      /* AUTO's choice on either side of the columns' limit (48 rows), checked whichever
+       * kernel the device takes for AUTO. */
+      check_mm (t, dt, 48, 72, 40, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, FALSE);
+      check_mm (t, dt, 49, 72, 40, TRUE, AR_ACT_NONE, AR_MATMUL_AUTO, FALSE, FALSE);
       check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, AR_MATMUL_TEXEL, FALSE, TRUE);
       expect_matmul_error (t, dt, 4, 4, 6, FALSE, AR_MATMUL_TEXEL, "[4,4,6]/texel-k-odd",
           "texel kernel");
