@@ -210,7 +210,9 @@ ar_cmd_begin (ArCmd *cmd)
   if (cmd->timing && (!cmd->queries || cmd->query_capacity < cmd->n_queries + 1)) {
     if (cmd->queries)
       vkDestroyQueryPool (d, cmd->queries, NULL);
-    cmd->query_capacity = MAX (256, 2 * (cmd->n_queries + 1));
+    /* Profile mode starts large: a frame's generation is ~900 dispatches, and each place a
+     * run starts at has its own recording (a small pool timed only its first 255). */
+    cmd->query_capacity = MAX (cmd->dev->profile ? 4096 : 256, 2 * (cmd->n_queries + 1));
     VkQueryPoolCreateInfo qci = {
       .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
       .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -509,6 +511,9 @@ read_timestamps (ArCmd *cmd)
   }
   fprintf (stderr, "[profile] %u dispatches, %u barriers, %.1f us on the GPU\n",
       cmd->n_dispatches, cmd->n_barriers, cmd->last_gpu_us);
+  if (cmd->n_queries > n)
+    fprintf (stderr, "[profile]   (only the first %u dispatches timed; the next recording on "
+        "this command buffer times all)\n", n - 1);
   for (guint i = 0; i < labels->len; i++)
     fprintf (stderr, "[profile]   %-48s x%-4u %10.1f us\n", (const char *) labels->pdata[i],
         g_array_index (count, guint, i), g_array_index (total, double, i));
