@@ -349,10 +349,10 @@ test_matmul (ArTest *t)
       check_mm (t, dt, 340, 256, 1024, TRUE, AR_ACT_NONE, path, FALSE, TRUE);
     }
     ar_op_matmul_force_tile (0);
-    /* The lanes-across-rows kernel (AUTO on CPU devices where K % 4 == 0), forced, so that
-     * GPUs run it too: row and column counts that are not multiples of its 8x24 tile or of
-     * the workgroup, every epilogue, the residual add (batches: check_heads' Q K^T above); and a clear error where it
-     * cannot apply (K not a multiple of 4, W laid out [K,N]). */
+    /* The texel kernel (AUTO on CPU devices where K % 4 == 0), forced, so that GPUs run it
+     * too: row and column counts that are not multiples of its tiles or of the workgroup,
+     * every epilogue, the residual add (batches: check_heads' Q K^T above); and a clear error
+     * where it cannot apply (K not a multiple of 4, W laid out [K,N]). */
     if (t->dev->caps.subgroup_ballot) {
       static const guint texel_shapes[][3] = {
         { 1, 1, 4 }, { 2, 3, 8 }, { 7, 13, 32 }, { 13, 31, 4 }, { 65, 25, 12 }, { 33, 65, 20 },
