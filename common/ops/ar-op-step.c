@@ -126,13 +126,21 @@ local_size (const ArDevice *dev)
   return dev->caps.is_cpu ? STEP_LOCAL_CPU : STEP_LOCAL_GPU;
 }
 
+/* The count in environment variable @name when it is 1..@max (timing overrides), else
+ * @fallback. */
+static guint32
+env_count (const char *name, guint32 max, guint32 fallback)
+{
+  const char *v = g_getenv (name);
+  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
+  return n >= 1 && n <= max ? (guint32) n : fallback;
+}
+
 /* Matrix rows per subgroup and task (AR_STEP_ROWS, 1..8, for timing): fewer, longer tasks. */
 static guint32
 rows_per_subgroup (void)
 {
-  const char *v = g_getenv ("AR_STEP_ROWS");
-  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
-  return n >= 1 && n <= 8 ? (guint32) n : 1;
+  return env_count ("AR_STEP_ROWS", 8, 1);
 }
 
 /* Rows of a matrix-vector task: one per subgroup and RPS. */
@@ -145,11 +153,7 @@ rows_per_task (const ArDevice *dev)
 static guint32
 ffn_blocks (void)
 {
-  const char *v = g_getenv ("AR_STEP_FFN_BLOCKS");
-  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
-  if (n >= 1 && n <= STEP_FFN_BLOCKS_MAX)
-    return (guint32) n;
-  return STEP_FFN_BLOCKS;
+  return env_count ("AR_STEP_FFN_BLOCKS", STEP_FFN_BLOCKS_MAX, STEP_FFN_BLOCKS);
 }
 
 /* The folded kernel: an MLP task's fc1 rows (FFN_ROWS), and the most vec4 columns one of its
@@ -187,10 +191,9 @@ shared_bytes (const ArDevice *dev, const ArStepShape *s)
 guint32
 ar_step_groups (const ArDevice *dev)
 {
-  const char *v = g_getenv ("AR_STEP_GROUPS");
-  guint64 n = v ? g_ascii_strtoull (v, NULL, 10) : 0;
-  if (n > 0 && n <= 65535)
-    return (guint32) n;
+  guint32 n = env_count ("AR_STEP_GROUPS", 65535, 0);
+  if (n)
+    return n;
   if (dev->caps.is_cpu)
     return STEP_GROUPS_CPU;
   return dev->caps.multiprocessors ? STEP_GROUPS_PER_SM * dev->caps.multiprocessors
