@@ -30,6 +30,11 @@ struct _ArTokenizer {
    * planes up to a multiple of 4 and conv_in's weights zero input channels to match. */
   guint in_planes;
   ArBuffer *conv_in_w;  /* conv_in's weights padded to in_planes, or NULL (not padded) */
+  /* CPU devices run the decoder's upsamples and the convolutions after them as one
+   * convolution of the low-resolution input (ar_op_conv2d_up2: 4 products per pixel and
+   * channel instead of 9, no upsampled tensor). Its phase weights per decoder level, made at
+   * creation; NULL: upsample, then convolve. */
+  ArBuffer *up2_w[AR_CARD_MAX_LEVELS];
   ArBuffer *latents;    /* [dim, gh * gw] */
   ArBuffer *tokens_enc; /* guint32 [n] */
   ArBuffer *tokens_dec; /* guint32 [n] */
@@ -331,6 +336,16 @@ walk_decoder (Walk *w)
       g_autofree gchar *un = g_strdup_printf ("tokenizer.decoder.up.%u.upsample.conv", i);
       int a = pick (1u << cur), b = pick ((1u << cur) | (1u << a));
       need (w, (guint64) cout * 4 * h * wd);
+      if (tok->up2_w[i] && ar_buffer_texel_viewable (buf (w, cur), tok->dt == AR_F16)) {
+        ArConv2dParams p;
+        ar_conv2d_params_init (&p, cout, h, wd, cout, 3, 1, 1);
+        ar_op_conv2d_up2 (w->cmd, tok->dt, buf (w, cur), tok->up2_w[i],
+            weight (w, "%s.bias", un), buf (w, a), &p);
+        h *= 2;
+        wd *= 2;
+        cur = a;
+        continue;
+      }
       if (!w->dry)
         ar_op_upsample2x (w->cmd, tok->dt, buf (w, cur), buf (w, a), cout, h, wd);
       h *= 2;
@@ -402,6 +417,37 @@ pad_conv_in (ArTokenizer *tok, GError **error)
   return ar_cmd_run (cmd, error);
 }
 
+/* The phase weights of the decoder's upsampling convolutions, where ar_op_conv2d_up2 is the
+ * better choice for their shape on this device (see up2_w). */
+static gboolean
+make_up2_weights (ArTokenizer *tok, GError **error)
+{
+  const ArCoderConfig *d = &tok->cfg->decoder;
+  gsize es = ar_dtype_size (tok->dt);
+  g_autoptr (ArCmd) cmd = NULL;
+  guint wd = tok->cfg->grid_width;
+  for (guint i = d->n_levels; i-- > 1; wd *= 2) {
+    guint c = d->channels * d->channel_mult[i];
+    if (!ar_conv2d_up2_preferred (tok->dev, c, wd))
+      continue;
+    g_autofree gchar *name = g_strdup_printf ("tokenizer.decoder.up.%u.upsample.conv.weight", i);
+    const ArModelTensor *t = ar_model_lookup (tok->model, name);
+    if (!(tok->up2_w[i] = alloc (tok, (guint64) c * c * 16, es, error)))
+      return FALSE;
+    if (!ar_buffer_texel_viewable (tok->up2_w[i], tok->dt == AR_F16)) {
+      g_clear_pointer (&tok->up2_w[i], ar_buffer_free);
+      continue;
+    }
+    if (!cmd) {
+      if (!(cmd = ar_cmd_new (tok->dev, error)))
+        return FALSE;
+      ar_cmd_begin (cmd);
+    }
+    ar_op_conv2d_up2_weights (cmd, tok->dt, t->buf, tok->up2_w[i], c, c);
+  }
+  return !cmd || ar_cmd_run (cmd, error);
+}
+
 ArTokenizer *
 ar_tokenizer_new (ArModel *model, GError **error)
 {
@@ -453,6 +499,8 @@ ar_tokenizer_new (ArModel *model, GError **error)
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
+  if (!make_up2_weights (tok, error))
+    return NULL;
   tok->host_in = g_new (float, pix);
   tok->host_out = g_new (float, pix);
   tok->host_half = g_new (guint16, pix);
@@ -486,6 +534,8 @@ ar_tokenizer_free (ArTokenizer *tok)
   g_clear_pointer (&tok->identity, ar_buffer_free);
   g_clear_pointer (&tok->pixels_in, ar_buffer_free);
   g_clear_pointer (&tok->conv_in_w, ar_buffer_free);
+  for (guint i = 0; i < AR_CARD_MAX_LEVELS; i++)
+    g_clear_pointer (&tok->up2_w[i], ar_buffer_free);
   g_clear_pointer (&tok->pixels_out, ar_buffer_free);
   g_clear_pointer (&tok->latents, ar_buffer_free);
   g_clear_pointer (&tok->tokens_enc, ar_buffer_free);

@@ -368,3 +368,106 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   ar_cmd_dispatch (cmd, AR_SHADER (conv2d, dt), spec, G_N_ELEMENTS (spec), bind, 4, &pc,
       sizeof pc, gx, gy, p->batch);
 }
+
+/* Mirrors the push constants of shaders/conv2d_up2_weights.comp. */
+typedef struct {
+  guint32 n, cin;
+} Up2WeightsPush;
+G_STATIC_ASSERT (sizeof (Up2WeightsPush) == 8);
+
+gboolean
+ar_conv2d_up2_preferred (ArDevice *dev, guint in_channels, guint in_w)
+{
+  return dev->caps.is_cpu && in_channels % 4 == 0 && in_w % 4 == 0;
+}
+
+void
+ar_op_conv2d_up2_weights (ArCmd *cmd, ArDType dt, const ArBuffer *w3, ArBuffer *wp,
+    guint out_channels, guint in_channels)
+{
+  if (!ar_op_check_dtype (cmd, "conv2d_up2_weights", dt))
+    return;
+  guint64 n = (guint64) out_channels * in_channels * 16;
+  if (in_channels % 4 != 0 || n > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "conv2d_up2_weights: in_channels %u must be a multiple of 4 "
+        "(and the weights within 32-bit indexing)", in_channels);
+    return;
+  }
+  if (n == 0)
+    return;
+  gsize es = ar_dtype_size (dt);
+  if (!ar_op_check_size (cmd, "conv2d_up2_weights", "w3", w3, n / 16 * 9, es)
+      || !ar_op_check_size (cmd, "conv2d_up2_weights", "wp", wp, n, es))
+    return;
+  Up2WeightsPush pc = { (guint32) n, in_channels };
+  ArBinding bind[] = { AR_READ (w3), AR_WRITE (wp) };
+  guint32 spec[] = { 64 }, gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (n, 64), &gx, &gy);
+  ar_cmd_dispatch (cmd, AR_SHADER (conv2d_up2_weights, dt), spec, 1, bind, 2, &pc, sizeof pc,
+      gx, gy, 1);
+}
+
+void
+ar_op_conv2d_up2 (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *wp,
+    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p)
+{
+  if (!ar_op_check_dtype (cmd, "conv2d_up2", dt))
+    return;
+  if (p->kernel_h != 3 || p->kernel_w != 3 || p->stride != 1 || p->pad_top != 1
+      || p->pad_left != 1 || p->pad_bottom != 1 || p->pad_right != 1
+      || p->in_channels % 4 != 0 || p->in_w % 4 != 0) {
+    ar_cmd_fail_invalid (cmd, "conv2d_up2: needs a 3x3 kernel, stride 1, padding 1, "
+        "in_channels and in_w multiples of 4 (got %ux%u, stride %u, %u channels, width %u)",
+        p->kernel_h, p->kernel_w, p->stride, p->in_channels, p->in_w);
+    return;
+  }
+  if (p->batch == 0 || p->in_channels == 0 || p->out_channels == 0 || p->in_h == 0)
+    return;
+  guint64 Ho = 2 * (guint64) p->in_h, Wo = 2 * (guint64) p->in_w;
+  guint64 n_in = (guint64) p->batch * p->in_channels * p->in_h * p->in_w;
+  guint64 n_w = (guint64) p->out_channels * p->in_channels * 16;
+  guint64 n_out = (guint64) p->batch * p->out_channels * Ho * Wo;
+  if (n_in > G_MAXUINT32 || n_w > G_MAXUINT32 || n_out > G_MAXUINT32) {
+    ar_cmd_fail_invalid (cmd, "conv2d_up2: tensors beyond 32-bit indexing");
+    return;
+  }
+  gsize es = ar_dtype_size (dt);
+  if (!ar_op_check_size (cmd, "conv2d_up2", "in", in, n_in, es)
+      || !ar_op_check_size (cmd, "conv2d_up2", "weight", wp, n_w, es)
+      || !ar_op_check_size (cmd, "conv2d_up2", "out", out, n_out, es)
+      || (bias && !ar_op_check_size (cmd, "conv2d_up2", "bias", bias, p->out_channels, es)))
+    return;
+  if (!ar_buffer_texel_viewable (in, dt == AR_F16) || !ar_buffer_texel_viewable (wp, dt == AR_F16)) {
+    ar_cmd_fail_invalid (cmd, "conv2d_up2: in and weight must be viewable as texel buffers");
+    return;
+  }
+  ArDevice *dev = ar_cmd_device (cmd);
+  /* The vec4 kernel's tiles (CONV4_TC x CONV4_TP), TP at least 8: output columns of a tile
+   * start at a multiple of 8, its input columns on a vec4. */
+  guint tp = Wo > 8 ? CONV4_TP : 8;
+  guint tc = p->out_channels > 8 ? CONV4_TC : p->out_channels > 4 ? 8 : 4;
+  Conv2dPush pc = {
+    .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
+    .Cout = p->out_channels, .Ho = (guint32) Ho, .Wo = (guint32) Wo,
+    .pad_top = 1, .pad_left = 1,
+    .tiles_x = (guint32) ar_div_up (Wo, tp),
+    .has_bias = bias != NULL,
+    .accumulate = p->accumulate,
+  };
+  pc.n_tiles = pc.tiles_x * (guint32) Ho;
+  guint32 local;
+  for (local = 8; local < CONV_LOCAL && local < pc.n_tiles; local *= 2)
+    ;
+  guint32 gx = ar_div_up (pc.n_tiles, local), gy = ar_div_up (p->out_channels, tc);
+  const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
+  if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
+    ar_cmd_fail_invalid (cmd, "conv2d_up2: output %ux%" G_GUINT64_FORMAT "x%" G_GUINT64_FORMAT
+        " x batch %u exceeds the grid limits", p->out_channels, Ho, Wo, p->batch);
+    return;
+  }
+  guint32 spec[] = { local, tc, tp };
+  ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = AR_READ (bias), [3] = AR_WRITE (out),
+    [AR_TEXEL_BINDING] = AR_TEXEL (in, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (wp, dt) };
+  ar_cmd_dispatch (cmd, AR_SHADER (conv2d_up2, dt), spec, G_N_ELEMENTS (spec), tb,
+      G_N_ELEMENTS (tb), &pc, sizeof pc, gx, gy, p->batch);
+}

@@ -62,4 +62,24 @@ gboolean ar_conv2d_out_size (const ArConv2dParams *p, guint *out_h, guint *out_w
 void ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight,
     const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p);
 
+/* A nearest-neighbour 2x upsample followed by a "same" 3x3 convolution (taming-transformers'
+ * Upsample), as one convolution of the low-resolution input with 2x2 phase weights
+ * (shaders/conv2d_up2.comp): 4 products per output pixel and input channel instead of 9, and
+ * no upsampled tensor. Its kernel is built for CPU devices (texel fetches, register tiles);
+ * ar_conv2d_up2_preferred() says where callers should take it instead of ar_op_upsample2x()
+ * and ar_op_conv2d(). */
+gboolean ar_conv2d_up2_preferred (ArDevice *dev, guint in_channels, guint in_w);
+
+/* Phase weights for ar_op_conv2d_up2() from a 3x3 kernel @w3 [out_channels, in_channels, 3, 3]
+ * into @wp (out_channels * in_channels * 16 values); @in_channels a multiple of 4. */
+void ar_op_conv2d_up2_weights (ArCmd *cmd, ArDType dt, const ArBuffer *w3, ArBuffer *wp,
+    guint out_channels, guint in_channels);
+
+/* @out [batch, out_channels, 2 in_h, 2 in_w] = conv3x3(upsample2x(@in)) + @bias (+ @out when
+ * p->accumulate), @in [batch, in_channels, in_h, in_w], @wp from ar_op_conv2d_up2_weights().
+ * @p describes the low-resolution input and a 3x3 kernel, stride 1, padding 1 (its path is
+ * ignored); in_channels and in_w multiples of 4, @in and @wp viewable as texel buffers. */
+void ar_op_conv2d_up2 (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *wp,
+    const ArBuffer *bias, ArBuffer *out, const ArConv2dParams *p);
+
 G_END_DECLS

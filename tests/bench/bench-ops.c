@@ -140,6 +140,43 @@ bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
   print_row ("conv2d", shape, dt, us, 2.0 * n_out * C * 9, "GFLOP/s", ref_us);
 }
 
+/* Upsample 2x + 3x3 conv from [C, H, W] as one op (ar_op_conv2d_up2) and as the two ops it
+ * replaces, in the same run; work counted as the 3x3 convolution at 2H x 2W, both rows. */
+static void
+bench_conv_up2 (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
+{
+  gsize n_in = (gsize) C * H * W, n_w = (gsize) O * C * 9, n_out = (gsize) O * 4 * H * W;
+  g_autofree float *in = art_random (t, n_in, -1, 1, dt);
+  g_autofree float *w = art_random (t, n_w, -0.1f, 0.1f, dt);
+  g_autofree float *up = g_new (float, 4 * n_in);
+  g_autofree float *ref = g_new (float, n_out);
+  g_autoptr (ArBuffer) bi = art_upload (t, dt, in, n_in);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, n_w);
+  g_autoptr (ArBuffer) bp = art_alloc (t, dt, (gsize) O * C * 16);
+  g_autoptr (ArBuffer) bu = art_alloc (t, dt, 4 * n_in);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
+  art_begin (t);
+  ar_op_conv2d_up2_weights (t->cmd, dt, bw, bp, O, C);
+  art_run (t);
+  ArConv2dParams p, q;
+  ar_conv2d_params_init (&p, C, H, W, O, 3, 1, 1);
+  ar_conv2d_params_init (&q, C, 2 * H, 2 * W, O, 3, 1, 1);
+  ConvJob job = { up, w, ref, C, 2 * H, 2 * W, O };
+  ref_upsample2x (in, up, C, H, W);
+  double ref_us = time_cpu_us (run_ref_conv, &job);
+  g_autofree gchar *shape = g_strdup_printf ("3x3 %u->%u @%ux%u->2x", C, O, H, W);
+  art_begin (t);
+  for (int c = 0; c < calls_per_run (); c++)
+    ar_op_conv2d_up2 (t->cmd, dt, bi, bp, NULL, bo, &p);
+  print_row ("conv2d_up2", shape, dt, median_gpu_us (t), 2.0 * n_out * C * 9, "GFLOP/s", ref_us);
+  art_begin (t);
+  for (int c = 0; c < calls_per_run (); c++) {
+    ar_op_upsample2x (t->cmd, dt, bi, bu, C, H, W);
+    ar_op_conv2d (t->cmd, dt, bu, bw, NULL, bo, &q);
+  }
+  print_row ("up+conv2d", shape, dt, median_gpu_us (t), 2.0 * n_out * C * 9, "GFLOP/s", ref_us);
+}
+
 typedef struct {
   const float *qkv, *k, *v;
   float *out;
@@ -341,8 +378,12 @@ main (int argc, char **argv)
       bench_matmul (&t, dt, 17, 256, 1024, AR_ACT_NONE);
       bench_matmul (&t, dt, 64, 64, 64, AR_ACT_NONE);
     }
-    if (!only || strcmp (only, "conv2d") == 0)
+    if (!only || strcmp (only, "conv2d") == 0) {
       bench_conv (&t, dt, 64, 64, 64, 64);
+      /* iris-small's decoder's last upsample; the fused kernel is a CPU one */
+      if (t.dev->caps.is_cpu)
+        bench_conv_up2 (&t, dt, 64, 32, 32, 64);
+    }
     if (!only || strcmp (only, "attention") == 0)
       bench_attention_prefill (&t, dt, 4, 64, 340);
     for (int split = 1; split >= 0 && (!only || strcmp (only, "attention") == 0); split--) {

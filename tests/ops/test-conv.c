@@ -91,6 +91,119 @@ check_too_small (ArTest *t, ArDType dt)
   g_clear_error (&err);
 }
 
+/* Upsample 2x + "same" 3x3 convolution as one (ar_op_conv2d_up2), against the C upsample
+ * followed by the C convolution. Timed: also the two ops it replaces, in the same process. */
+typedef struct {
+  guint batch, cin, h, w, cout;
+  gboolean bias, acc, timed;
+} Up2Case;
+
+static double
+run_best (ArTest *t, int reps)
+{
+  double best = -1;
+  for (int r = 0; r < reps; r++) {
+    gint64 t0 = g_get_monotonic_time ();
+    if (!art_run (t))
+      return -1;
+    double us = ar_cmd_gpu_time_us (t->cmd);
+    if (us <= 0)
+      us = (double) (g_get_monotonic_time () - t0);
+    if (best < 0 || us < best)
+      best = us;
+  }
+  return best;
+}
+
+static void
+check_up2 (ArTest *t, ArDType dt, const Up2Case *c)
+{
+  guint Ho = 2 * c->h, Wo = 2 * c->w;
+  gsize n_in = (gsize) c->batch * c->cin * c->h * c->w;
+  gsize n_up = 4 * n_in;
+  gsize n_w = (gsize) c->cout * c->cin * 9;
+  gsize n_out = (gsize) c->batch * c->cout * Ho * Wo;
+  g_autofree float *in = art_random (t, n_in, -1, 1, dt);
+  g_autofree float *w = art_random (t, n_w, -1, 1, dt);
+  g_autofree float *bias = c->bias ? art_random (t, c->cout, -1, 1, dt) : NULL;
+  g_autofree float *up = g_new (float, n_up);
+  g_autofree float *ref = g_new (float, n_out);
+  ref_upsample2x (in, up, (size_t) c->batch * c->cin, c->h, c->w);
+  ref_conv2d (up, w, bias, ref, c->batch, c->cin, Ho, Wo, c->cout, 3, 3, 1, 1, 1, Ho, Wo);
+  g_autofree float *prev = c->acc ? art_random (t, n_out, -2, 2, dt) : NULL;
+  for (gsize i = 0; prev && i < n_out; i++)
+    ref[i] += prev[i];
+  art_round (ref, n_out, dt);
+
+  g_autoptr (ArBuffer) bi = art_upload (t, dt, in, n_in);
+  g_autoptr (ArBuffer) bw = art_upload (t, dt, w, n_w);
+  g_autoptr (ArBuffer) bp = art_alloc (t, dt, (gsize) c->cout * c->cin * 16);
+  g_autoptr (ArBuffer) bb = c->bias ? art_upload (t, dt, bias, c->cout) : NULL;
+  g_autoptr (ArBuffer) bo = c->acc ? art_upload (t, dt, prev, n_out) : art_alloc (t, dt, n_out);
+  art_begin (t);
+  ar_op_conv2d_up2_weights (t->cmd, dt, bw, bp, c->cout, c->cin);
+  if (!art_run (t))
+    return;
+  ArConv2dParams p;
+  ar_conv2d_params_init (&p, c->cin, c->h, c->w, c->cout, 3, 1, 1);
+  p.batch = c->batch;
+  p.accumulate = c->acc;
+  ar_cmd_set_timing (t->cmd, c->timed);
+  art_begin (t);
+  ar_op_conv2d_up2 (t->cmd, dt, bi, bp, bb, bo, &p);
+  double fused = run_best (t, c->timed ? 3 : 1);
+  g_autofree float *out = art_download (t, dt, bo, n_out);
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]%s%s", c->batch, c->cin,
+      c->h, c->w, c->cout, Ho, Wo, c->bias ? "+bias" : "", c->acc ? "+=" : "");
+  art_report (t, "conv2d_up2", shape, dt, art_nmse (out, ref, n_out), ART_NMSE_LOOSE);
+  if (c->timed && fused > 0) {
+    /* What it replaces: the upsample and the convolution AUTO takes on the result. */
+    g_autoptr (ArBuffer) bu = art_alloc (t, dt, n_up);
+    ArConv2dParams q;
+    ar_conv2d_params_init (&q, c->cin, Ho, Wo, c->cout, 3, 1, 1);
+    q.batch = c->batch;
+    art_begin (t);
+    ar_op_upsample2x (t->cmd, dt, bi, bu, c->batch * c->cin, c->h, c->w);
+    ar_op_conv2d (t->cmd, dt, bu, bw, bb, bo, &q);
+    double two = run_best (t, 3);
+    printf ("# conv2d_up2 %s %s: %.1f us (upsample + conv2d: %.1f us, x%.2f)\n", shape,
+        ar_dtype_name (dt), fused, two, two / fused);
+  }
+  ar_cmd_set_timing (t->cmd, FALSE);
+}
+
+/* Shapes ar_op_conv2d_up2 refuses, and a short weight buffer: clear errors naming the op. */
+static void
+check_up2_errors (ArTest *t, ArDType dt)
+{
+  g_autoptr (ArBuffer) bi = art_alloc (t, dt, 8 * 4 * 4);
+  /* 3x3 weights where the phase weights belong: 9 values per channel pair instead of 16. */
+  g_autoptr (ArBuffer) bp = art_alloc (t, dt, 2 * 8 * 9);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 2 * 8 * 8);
+  struct {
+    guint cin, w, k;
+    const char *name, *needle;
+  } bad[] = {
+    { 6, 4, 3, "cin6", "multiples of 4" },
+    { 8, 4, 1, "k1", "3x3" },
+    { 8, 4, 3, "short-weight", "weight" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    ArConv2dParams p;
+    ar_conv2d_params_init (&p, bad[i].cin, 2, bad[i].w, 2, bad[i].k, 1, bad[i].k / 2);
+    GError *err = NULL;
+    art_begin (t);
+    ar_op_conv2d_up2 (t->cmd, dt, bi, bp, NULL, bo, &p);
+    gboolean ran = ar_cmd_run (t->cmd, &err);
+    g_autofree gchar *shape = g_strdup_printf ("[1,%u,2,%u]k%u/%s", bad[i].cin, bad[i].w,
+        bad[i].k, bad[i].name);
+    art_report_cond (t, "conv2d_up2", shape, dt, !ran && err
+        && strstr (err->message, "conv2d_up2") && strstr (err->message, bad[i].needle),
+        "error=\"%s\"", err ? err->message : "none");
+    g_clear_error (&err);
+  }
+}
+
 void
 test_conv (ArTest *t)
 {
@@ -189,5 +302,24 @@ test_conv (ArTest *t)
       }
     }
     check_too_small (t, dts[d]);
+  }
+  /* Upsample + convolution in one: a CPU kernel like the vec4 ones. Odd heights, widths 4
+   * (output tiles of 8), 8 and 12 (a partial 16-pixel tile), partial channel tiles, batch 2,
+   * accumulation; timed: iris-small's decoder's last two upsamples. */
+  static const Up2Case up2_cases[] = {
+    /* batch cin h w cout bias acc timed */
+    { 1, 4, 1, 4, 1, TRUE, FALSE, FALSE },
+    { 1, 4, 3, 4, 5, FALSE, TRUE, FALSE },
+    { 1, 8, 5, 12, 7, TRUE, FALSE, FALSE },
+    { 2, 12, 4, 8, 3, TRUE, TRUE, FALSE },
+    { 1, 16, 7, 20, 17, FALSE, FALSE, FALSE },
+    { 1, 64, 4, 4, 67, TRUE, FALSE, FALSE },
+    { 1, 64, 16, 16, 64, TRUE, FALSE, TRUE },
+    { 1, 64, 32, 32, 64, TRUE, FALSE, TRUE },
+  };
+  for (guint d = 0; cpu && d < ndt; d++) {
+    for (guint i = 0; i < G_N_ELEMENTS (up2_cases); i++)
+      check_up2 (t, dts[d], &up2_cases[i]);
+    check_up2_errors (t, dts[d]);
   }
 }
