@@ -21,9 +21,6 @@ struct _ArTokenizer {
   ArDType dt;
   ArBuffer *pool[POOL];
   ArBuffer *scores;     /* attention scores [hw, hw] */
-  ArBuffer *identity;   /* [identity_hw, identity_hw] identity, the largest attention block:
-                         * the A of the transposing products */
-  guint identity_hw;
   ArBuffer *pixels_in;  /* [in_planes, H, W] in [-1, 1], storage type */
   /* CPU devices run 3x3 convolutions with in_channels % 4 == 0 through the vec4 kernel,
    * ~40x faster than the direct kernel at 3 input channels; so there the image gets zero
@@ -52,7 +49,6 @@ typedef struct {
   gboolean dry;
   guint64 max_act;      /* elements */
   guint64 max_scores;
-  guint max_hw;         /* largest attention block, in pixels */
   GError *error;        /* the first missing tensor */
 } Walk;
 
@@ -182,9 +178,9 @@ resblock (Walk *w, int *cur, const char *name, guint cin, guint cout, guint h, g
 }
 
 /* AttnBlock, in place on pool buffer cur. Layouts: x, q, k, v are [c, hw] (NCHW). The
- * scores contract over c, the slow index of q and k, so both are transposed to [hw, c] first,
- * as exact products with the identity (qt = I q^T: every operand K-contiguous, so CPU devices
- * take the texel kernel; a per-element transposing product was ~3 ms per block there); v is
+ * scores contract over c, the slow index of q and k, so both are transposed to [hw, c] first
+ * (ar_op_transpose: every operand of the products K-contiguous, so CPU devices take the texel
+ * kernel; these were products with an identity matrix before, 8 MFLOP each at 16x16); v is
  * read in place. */
 static void
 attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
@@ -201,7 +197,6 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
   int v = pick (busy);
   need (w, (guint64) c * hw);
   w->max_scores = MAX (w->max_scores, (guint64) hw * hw);
-  w->max_hw = MAX (w->max_hw, hw);
   g_autofree gchar *nn = g_strdup_printf ("%s.norm", name);
   g_autofree gchar *qn = g_strdup_printf ("%s.q", name);
   g_autofree gchar *kn = g_strdup_printf ("%s.k", name);
@@ -218,12 +213,9 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
     ArCmd *cmd = w->cmd;
     ArTokenizer *tok = w->tok;
     ArMatmulParams p;
-    /* qt[i, ch] = sum_j I[i, j] q[ch, j]; kt likewise, into q (free then). The identity's
-     * rows are identity_hw long. */
-    ar_matmul_params_init (&p, hw, c, hw);
-    p.a_ld = tok->identity_hw;
-    ar_op_matmul_ex (cmd, dt, tok->identity, buf (w, q), NULL, buf (w, n), &p);
-    ar_op_matmul_ex (cmd, dt, tok->identity, buf (w, k), NULL, buf (w, q), &p);
+    /* qt = q^T into n, kt = k^T into q (free then). */
+    ar_op_transpose (cmd, dt, buf (w, q), buf (w, n), 1, c, hw);
+    ar_op_transpose (cmd, dt, buf (w, k), buf (w, q), 1, c, hw);
     /* scores[i, j] = c^-1/2 sum_ch qt[i, ch] kt[j, ch] */
     ar_matmul_params_init (&p, hw, hw, c);
     p.alpha = 1.0f / sqrtf ((float) c);
@@ -377,23 +369,6 @@ alloc (ArTokenizer *tok, guint64 n, gsize es, GError **error)
   return ar_buffer_new (tok->dev, MAX (n, 1) * es, AR_MEM_DEVICE, error);
 }
 
-/* The identity matrix of the transposing products (nothing to write without attention). */
-static gboolean
-write_identity (ArTokenizer *tok, GError **error)
-{
-  guint side = tok->identity_hw;
-  if (side == 0)
-    return TRUE;
-  gsize n = (gsize) side * side, es = ar_dtype_size (tok->dt);
-  g_autofree guint8 *host = g_malloc0 (n * es);
-  guint16 one_h = ar_float_to_half (1.0f);
-  float one_f = 1.0f;
-  for (guint i = 0; i < side; i++)
-    memcpy (host + ((gsize) i * side + i) * es,
-        tok->dt == AR_F16 ? (const void *) &one_h : (const void *) &one_f, es);
-  return ar_buffer_write (tok->identity, 0, host, n * es, error);
-}
-
 /* conv_in's weights [Cout, C, 3, 3] copied into [Cout, in_planes, 3, 3], the extra input
  * channels zero; and the image's padding planes zeroed (frames upload the first C only). */
 static gboolean
@@ -487,15 +462,11 @@ ar_tokenizer_new (ArModel *model, GError **error)
     if (!(tok->pool[i] = alloc (tok, dry.max_act, es, error)))
       return NULL;
   if (!(tok->scores = alloc (tok, dry.max_scores, es, error))
-      || !(tok->identity = alloc (tok, (guint64) dry.max_hw * dry.max_hw, es, error))
       || !(tok->pixels_in = alloc (tok, pix_in, es, error))
       || !(tok->pixels_out = alloc (tok, pix, es, error))
       || !(tok->latents = alloc (tok, (guint64) cfg->codebook_dim * n, es, error))
       || !(tok->tokens_enc = alloc (tok, n, 4, error))
       || !(tok->tokens_dec = alloc (tok, n, 4, error)))
-    return NULL;
-  tok->identity_hw = dry.max_hw;
-  if (!write_identity (tok, error))
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
@@ -531,7 +502,6 @@ ar_tokenizer_free (ArTokenizer *tok)
   for (int i = 0; i < POOL; i++)
     g_clear_pointer (&tok->pool[i], ar_buffer_free);
   g_clear_pointer (&tok->scores, ar_buffer_free);
-  g_clear_pointer (&tok->identity, ar_buffer_free);
   g_clear_pointer (&tok->pixels_in, ar_buffer_free);
   g_clear_pointer (&tok->conv_in_w, ar_buffer_free);
   for (guint i = 0; i < AR_CARD_MAX_LEVELS; i++)

@@ -100,3 +100,44 @@ ar_op_upsample2x (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guin
   ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
   ar_cmd_dispatch (cmd, AR_SHADER (upsample2x, dt), spec, 1, bind, 2, &pc, sizeof pc, gx, gy, 1);
 }
+
+/* Mirrors the push constants of shaders/transpose.comp. */
+typedef struct {
+  guint32 n;
+  guint32 rows, cols;
+} TransposePush;
+G_STATIC_ASSERT (sizeof (TransposePush) == 12);
+
+void
+ar_op_transpose (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 batch,
+    guint32 rows, guint32 cols)
+{
+  gsize es = ar_dtype_size (dt);
+  guint64 n = (guint64) batch * rows * cols;
+  if (!ar_op_check_dtype (cmd, "transpose", dt) || !check_count (cmd, "transpose", n)
+      || !ar_op_check_size (cmd, "transpose", "x", x, n, es)
+      || !ar_op_check_size (cmd, "transpose", "out", out, n, es))
+    return;
+  if (x == out) {
+    ar_cmd_fail_invalid (cmd, "transpose: out must not alias x");
+    return;
+  }
+  if (n == 0)
+    return;
+  gboolean texel = ar_cmd_device (cmd)->caps.is_cpu && rows % 4 == 0 && cols % 4 == 0
+      && ar_buffer_texel_viewable (x, dt == AR_F16);
+  TransposePush pc = { (guint32) (texel ? n / 16 : n), rows, cols };
+  /* Texel blocks: workgroups of 64 (8 SIMD rows of lavapipe), so that an 8x8 image's 256
+   * blocks still give both threads work. */
+  guint32 local = texel ? 64 : ELTWISE_LOCAL, spec[] = { local }, gx, gy;
+  ar_cmd_groups_1d (cmd, ar_div_up (pc.n, local), &gx, &gy);
+  if (texel) {
+    ArBinding bind[AR_TEXEL_BINDING + 1] = { AR_READ (x), AR_WRITE (out),
+      [AR_TEXEL_BINDING] = AR_TEXEL (x, dt) };
+    ar_cmd_dispatch (cmd, AR_SHADER (transpose_texel, dt), spec, 1, bind, G_N_ELEMENTS (bind),
+        &pc, sizeof pc, gx, gy, 1);
+    return;
+  }
+  ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
+  ar_cmd_dispatch (cmd, AR_SHADER (transpose, dt), spec, 1, bind, 2, &pc, sizeof pc, gx, gy, 1);
+}

@@ -27,4 +27,10 @@ void ar_op_unary (ArCmd *cmd, ArDType dt, ArUnaryOp op, const ArBuffer *x, ArBuf
 void ar_op_upsample2x (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 c,
     guint32 h, guint32 w);
 
+/* Batched transpose: @x [batch, rows, cols] -> @out [batch, cols, rows]. On CPU devices, with
+ * rows and cols multiples of 4, a 4x4 block per invocation (texel fetches); else an element
+ * per invocation. @out must not alias @x. */
+void ar_op_transpose (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 batch,
+    guint32 rows, guint32 cols);
+
 G_END_DECLS

@@ -111,6 +111,29 @@ check_upsample (ArTest *t, ArDType dt, guint32 c, guint32 h, guint32 w)
   art_report (t, "upsample2x", shape, dt, art_nmse (out, ref, 4 * n), 0);
 }
 
+/* Transposes are copies: exact. Shapes with rows and cols multiples of 4 take the texel
+ * kernel on CPU devices, the others the element kernel. */
+static void
+check_transpose (ArTest *t, ArDType dt, guint32 batch, guint32 rows, guint32 cols)
+{
+  gsize n = (gsize) batch * rows * cols;
+  g_autofree float *x = art_random (t, n, -3, 3, dt);
+  g_autofree float *ref = g_new (float, n);
+  for (gsize b = 0; b < batch; b++)
+    for (gsize r = 0; r < rows; r++)
+      for (gsize c = 0; c < cols; c++)
+        ref[(b * cols + c) * rows + r] = x[(b * rows + r) * cols + c];
+  g_autoptr (ArBuffer) bx = art_upload (t, dt, x, n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n);
+  art_begin (t);
+  ar_op_transpose (t->cmd, dt, bx, bo, batch, rows, cols);
+  if (!art_run (t))
+    return;
+  g_autofree float *out = art_download (t, dt, bo, n);
+  g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u]", batch, rows, cols);
+  art_report (t, "transpose", shape, dt, art_nmse (out, ref, n), 0);
+}
+
 void
 test_eltwise (ArTest *t)
 {
@@ -141,4 +164,12 @@ test_eltwise (ArTest *t)
   for (guint d = 0; d < ndt; d++)
     for (guint i = 0; i < G_N_ELEMENTS (up); i++)
       check_upsample (t, dts[d], up[i][0], up[i][1], up[i][2]);
+
+  /* One element, odd shapes, a batch; then multiples of 4 (the tokenizer's 16x16 and 8x8
+   * attention: [64, 256] and [64, 64]), batched and tall. */
+  const guint32 tr[][3] = { { 1, 1, 1 }, { 1, 3, 5 }, { 2, 7, 13 }, { 1, 4, 6 }, { 1, 4, 8 },
+    { 2, 12, 20 }, { 1, 64, 256 }, { 1, 64, 64 }, { 3, 1028, 8 } };
+  for (guint d = 0; d < ndt; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (tr); i++)
+      check_transpose (t, dts[d], tr[i][0], tr[i][1], tr[i][2]);
 }
