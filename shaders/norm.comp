@@ -5,7 +5,7 @@
 // (inner = H*W, groups = G); layer/RMS norm: a segment is one row (inner = 1, groups = 1).
 // The affine channel of element j of segment s is (s % groups) * (len / inner) + j / inner.
 // Two-pass mean then variance (no E[x^2] - E[x]^2 cancellation); two barriers in all with
-// subgroups. In place is allowed: every read of an element precedes the last barrier, or is
+// subgroups. The texel flavour takes both moments in one pass, shifted (see there). In place is allowed: every read of an element precedes the last barrier, or is
 // by the invocation that then writes it.
 #extension GL_GOOGLE_include_directive : require
 #ifdef AR_SUBGROUP
@@ -71,19 +71,21 @@ void norm_segment_texel(uint seg, uint lid)
     const uint base = seg * pc.len;
     const uint len4 = pc.len / 4;
     const int base4 = int(base / 4);
-    float mean4 = 0.0;
-    if (!RMS) {
-        vec4 s = vec4(0.0);
-        for (uint j = lid; j < len4; j += step)
-            s += texelFetch(x_tex, base4 + int(j));
-        mean4 = seg_sum(s.x + s.y + s.z + s.w, 0) / float(pc.len);
-    }
-    vec4 q4 = vec4(0.0);
+    // One pass over x for both moments (a fetch pass fewer than mean, then variance): sums of
+    // d = x - x0 and d^2, x0 the segment's first element. The shift keeps E[d^2] - E[d]^2
+    // from cancelling the way E[x^2] - E[x]^2 does when |mean| >> std: it loses only
+    // ~log2(1 + (mean - x0)^2 / var) bits.
+    const float x0 = RMS ? 0.0 : texelFetch(x_tex, base4).x;
+    vec4 s4 = vec4(0.0), q4 = vec4(0.0);
     for (uint j = lid; j < len4; j += step) {
-        vec4 d = texelFetch(x_tex, base4 + int(j)) - mean4;
+        vec4 d = texelFetch(x_tex, base4 + int(j)) - x0;
+        s4 += d;
         q4 = fma(d, d, q4);
     }
-    float rstd4 = 1.0 / sqrt(seg_sum(q4.x + q4.y + q4.z + q4.w, 1) / float(pc.len) + pc.eps);
+    float md = RMS ? 0.0 : seg_sum(s4.x + s4.y + s4.z + s4.w, 0) / float(pc.len);
+    float var = max(seg_sum(q4.x + q4.y + q4.z + q4.w, 1) / float(pc.len) - md * md, 0.0);
+    float mean4 = x0 + md;
+    float rstd4 = 1.0 / sqrt(var + pc.eps);
     const uint cc0 = (seg % pc.groups) * (pc.len / pc.inner);
     const bool has_g = (pc.flags & NORM_GAMMA) != 0;
     const bool has_b = (pc.flags & NORM_BETA) != 0;
