@@ -20,6 +20,24 @@ check_count (ArCmd *cmd, const char *op, guint64 n)
   return TRUE;
 }
 
+/* The checks of an op that copies @x (@n_in elements) into a rearranged @out (@n_out): dtype,
+ * index range, sizes, and no aliasing. */
+static gboolean
+check_copy (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, guint64 n_in,
+    const ArBuffer *out, guint64 n_out)
+{
+  gsize es = ar_dtype_size (dt);
+  if (!ar_op_check_dtype (cmd, op, dt) || !check_count (cmd, op, MAX (n_in, n_out))
+      || !ar_op_check_size (cmd, op, "x", x, n_in, es)
+      || !ar_op_check_size (cmd, op, "out", out, n_out, es))
+    return FALSE;
+  if (x == out) {
+    ar_cmd_fail_invalid (cmd, "%s: out must not alias x", op);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void
 binary (ArCmd *cmd, ArDType dt, const char *op, const ArShader *shader, const ArBuffer *a,
     const ArBuffer *b, ArBuffer *out, guint64 n)
@@ -84,16 +102,9 @@ void
 ar_op_upsample2x (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 c,
     guint32 h, guint32 w)
 {
-  gsize es = ar_dtype_size (dt);
   guint64 n = (guint64) c * h * w;
-  if (!ar_op_check_dtype (cmd, "upsample2x", dt) || !check_count (cmd, "upsample2x", 4 * n)
-      || !ar_op_check_size (cmd, "upsample2x", "x", x, n, es)
-      || !ar_op_check_size (cmd, "upsample2x", "out", out, 4 * n, es))
+  if (!check_copy (cmd, "upsample2x", dt, x, n, out, 4 * n))
     return;
-  if (x == out) {
-    ar_cmd_fail_invalid (cmd, "upsample2x: out must not alias x");
-    return;
-  }
   UpsamplePush pc = { (guint32) n, w };
   guint32 spec[] = { ELTWISE_LOCAL }, gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (n, ELTWISE_LOCAL), &gx, &gy);
@@ -112,16 +123,9 @@ void
 ar_op_transpose (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32 batch,
     guint32 rows, guint32 cols)
 {
-  gsize es = ar_dtype_size (dt);
   guint64 n = (guint64) batch * rows * cols;
-  if (!ar_op_check_dtype (cmd, "transpose", dt) || !check_count (cmd, "transpose", n)
-      || !ar_op_check_size (cmd, "transpose", "x", x, n, es)
-      || !ar_op_check_size (cmd, "transpose", "out", out, n, es))
+  if (!check_copy (cmd, "transpose", dt, x, n, out, n))
     return;
-  if (x == out) {
-    ar_cmd_fail_invalid (cmd, "transpose: out must not alias x");
-    return;
-  }
   if (n == 0)
     return;
   gboolean texel = ar_cmd_device (cmd)->caps.is_cpu && rows % 4 == 0 && cols % 4 == 0

@@ -49,6 +49,10 @@ void art_step_record (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, g
 void art_begin (ArTest *t);
 gboolean art_run (ArTest *t);
 
+/* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
+ * recording has no timestamps), -1 when no run succeeded. */
+double art_best_time_us (ArTest *t, int reps);
+
 /* NMSE = mse(out, ref) / mse(ref, 0); a NaN in @out gives infinity. */
 double art_nmse (const float *out, const float *ref, gsize n);
 

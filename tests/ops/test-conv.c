@@ -47,20 +47,10 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolea
   ar_cmd_set_timing (t->cmd, c->timed);
   art_begin (t);
   ar_op_conv2d (t->cmd, dt, bi, bw, bb, bo, &p);
-  double best = -1;
-  for (int r = 0; r < (c->timed ? 3 : 1); r++) {
-    gint64 t0 = g_get_monotonic_time ();
-    if (!art_run (t)) {
-      ar_cmd_set_timing (t->cmd, FALSE);
-      return;
-    }
-    double us = ar_cmd_gpu_time_us (t->cmd);
-    if (us <= 0)
-      us = (double) (g_get_monotonic_time () - t0);
-    if (best < 0 || us < best)
-      best = us;
-  }
+  double best = art_best_time_us (t, c->timed ? 3 : 1);
   ar_cmd_set_timing (t->cmd, FALSE);
+  if (best < 0)
+    return;
   g_autofree float *out = art_download (t, dt, bo, n_out);
   g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]k%us%up%u%u%u%u%s%s%s",
       c->batch, c->cin, c->h, c->w, c->cout, Ho, Wo, c->k, c->stride, c->pad_top, c->pad_left,
@@ -98,23 +88,6 @@ typedef struct {
   gboolean bias, acc, timed;
 } Up2Case;
 
-static double
-run_best (ArTest *t, int reps)
-{
-  double best = -1;
-  for (int r = 0; r < reps; r++) {
-    gint64 t0 = g_get_monotonic_time ();
-    if (!art_run (t))
-      return -1;
-    double us = ar_cmd_gpu_time_us (t->cmd);
-    if (us <= 0)
-      us = (double) (g_get_monotonic_time () - t0);
-    if (best < 0 || us < best)
-      best = us;
-  }
-  return best;
-}
-
 static void
 check_up2 (ArTest *t, ArDType dt, const Up2Case *c)
 {
@@ -151,7 +124,11 @@ check_up2 (ArTest *t, ArDType dt, const Up2Case *c)
   ar_cmd_set_timing (t->cmd, c->timed);
   art_begin (t);
   ar_op_conv2d_up2 (t->cmd, dt, bi, bp, bb, bo, &p);
-  double fused = run_best (t, c->timed ? 3 : 1);
+  double fused = art_best_time_us (t, c->timed ? 3 : 1);
+  if (fused < 0) {
+    ar_cmd_set_timing (t->cmd, FALSE);
+    return;
+  }
   g_autofree float *out = art_download (t, dt, bo, n_out);
   g_autofree gchar *shape = g_strdup_printf ("[%u,%u,%u,%u]->[%u,%u,%u]%s%s", c->batch, c->cin,
       c->h, c->w, c->cout, Ho, Wo, c->bias ? "+bias" : "", c->acc ? "+=" : "");
@@ -165,7 +142,7 @@ check_up2 (ArTest *t, ArDType dt, const Up2Case *c)
     art_begin (t);
     ar_op_upsample2x (t->cmd, dt, bi, bu, c->batch * c->cin, c->h, c->w);
     ar_op_conv2d (t->cmd, dt, bu, bw, bb, bo, &q);
-    double two = run_best (t, 3);
+    double two = art_best_time_us (t, 3);
     printf ("# conv2d_up2 %s %s: %.1f us (upsample + conv2d: %.1f us, x%.2f)\n", shape,
         ar_dtype_name (dt), fused, two, two / fused);
   }

@@ -11,25 +11,6 @@ static const char *const path_names[] = { "auto", "tiled", "matvec", "matvec-red
   "skinny" };
 G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_MATMUL_SKINNY + 1);
 
-/* Runs the recording @reps times; the best GPU time in microseconds (wall time where the
- * recording has no timestamps). */
-static double
-best_time_us (ArTest *t, int reps)
-{
-  double best = -1;
-  for (int r = 0; r < reps; r++) {
-    gint64 t0 = g_get_monotonic_time ();
-    if (!art_run (t))
-      break;
-    double us = ar_cmd_gpu_time_us (t->cmd);
-    if (us <= 0)
-      us = (double) (g_get_monotonic_time () - t0);
-    if (best < 0 || us < best)
-      best = us;
-  }
-  return best;
-}
-
 /* out += A @ W^T + bias on an output that already holds values (the residual epilogue), with
  * @out's old values random; through @path. */
 static void
@@ -139,7 +120,7 @@ check_mm (ArTest *t, ArDType dt, guint M, guint N, guint K, gboolean use_bias, A
     ar_op_matmul (t->cmd, dt, ba, bw, bb, bo, M, N, K, act);
   else
     ar_op_matmul_ex (t->cmd, dt, ba, bw, bb, bo, &p);
-  double us = timed ? best_time_us (t, 4) : (art_run (t) ? 0 : -1);
+  double us = timed ? art_best_time_us (t, 4) : (art_run (t) ? 0 : -1);
   ar_cmd_set_timing (t->cmd, FALSE);
   if (us < 0)
     return;
