@@ -22,6 +22,10 @@ layout(constant_id = 2) const uint TP = 8;
 layout(constant_id = 3) const uint KS = 3;
 layout(constant_id = 5) const uint S = 1;     // stride
 layout(constant_id = 6) const uint PL = 1;    // left padding
+// Channel groups per workgroup: for images with fewer tiles than lanes (4x4: 4 tiles), lane l
+// takes tile l % n_tiles of channel group l / n_tiles, so that no lane idles (the C side sets
+// it to local_size / n_tiles then, with one workgroup along x).
+layout(constant_id = 7) const uint CG = 1;
 #ifdef USE_TEXEL
 // Texel variant: input and weights read as uniform texel buffers of vec4s. On lavapipe
 // (Mesa 22.3) a storage-buffer load is a loop over the lanes with a branch per lane and
@@ -74,8 +78,9 @@ const uint NR = (NWV + SG - 1) / SG;    // loads per lane per block
 void main()
 {
     const uint b = gl_WorkGroupID.z;
-    const uint co0 = gl_WorkGroupID.y * TC;
-    const uint tile = gl_GlobalInvocationID.x;
+    const uint co0 = CG > 1 ? (gl_WorkGroupID.y * CG + gl_LocalInvocationID.x / pc.n_tiles) * TC
+                            : gl_WorkGroupID.y * TC;
+    const uint tile = CG > 1 ? gl_LocalInvocationID.x % pc.n_tiles : gl_GlobalInvocationID.x;
     // Invocations past the last tile compute a clamped tile and store nothing.
     const uint t = min(tile, pc.n_tiles - 1);
     const uint oy = t / pc.tiles_x;

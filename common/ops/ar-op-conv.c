@@ -324,8 +324,13 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       ar_cmd_fail_invalid (cmd, "conv2d: the texel kernel needs buffers viewable as texel buffers");
       return;
     }
+    /* Fewer tiles than lanes (a 4x4 image: 4 tiles, 8 lanes): the other lanes take further
+     * channel groups instead of idling (conv2d_v4.comp's CG). */
+    guint32 cg = pc.n_tiles < local && local % pc.n_tiles == 0 ? local / pc.n_tiles : 1;
+    if (cg > 1)
+      gy = ar_div_up (p->out_channels, tc * cg);
     guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size, p->stride,
-      p->pad_left };
+      p->pad_left, cg };
     ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
       [AR_TEXEL_BINDING] = AR_TEXEL (in, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (weight, dt) };
     ar_cmd_dispatch (cmd, AR_SHADER (conv2d_v4_texel, dt), spec4, G_N_ELEMENTS (spec4), tb,

@@ -210,6 +210,10 @@ test_conv (ArTest *t)
     { 1, 16, 3, 8, 9, 1, 1, 0, 0, 0, 0, TRUE, FALSE },
     { 2, 20, 5, 4, 3, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
     { 1, 64, 4, 4, 67, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    /* Fewer tiles than lanes, so that lanes take channel groups (CG): 4 tiles of a batch of
+     * 2 (two groups, the second past Cout = 20 in part), 2 tiles of a 1x1 (four groups). */
+    { 2, 8, 4, 4, 20, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 12, 2, 8, 9, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
     /* ... and with stride 2: the taming downsample (pad right and bottom) with outputs 4 and
      * 12 wide, symmetric padding on an odd height, batch 2, a strided 1x1. */
     { 1, 8, 8, 8, 5, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
