@@ -67,7 +67,7 @@ static void
 print_row (const char *op, const char *shape, ArDType dt, double gpu_us, double work, const char *unit,
     double ref_us)
 {
-  printf ("bench %-9s %-28s %s  %s %10.1f us  %8.2f %s  c-ref %10.1f us  (x%.1f)\n", op, shape,
+  printf ("bench %-10s %-28s %s  %s %10.1f us  %8.2f %s  c-ref %10.1f us  (x%.1f)\n", op, shape,
       ar_dtype_name (dt), calls ? "wall" : "gpu ", gpu_us, work / gpu_us / 1e3, unit, ref_us,
       ref_us / gpu_us);
 }
