@@ -28,11 +28,20 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
  * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
  * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
  * few output channels get smaller tiles so that the tile is not mostly padding. With the
- * texel variant's accumulator runs, 32x16 and 16x32 were no faster than 16x16 (55-70 GFLOP/s,
- * noisy) and 32x32, 64x16 slower (37-50). TP must stay 4, 8 or a multiple of 8: the runs
- * take min(TP, 8) pixels at a time. */
+ * texel variant's accumulator runs, 32x16 and 16x32 were no faster than 16x16 in wall time
+ * (55-70 GFLOP/s, noisy; but see CONV4_TEXEL_TP) and 32x32, 64x16 slower (37-50). TP must
+ * stay 4, 8 or a multiple of 8: the runs take min(TP, 8) pixels at a time. */
 #define CONV4_TC 16
 #define CONV4_TP 16
+/* The texel variant's widest tile: 32 pixels, for outputs at least 64 wide. Its fetches per
+ * product fall (each weight fetch serves twice the pixels) while its stack grows past L1;
+ * lavapipe on a Cascade Lake VM, 64->64 3x3 at 64x64, each process's minimum CPU time of 15
+ * calls, four alternating pairs: 14.7-15.5 ms with 16 pixels, 13.4-14.1 with 32 (wall
+ * 7.9-8.7 -> 7.2-7.7 ms). At 32x32 the gain was within the noise (3.55-3.65 -> 3.36-3.73),
+ * and each such pipeline, twice the code, takes seconds to build on lavapipe: taken with it
+ * at every width, iris-small's process took ~4 s longer to start. */
+#define CONV4_TEXEL_TP 32
+#define CONV4_TEXEL_TP_MIN_W 64
 
 /* The patch kernel's tile (shaders/conv2d_patch.comp): bc output channels x th rows x tw
  * columns per workgroup, tc channels (a multiple of 4) x tp pixels per invocation, cc input
@@ -294,11 +303,18 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
         "2, padding below the kernel size, in_channels, in_w and out_w multiples of 4");
     return;
   }
+  gboolean texel_ok = ar_buffer_texel_viewable (in, dt == AR_F16)
+      && ar_buffer_texel_viewable (weight, dt == AR_F16);
+  gboolean texel = v4 && (p->path == AR_CONV2D_VEC4_TEXEL
+      || (p->path == AR_CONV2D_AUTO && texel_ok));
   guint tp = CONV_TP, tc = CONV_TC;
   if (v4) {
-    tp = MIN (CONV4_TP, 4 * ar_div_up (Wo, 4));
+    /* The widest tile the output fills: 4, 8, 16, or (texel variant, outputs from
+     * CONV4_TEXEL_TP_MIN_W wide) 32 pixels. */
+    guint widest = texel && Wo >= CONV4_TEXEL_TP_MIN_W ? CONV4_TEXEL_TP : CONV4_TP;
+    for (tp = 4; tp < widest && tp < Wo; tp *= 2)
+      ;
     tc = MIN (CONV4_TC, 4 * ar_div_up (p->out_channels, 4));
-    tp = tp > 8 ? CONV4_TP : tp > 4 ? 8 : 4;
     tc = tc > 8 ? CONV4_TC : tc > 4 ? 8 : 4;
   }
   pc.tiles_x = ar_div_up (Wo, tp);
@@ -317,9 +333,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
         p->out_channels, Ho, Wo, p->batch);
     return;
   }
-  gboolean texel_ok = ar_buffer_texel_viewable (in, dt == AR_F16)
-      && ar_buffer_texel_viewable (weight, dt == AR_F16);
-  if (v4 && (p->path == AR_CONV2D_VEC4_TEXEL || (p->path == AR_CONV2D_AUTO && texel_ok))) {
+  if (texel) {
     if (!texel_ok) {
       ar_cmd_fail_invalid (cmd, "conv2d: the texel kernel needs buffers viewable as texel buffers");
       return;

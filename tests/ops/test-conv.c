@@ -210,6 +210,11 @@ test_conv (ArTest *t)
     { 1, 16, 3, 8, 9, 1, 1, 0, 0, 0, 0, TRUE, FALSE },
     { 2, 20, 5, 4, 3, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
     { 1, 64, 4, 4, 67, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    /* Outputs at least 64 wide take the texel variant's 32-pixel tiles: a partial last tile
+     * (68 wide) on an odd height, a batch-2 1x1, a strided 3x3. */
+    { 1, 8, 5, 68, 7, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 2, 4, 3, 64, 5, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
+    { 1, 4, 9, 136, 6, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
     /* Fewer tiles than lanes, so that lanes take channel groups (CG): 4 tiles of a batch of
      * 2 (two groups, the second past Cout = 20 in part), 2 tiles of a 1x1 (four groups). */
     { 2, 8, 4, 4, 20, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
