@@ -333,17 +333,15 @@ walk_decoder (Walk *w)
         ar_conv2d_params_init (&p, cout, h, wd, cout, 3, 1, 1);
         ar_op_conv2d_up2 (w->cmd, tok->dt, buf (w, cur), tok->up2_w[i],
             weight (w, "%s.bias", un), buf (w, a), &p);
-        h *= 2;
-        wd *= 2;
         cur = a;
-        continue;
+      } else {
+        if (!w->dry)
+          ar_op_upsample2x (w->cmd, tok->dt, buf (w, cur), buf (w, a), cout, h, wd);
+        conv (w, buf (w, a), buf (w, b), un, cout, 2 * h, 2 * wd, cout, 3, 1, 1, 1, NULL, NULL);
+        cur = b;
       }
-      if (!w->dry)
-        ar_op_upsample2x (w->cmd, tok->dt, buf (w, cur), buf (w, a), cout, h, wd);
       h *= 2;
       wd *= 2;
-      conv (w, buf (w, a), buf (w, b), un, cout, h, wd, cout, 3, 1, 1, 1, NULL, NULL);
-      cur = b;
     }
   }
   int a = pick (1u << cur);

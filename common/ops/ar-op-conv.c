@@ -106,6 +106,24 @@ patch_tile (void)
   return tile;
 }
 
+/* The vec4 kernels' output channels per invocation: CONV4_TC, or 8 or 4 for few channels. */
+static guint
+vec4_channel_tile (guint out_channels)
+{
+  return out_channels > 8 ? CONV4_TC : out_channels > 4 ? 8 : 4;
+}
+
+/* The vec4 kernels' workgroup size: small images get narrower workgroups so that lanes past
+ * the last tile do not idle (8 = lavapipe's SIMD width). */
+static guint32
+vec4_local (guint32 n_tiles)
+{
+  guint32 local;
+  for (local = 8; local < CONV_LOCAL && local < n_tiles; local *= 2)
+    ;
+  return local;
+}
+
 /* The vec4 kernel reads rows and weight groups of 4 and writes output rows as aligned
  * vec4s: square 1x1 or 3x3 kernels, stride 1 or 2, top/left padding below the kernel size
  * (right/bottom padding is implied by the output size). */
@@ -314,18 +332,12 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     guint widest = texel && Wo >= CONV4_TEXEL_TP_MIN_W ? CONV4_TEXEL_TP : CONV4_TP;
     for (tp = 4; tp < widest && tp < Wo; tp *= 2)
       ;
-    tc = MIN (CONV4_TC, 4 * ar_div_up (p->out_channels, 4));
-    tc = tc > 8 ? CONV4_TC : tc > 4 ? 8 : 4;
+    tc = vec4_channel_tile (p->out_channels);
   }
   pc.tiles_x = ar_div_up (Wo, tp);
   pc.n_tiles = pc.tiles_x * Ho;
   const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
-  /* Small images get narrower workgroups so that lanes past the last tile do not idle
-   * (8 = lavapipe's SIMD width). */
-  guint32 local = CONV_LOCAL;
-  if (v4)
-    for (local = 8; local < CONV_LOCAL && local < pc.n_tiles; local *= 2)
-      ;
+  guint32 local = v4 ? vec4_local (pc.n_tiles) : CONV_LOCAL;
   guint32 gx = ar_div_up (pc.n_tiles, local);
   guint32 gy = ar_div_up (p->out_channels, tc);
   if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
@@ -464,7 +476,7 @@ ar_op_conv2d_up2 (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *wp
   /* The vec4 kernel's tiles (CONV4_TC x CONV4_TP), TP at least 8: output columns of a tile
    * start at a multiple of 8, its input columns on a vec4. */
   guint tp = Wo > 8 ? CONV4_TP : 8;
-  guint tc = p->out_channels > 8 ? CONV4_TC : p->out_channels > 4 ? 8 : 4;
+  guint tc = vec4_channel_tile (p->out_channels);
   Conv2dPush pc = {
     .Cin = p->in_channels, .H = p->in_h, .W = p->in_w,
     .Cout = p->out_channels, .Ho = (guint32) Ho, .Wo = (guint32) Wo,
@@ -474,9 +486,7 @@ ar_op_conv2d_up2 (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *wp
     .accumulate = p->accumulate,
   };
   pc.n_tiles = pc.tiles_x * (guint32) Ho;
-  guint32 local;
-  for (local = 8; local < CONV_LOCAL && local < pc.n_tiles; local *= 2)
-    ;
+  guint32 local = vec4_local (pc.n_tiles);
   guint32 gx = ar_div_up (pc.n_tiles, local), gy = ar_div_up (p->out_channels, tc);
   const guint32 *max = dev->props.limits.maxComputeWorkGroupCount;
   if (gx > max[0] || gy > max[1] || p->batch > max[2]) {
