@@ -26,6 +26,8 @@ layout(constant_id = 6) const uint PL = 1;    // left padding
 // takes tile l % n_tiles of channel group l / n_tiles, so that no lane idles (the C side sets
 // it to local_size / n_tiles then, with one workgroup along x).
 layout(constant_id = 7) const uint CG = 1;
+// Texel variant, 3x3 stride 1 only: Winograd F(4,3) along each row (below).
+layout(constant_id = 8) const bool WINO = false;
 #ifdef USE_TEXEL
 // Texel variant: input and weights read as uniform texel buffers of vec4s. On lavapipe
 // (Mesa 22.3) a storage-buffer load is a loop over the lanes with a branch per lane and
@@ -104,6 +106,102 @@ void main()
         acc[i] = 0.0;
 
     const uint plane4 = pc.H * W4;
+#ifdef USE_TEXEL
+    if (WINO) {
+        // Winograd F(4,3) along rows: for one input channel and kernel row, 4 consecutive
+        // outputs come from 6 products of transformed inputs u = B^T d (d: the 6 inputs they
+        // read) and transformed weights v = G g; the transform back (A^T) runs once, after
+        // the sums over every channel and kernel row. 6 multiply-adds per 4 outputs and row
+        // instead of 12: llvmpipe emits no FMA, and multiply-adds were ~70% of the direct
+        // block's instructions. Weights are transformed as they are fetched (the direct
+        // block's fetches; stored transformed, they would take 6 per row instead of 3).
+        // Every loop here must unroll: rolled, the arrays become indexed memory and
+        // llvmpipe's limit of 65535 loop iterations per invocation cuts the loops short
+        // without an error (F(2,3) with 32-pixel tiles did so: larger arrays). The op tests'
+        // 64- and 128-channel cases would fail then.
+        const uint NT = TP / 4;                 // Winograd tiles per invocation
+        float m[TC * NT * 6];                   // [c][t][k]: the transformed sums
+        [[unroll]] for (uint i = 0; i < TC * NT * 6; i++)
+            m[i] = 0.0;
+        for (uint ci0 = 0; ci0 < pc.Cin; ci0 += 4) {
+            float gt[TC * 12 * 6];              // [c][cc * 3 + ky][k]
+            [[unroll]] for (uint c = 0; c < TC; c++) {
+                float wv[36];                   // OIHW: [cc][ky][kx]
+                [[unroll]] for (uint q = 0; q < 9; q++) {
+                    vec4 v = LOAD_W(wrow[c] + (ci0 / 4) * KK + q);
+                    [[unroll]] for (uint e = 0; e < 4; e++)
+                        wv[4 * q + e] = v[e];
+                }
+                [[unroll]] for (uint f = 0; f < 12; f++) {
+                    float g0 = wv[3 * f], g1 = wv[3 * f + 1], g2 = wv[3 * f + 2];
+                    float even = g0 * (1.0 / 24.0) + g2 * (1.0 / 6.0), odd = g1 * (1.0 / 12.0);
+                    const uint o = (c * 12 + f) * 6;
+                    gt[o] = g0 * 0.25;
+                    gt[o + 1] = (g0 + g1 + g2) * (-1.0 / 6.0);
+                    gt[o + 2] = (g0 - g1 + g2) * (-1.0 / 6.0);
+                    gt[o + 3] = even + odd;
+                    gt[o + 4] = even - odd;
+                    gt[o + 5] = g2;
+                }
+            }
+            float u[12 * NT * 6];               // [cc * 3 + ky][t][k]
+            [[unroll]] for (uint cc = 0; cc < 4; cc++) {
+                const uint in_base = (b * pc.Cin + ci0 + cc) * plane4;
+                [[unroll]] for (uint ky = 0; ky < 3; ky++) {
+                    int iy = int(oy + ky) - pc.pad_top;
+                    bool row_ok = iy >= 0 && iy < int(pc.H);
+                    uint row = in_base + uint(clamp(iy, 0, int(pc.H) - 1)) * W4;
+                    float xv[NV * 4];
+                    [[unroll]] for (uint j = 0; j < NV; j++) {
+                        vec4 v = LOAD_X(row + vcol[j]);
+                        v = row_ok && vok[j] ? v : vec4(0.0);
+                        [[unroll]] for (uint e = 0; e < 4; e++)
+                            xv[4 * j + e] = v[e];
+                    }
+                    [[unroll]] for (uint t = 0; t < NT; t++) {
+                        const uint o = ((cc * 3 + ky) * NT + t) * 6, x0 = SH + 4 * t;
+                        float d0 = xv[x0], d1 = xv[x0 + 1], d2 = xv[x0 + 2], d3 = xv[x0 + 3],
+                            d4 = xv[x0 + 4], d5 = xv[x0 + 5];
+                        float p = d4 - 4.0 * d2, q = d3 - 4.0 * d1;
+                        float r = d4 - d2, s = 2.0 * (d3 - d1);
+                        u[o] = 4.0 * d0 - 5.0 * d2 + d4;
+                        u[o + 1] = p + q;
+                        u[o + 2] = p - q;
+                        u[o + 3] = r + s;
+                        u[o + 4] = r - s;
+                        u[o + 5] = 4.0 * d1 - 5.0 * d3 + d5;
+                    }
+                }
+            }
+            // Runs of up to 8 sums (one k, consecutive tiles) take all 12 channel rows in a row,
+            // as the direct block's accumulator runs do.
+            const uint RT = NT < 8 ? NT : 8;
+            [[unroll]] for (uint c = 0; c < TC; c++) {
+                [[unroll]] for (uint k = 0; k < 6; k++) {
+                    [[unroll]] for (uint t0 = 0; t0 < NT; t0 += RT) {
+                        [[unroll]] for (uint f = 0; f < 12; f++) {
+                            float w = gt[(c * 12 + f) * 6 + k];
+                            [[unroll]] for (uint t = t0; t < t0 + RT; t++)
+                                m[(c * NT + t) * 6 + k] = fma(u[(f * NT + t) * 6 + k], w,
+                                    m[(c * NT + t) * 6 + k]);
+                        }
+                    }
+                }
+            }
+        }
+        [[unroll]] for (uint c = 0; c < TC; c++) {
+            [[unroll]] for (uint t = 0; t < NT; t++) {
+                const uint o = (c * NT + t) * 6, y = c * TP + 4 * t;
+                float s = m[o + 1] + m[o + 2], d = m[o + 1] - m[o + 2];
+                float s2 = m[o + 3] + m[o + 4], d2 = m[o + 3] - m[o + 4];
+                acc[y] = m[o] + s + s2;
+                acc[y + 1] = d + 2.0 * d2;
+                acc[y + 2] = s + 4.0 * s2;
+                acc[y + 3] = d + 8.0 * d2 + m[o + 5];
+            }
+        }
+    } else
+#endif
     for (uint ci0 = 0; ci0 < pc.Cin; ci0 += 4) {
 #ifdef USE_SUBGROUP
         vec4 wl[NR];

@@ -42,6 +42,11 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
  * at every width, iris-small's process took ~4 s longer to start. */
 #define CONV4_TEXEL_TP 32
 #define CONV4_TEXEL_TP_MIN_W 64
+/* Narrowest output for which AUTO computes 3x3 stride-1 rows with Winograd F(4,3) in the
+ * texel variant (conv2d_v4.comp's WINO). Lavapipe on a Cascade Lake VM, 64->64, each shape's
+ * minimum CPU time over 20 submissions of 10-40 calls, direct and Winograd alternating in one
+ * process: 64x64 0.83x, 32x32 0.88x, 16x16 1.01x, 8x8 1.26x. */
+#define CONV4_WINO_MIN_W 32
 
 /* The patch kernel's tile (shaders/conv2d_patch.comp): bc output channels x th rows x tw
  * columns per workgroup, tc channels (a multiple of 4) x tp pixels per invocation, cc input
@@ -276,7 +281,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     return;
 
   ArDevice *dev = ar_cmd_device (cmd);
-  if (p->path > AR_CONV2D_SPLIT_CIN) {
+  if (p->path > AR_CONV2D_VEC4_WINOGRAD) {
     ar_cmd_fail_invalid (cmd, "conv2d: unknown path %d", p->path);
     return;
   }
@@ -313,8 +318,14 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
       return;
     }
   }
+  gboolean winograd_ok = p->kernel_h == 3 && p->kernel_w == 3 && p->stride == 1;
+  if (p->path == AR_CONV2D_VEC4_WINOGRAD && !winograd_ok) {
+    ar_cmd_fail_invalid (cmd, "conv2d: the Winograd kernel needs a 3x3 kernel at stride 1 (got "
+        "%ux%u, stride %u)", p->kernel_h, p->kernel_w, p->stride);
+    return;
+  }
   gboolean forced = p->path == AR_CONV2D_VEC4 || p->path == AR_CONV2D_VEC4_NO_SUBGROUP
-      || p->path == AR_CONV2D_VEC4_TEXEL;
+      || p->path == AR_CONV2D_VEC4_TEXEL || p->path == AR_CONV2D_VEC4_WINOGRAD;
   gboolean v4 = forced || (p->path == AR_CONV2D_AUTO && dev->caps.is_cpu && vec4_ok (p, Wo));
   if (forced && !vec4_ok (p, Wo)) {
     ar_cmd_fail_invalid (cmd, "conv2d: the vec4 kernel needs a 1x1 or 3x3 kernel, stride 1 or "
@@ -323,8 +334,10 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
   }
   gboolean texel_ok = ar_buffer_texel_viewable (in, dt == AR_F16)
       && ar_buffer_texel_viewable (weight, dt == AR_F16);
-  gboolean texel = v4 && (p->path == AR_CONV2D_VEC4_TEXEL
+  gboolean texel = v4 && (p->path == AR_CONV2D_VEC4_TEXEL || p->path == AR_CONV2D_VEC4_WINOGRAD
       || (p->path == AR_CONV2D_AUTO && texel_ok));
+  gboolean winograd = texel && winograd_ok && (p->path == AR_CONV2D_VEC4_WINOGRAD
+      || (p->path == AR_CONV2D_AUTO && Wo >= CONV4_WINO_MIN_W));
   guint tp = CONV_TP, tc = CONV_TC;
   if (v4) {
     /* The widest tile the output fills: 4, 8, 16, or (texel variant, outputs from
@@ -356,7 +369,7 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     if (cg > 1)
       gy = ar_div_up (p->out_channels, tc * cg);
     guint32 spec4[] = { local, tc, tp, p->kernel_h, dev->caps.subgroup_size, p->stride,
-      p->pad_left, cg };
+      p->pad_left, cg, winograd };
     ArBinding tb[AR_TEXEL_BINDING + 2] = { [2] = bind[2], [3] = bind[3],
       [AR_TEXEL_BINDING] = AR_TEXEL (in, dt), [AR_TEXEL_BINDING + 1] = AR_TEXEL (weight, dt) };
     ar_cmd_dispatch (cmd, AR_SHADER (conv2d_v4_texel, dt), spec4, G_N_ELEMENTS (spec4), tb,

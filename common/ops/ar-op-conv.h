@@ -36,6 +36,9 @@ typedef enum {
                                   * choice on GPUs for kernels above 1x1, below 256 output
                                   * pixels, from 16 input channels (unless AR_VULKAN_AVOID
                                   * names conv_split_cin) */
+  AR_CONV2D_VEC4_WINOGRAD,       /* VEC4_TEXEL computing each row with Winograd F(4,3): 3x3
+                                  * kernels at stride 1 only, else an error. AUTO's choice on
+                                  * CPU devices for those from 32 output columns */
 } ArConv2dPath;
 
 typedef struct {

@@ -119,7 +119,7 @@ run_ref_conv (void *data)
 }
 
 static void
-bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
+bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O, ArConv2dPath path)
 {
   gsize n_in = (gsize) C * H * W, n_w = (gsize) O * C * 9, n_out = (gsize) O * H * W;
   g_autofree float *in = art_random (t, n_in, -1, 1, dt);
@@ -130,13 +130,15 @@ bench_conv (ArTest *t, ArDType dt, guint C, guint H, guint W, guint O)
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
   ArConv2dParams p;
   ar_conv2d_params_init (&p, C, H, W, O, 3, 1, 1);
+  p.path = path;
   art_begin (t);
   for (int c = 0; c < calls_per_run (); c++)
     ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
   double us = median_gpu_us (t);
   ConvJob job = { in, w, ref, C, H, W, O };
   double ref_us = time_cpu_us (run_ref_conv, &job);
-  g_autofree gchar *shape = g_strdup_printf ("3x3 %u->%u @%ux%u", C, O, H, W);
+  g_autofree gchar *shape = g_strdup_printf ("3x3 %u->%u @%ux%u%s", C, O, H, W,
+      path == AR_CONV2D_VEC4_TEXEL ? " direct" : "");
   print_row ("conv2d", shape, dt, us, 2.0 * n_out * C * 9, "GFLOP/s", ref_us);
 }
 
@@ -379,7 +381,13 @@ main (int argc, char **argv)
       bench_matmul (&t, dt, 64, 64, 64, AR_ACT_NONE);
     }
     if (!only || strcmp (only, "conv2d") == 0) {
-      bench_conv (&t, dt, 64, 64, 64, 64);
+      bench_conv (&t, dt, 64, 64, 64, 64, AR_CONV2D_AUTO);
+      /* CPU devices: the automatic choice is Winograd rows; the direct products beside it */
+      if (t.dev->caps.is_cpu) {
+        bench_conv (&t, dt, 64, 64, 64, 64, AR_CONV2D_VEC4_TEXEL);
+        bench_conv (&t, dt, 64, 32, 32, 64, AR_CONV2D_AUTO);
+        bench_conv (&t, dt, 64, 32, 32, 64, AR_CONV2D_VEC4_TEXEL);
+      }
       /* iris-small's decoder's last upsample; the fused kernel is a CPU one */
       if (t.dev->caps.is_cpu)
         bench_conv_up2 (&t, dt, 64, 32, 32, 64);

@@ -10,8 +10,8 @@ typedef struct {
 } ConvCase;
 
 static const char *const path_names[] = { "", "/direct", "/vec4", "/vec4-nosg", "/tile-shared",
-  "/tile-coopmat", "/vec4-texel", "/patch", "/split-cin" };
-G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_SPLIT_CIN + 1);
+  "/tile-coopmat", "/vec4-texel", "/patch", "/split-cin", "/winograd" };
+G_STATIC_ASSERT (G_N_ELEMENTS (path_names) == AR_CONV2D_VEC4_WINOGRAD + 1);
 
 static void
 check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolean acc)
@@ -77,6 +77,26 @@ check_too_small (ArTest *t, ArDType dt)
   gboolean ran = ar_cmd_run (t->cmd, &err);
   gboolean ok = !ran && err && strstr (err->message, "conv2d") && strstr (err->message, "out");
   art_report_cond (t, "conv2d", "[1,3,16,16]->[8,16,16]k3/out-too-small", dt, ok,
+      "error=\"%s\"", err ? err->message : "none");
+  g_clear_error (&err);
+}
+
+/* Winograd asked for where it does not apply (a strided 3x3): a clear error, no dispatch. */
+static void
+check_winograd_refused (ArTest *t, ArDType dt)
+{
+  ArConv2dParams p;
+  ar_conv2d_params_init (&p, 4, 8, 8, 4, 3, 2, 1);
+  p.path = AR_CONV2D_VEC4_WINOGRAD;
+  g_autoptr (ArBuffer) bi = art_alloc (t, dt, 4 * 8 * 8);
+  g_autoptr (ArBuffer) bw = art_alloc (t, dt, 4 * 4 * 9);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 4 * 4 * 4);
+  GError *err = NULL;
+  art_begin (t);
+  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
+  gboolean ran = ar_cmd_run (t->cmd, &err);
+  art_report_cond (t, "conv2d", "[1,4,8,8]->[4,4,4]k3s2/winograd-refused", dt,
+      !ran && err && strstr (err->message, "Winograd") && strstr (err->message, "stride 2"),
       "error=\"%s\"", err ? err->message : "none");
   g_clear_error (&err);
 }
@@ -215,6 +235,12 @@ test_conv (ArTest *t)
     { 1, 8, 5, 68, 7, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
     { 2, 4, 3, 64, 5, 1, 1, 0, 0, 0, 0, FALSE, FALSE },
     { 1, 4, 9, 136, 6, 3, 2, 0, 0, 1, 1, TRUE, FALSE },
+    /* Winograd rows with many input channels, for 16- and 32-pixel tiles (outputs 36 and 64
+     * wide) and a partial channel tile: were a pipeline's loops left rolled, llvmpipe's limit
+     * of 65535 iterations per invocation would cut them short here. The second pads right
+     * and bottom only (a tile's inputs then start on a vec4 boundary). */
+    { 1, 128, 3, 36, 16, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
+    { 1, 128, 2, 64, 20, 3, 1, 0, 0, 2, 2, FALSE, FALSE },
     /* Fewer tiles than lanes, so that lanes take channel groups (CG): 4 tiles of a batch of
      * 2 (two groups, the second past Cout = 20 in part), 2 tiles of a 1x1 (four groups). */
     { 2, 8, 4, 4, 20, 3, 1, 1, 1, 1, 1, TRUE, FALSE },
@@ -285,9 +311,12 @@ test_conv (ArTest *t)
         check_conv (t, dts[d], c, AR_CONV2D_VEC4, acc);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_NO_SUBGROUP, acc);
         check_conv (t, dts[d], c, AR_CONV2D_VEC4_TEXEL, acc);
+        if (c->k == 3 && c->stride == 1)
+          check_conv (t, dts[d], c, AR_CONV2D_VEC4_WINOGRAD, acc);
       }
     }
     check_too_small (t, dts[d]);
+    check_winograd_refused (t, dts[d]);
   }
   /* Upsample + convolution in one: a CPU kernel like the vec4 ones. Odd heights, widths 4
    * (output tiles of 8), 8 and 12 (a partial 16-pixel tile), partial channel tiles, batch 2,
