@@ -279,6 +279,42 @@ test_skip (ArTest *t)
       err ? err->message : "");
 }
 
+/* CPU devices flush fp32 denormals (ar-device.c: lavapipe's threads take flush-to-zero and
+ * denormals-are-zero from the thread that creates the device; each instruction meeting a
+ * denormal would otherwise take a microcode assist, ~40x slower convolutions). A product
+ * that underflows to a denormal must come back 0, a denormal input must count as 0, and a
+ * small normal product must survive. Were the flags not inherited, the first two fail. */
+static void
+test_denormals (ArTest *t)
+{
+  if (!t->dev->caps.is_cpu) {
+    printf ("# denormals: not checked, the flush is set for CPU devices only\n");
+    return;
+  }
+  const gsize n = 64;
+  float a[64], b[64], ref[64];
+  for (gsize i = 0; i < n; i++) {
+    guint kind = i % 3;
+    a[i] = kind == 0 ? 1e-20f : kind == 1 ? 1e-39f : 1e-10f;   /* 1e-39: denormal */
+    b[i] = kind == 0 ? 2e-20f : kind == 1 ? 1.0f : 3e-10f;
+    ref[i] = kind == 2 ? a[i] * b[i] : 0.0f;
+  }
+  g_autoptr (ArBuffer) ba = art_upload (t, AR_F32, a, n);
+  g_autoptr (ArBuffer) bb = art_upload (t, AR_F32, b, n);
+  g_autoptr (ArBuffer) bo = art_alloc (t, AR_F32, n);
+  art_begin (t);
+  ar_op_mul (t->cmd, AR_F32, ba, bb, bo, n);
+  if (!art_run (t))
+    return;
+  g_autofree float *out = art_download (t, AR_F32, bo, n);
+  guint wrong = 0;
+  for (gsize i = 0; i < n; i++)
+    wrong += out[i] != ref[i];
+  art_report_cond (t, "denormals_flushed", "[64]", AR_F32, wrong == 0,
+      "%u of 64 wrong (out[0]=%g, want 0; out[1]=%g, want 0; out[2]=%g)", wrong, out[0], out[1],
+      out[2]);
+}
+
 void
 test_runtime (ArTest *t)
 {
@@ -288,4 +324,5 @@ test_runtime (ArTest *t)
   test_threads (t);
   test_timing (t);
   test_skip (t);
+  test_denormals (t);
 }
