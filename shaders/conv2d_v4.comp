@@ -117,8 +117,9 @@ void main()
         // block's fetches; stored transformed, they would take 6 per row instead of 3).
         // Every loop here must unroll: rolled, the arrays become indexed memory and
         // llvmpipe's limit of 65535 loop iterations per invocation cuts the loops short
-        // without an error (F(2,3) with 32-pixel tiles did so: larger arrays). The op tests'
-        // 64- and 128-channel cases would fail then.
+        // without an error. An inner loop whose bounds depended on an outer loop's counter
+        // stayed rolled (F(2,3) and 64-pixel tiles: 5x slower and wrong), so every bound
+        // below is a constant. The op tests' 128-channel cases would fail otherwise.
         const uint NT = TP / 4;                 // Winograd tiles per invocation
         float m[TC * NT * 6];                   // [c][t][k]: the transformed sums
         [[unroll]] for (uint i = 0; i < TC * NT * 6; i++)
@@ -181,9 +182,9 @@ void main()
                     [[unroll]] for (uint t0 = 0; t0 < NT; t0 += RT) {
                         [[unroll]] for (uint f = 0; f < 12; f++) {
                             float w = gt[(c * 12 + f) * 6 + k];
-                            [[unroll]] for (uint t = t0; t < t0 + RT; t++)
-                                m[(c * NT + t) * 6 + k] = fma(u[(f * NT + t) * 6 + k], w,
-                                    m[(c * NT + t) * 6 + k]);
+                            [[unroll]] for (uint q = 0; q < RT; q++)
+                                m[(c * NT + t0 + q) * 6 + k] = fma(u[(f * NT + t0 + q) * 6 + k],
+                                    w, m[(c * NT + t0 + q) * 6 + k]);
                         }
                     }
                 }
