@@ -11,9 +11,11 @@ G_BEGIN_DECLS
  * and strides 1..4 are supported. */
 /* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the patch
  * kernel otherwise from 256 output pixels (the direct kernel below, where AR_VULKAN_AVOID
- * names conv_patch or where the patch tile exceeds the device's limits; the cooperative-matrix tiles only when asked for); on CPU
- * devices the vec4 register-tiled kernel where the shape allows it (stride 1, square kernel 1
- * or 3 with "same" padding, in_channels and in_w multiples of 4) and the direct kernel
+ * names conv_patch or where the patch tile exceeds the device's limits; the
+ * cooperative-matrix tiles only when asked for); on CPU devices the vec4 register-tiled
+ * kernel where the shape allows it (stride 1 or 2, square kernel 1 or 3, padding below the
+ * kernel size, in_channels, in_w and out_w multiples of 4; in its texel flavour, with
+ * Winograd F(4,3) rows for 3x3 stride-1 outputs from 32 columns) and the direct kernel
  * otherwise. The others force one (tests, benchmarks); VEC4 on a shape it does not support
  * fails the recording, and so does PATCH where its tile exceeds the device's limits. */
 typedef enum {
