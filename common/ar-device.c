@@ -17,10 +17,10 @@ G_DEFINE_QUARK (ar-error-quark, ar_error)
  * that meets one takes a microcode assist: a 64->64 3x3 convolution at 64x64 took 0.49-0.55 s
  * of CPU time on denormal inputs (or normal inputs whose products are denormal) against 12 ms
  * on normal ones. Softmax tails (exp below -87), SiLU and GELU far into the negatives make
- * such values. Its worker threads are created while the instance and device are, and take
- * the creating thread's MXCSR: so that thread sets flush-to-zero and denormals-are-zero
- * for that span only (Vulkan lets fp32 denormals flush where a shader does not ask to
- * preserve them; GPUs flush too). A driver whose threads already exist keeps its state. */
+ * such values. Lavapipe's queue and worker threads start in vkCreateDevice and take the
+ * creating thread's MXCSR: so for CPU devices that call runs with flush-to-zero and
+ * denormals-are-zero, restored after (Vulkan lets fp32 denormals flush where a shader does
+ * not ask to preserve them). GPU drivers' threads are left alone. */
 typedef struct {
   guint mxcsr;
 } FpState;
@@ -317,8 +317,8 @@ parse_skip (const char *list)
   return out;
 }
 
-static ArDevice *
-device_create (GError **error)
+ArDevice *
+ar_device_new (GError **error)
 {
   g_autoptr (ArDevice) dev = g_new0 (ArDevice, 1);
   dev->refcount = 1;
@@ -482,7 +482,14 @@ device_create (GError **error)
     .enabledExtensionCount = n_dev_exts,
     .ppEnabledExtensionNames = dev_exts,
   };
-  if (!ar_vk_check (vkCreateDevice (dev->physical, &dci, NULL, &dev->device), "vkCreateDevice", error))
+  /* Lavapipe starts its queue and worker threads here (see flush_denormals_begin). */
+  FpState fp = { 0 };
+  if (dev->caps.is_cpu)
+    fp = flush_denormals_begin ();
+  VkResult created = vkCreateDevice (dev->physical, &dci, NULL, &dev->device);
+  if (dev->caps.is_cpu)
+    flush_denormals_end (fp);
+  if (!ar_vk_check (created, "vkCreateDevice", error))
     return NULL;
   vkGetDeviceQueue (dev->device, dev->queue_family, 0, &dev->queue);
 
@@ -503,15 +510,6 @@ device_create (GError **error)
   if (!dev->dummy)
     return NULL;
   return g_steal_pointer (&dev);
-}
-
-ArDevice *
-ar_device_new (GError **error)
-{
-  FpState fp = flush_denormals_begin ();
-  ArDevice *dev = device_create (error);
-  flush_denormals_end (fp);
-  return dev;
 }
 
 ArDevice *
