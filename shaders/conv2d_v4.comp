@@ -120,8 +120,8 @@ void main()
         // without an error. An inner loop whose bounds depended on an outer loop's counter
         // stayed rolled (F(2,3) and 64-pixel tiles: 5x slower and wrong), so every bound
         // below is a constant. The op tests' 128-channel cases would fail otherwise.
-        const uint NT = TP / 4;                 // Winograd tiles per invocation
-        float m[TC * NT * 6];                   // [c][t][k]: the transformed sums
+        const uint NT = TP / 4;                 // Winograd tiles per invocation (wt)
+        float m[TC * NT * 6];                   // [c][wt][k]: the transformed sums
         [[unroll]] for (uint i = 0; i < TC * NT * 6; i++)
             m[i] = 0.0;
         for (uint ci0 = 0; ci0 < pc.Cin; ci0 += 4) {
@@ -145,7 +145,7 @@ void main()
                     gt[o + 5] = g2;
                 }
             }
-            float u[12 * NT * 6];               // [cc * 3 + ky][t][k]
+            float u[12 * NT * 6];               // [cc * 3 + ky][wt][k]
             [[unroll]] for (uint cc = 0; cc < 4; cc++) {
                 const uint in_base = (b * pc.Cin + ci0 + cc) * plane4;
                 [[unroll]] for (uint ky = 0; ky < 3; ky++) {
@@ -159,17 +159,17 @@ void main()
                         [[unroll]] for (uint e = 0; e < 4; e++)
                             xv[4 * j + e] = v[e];
                     }
-                    [[unroll]] for (uint t = 0; t < NT; t++) {
-                        const uint o = ((cc * 3 + ky) * NT + t) * 6, x0 = SH + 4 * t;
+                    [[unroll]] for (uint wt = 0; wt < NT; wt++) {
+                        const uint o = ((cc * 3 + ky) * NT + wt) * 6, x0 = SH + 4 * wt;
                         float d0 = xv[x0], d1 = xv[x0 + 1], d2 = xv[x0 + 2], d3 = xv[x0 + 3],
                             d4 = xv[x0 + 4], d5 = xv[x0 + 5];
-                        float p = d4 - 4.0 * d2, q = d3 - 4.0 * d1;
-                        float r = d4 - d2, s = 2.0 * (d3 - d1);
+                        float e1 = d4 - 4.0 * d2, o1 = d3 - 4.0 * d1;
+                        float e3 = d4 - d2, o3 = 2.0 * (d3 - d1);
                         u[o] = 4.0 * d0 - 5.0 * d2 + d4;
-                        u[o + 1] = p + q;
-                        u[o + 2] = p - q;
-                        u[o + 3] = r + s;
-                        u[o + 4] = r - s;
+                        u[o + 1] = e1 + o1;
+                        u[o + 2] = e1 - o1;
+                        u[o + 3] = e3 + o3;
+                        u[o + 4] = e3 - o3;
                         u[o + 5] = 4.0 * d1 - 5.0 * d3 + d5;
                     }
                 }
@@ -191,8 +191,8 @@ void main()
             }
         }
         [[unroll]] for (uint c = 0; c < TC; c++) {
-            [[unroll]] for (uint t = 0; t < NT; t++) {
-                const uint o = (c * NT + t) * 6, y = c * TP + 4 * t;
+            [[unroll]] for (uint wt = 0; wt < NT; wt++) {
+                const uint o = (c * NT + wt) * 6, y = c * TP + 4 * wt;
                 float s = m[o + 1] + m[o + 2], d = m[o + 1] - m[o + 2];
                 float s2 = m[o + 3] + m[o + 4], d2 = m[o + 3] - m[o + 4];
                 acc[y] = m[o] + s + s2;
