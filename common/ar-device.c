@@ -20,27 +20,25 @@ G_DEFINE_QUARK (ar-error-quark, ar_error)
  * such values. Lavapipe's queue and worker threads start in vkCreateDevice and take the
  * creating thread's MXCSR: so for CPU devices that call runs with flush-to-zero and
  * denormals-are-zero, restored after (Vulkan lets fp32 denormals flush where a shader does
- * not ask to preserve them). GPU drivers' threads are left alone. */
-typedef struct {
-  guint mxcsr;
-} FpState;
-
-static FpState
+ * not ask to preserve them). GPU drivers' threads are left alone. Returns the MXCSR to
+ * restore (0 off x86). */
+static guint
 flush_denormals_begin (void)
 {
-  FpState old = { 0 };
 #if defined(__x86_64__) || defined(__i386__)
-  old.mxcsr = _mm_getcsr ();
-  _mm_setcsr (old.mxcsr | 0x8000 /* FTZ */ | 0x0040 /* DAZ */);
-#endif
+  guint old = _mm_getcsr ();
+  _mm_setcsr (old | 0x8000 /* FTZ */ | 0x0040 /* DAZ */);
   return old;
+#else
+  return 0;
+#endif
 }
 
 static void
-flush_denormals_end (FpState old)
+flush_denormals_end (guint old)
 {
 #if defined(__x86_64__) || defined(__i386__)
-  _mm_setcsr (old.mxcsr);
+  _mm_setcsr (old);
 #else
   (void) old;
 #endif
@@ -483,12 +481,10 @@ ar_device_new (GError **error)
     .ppEnabledExtensionNames = dev_exts,
   };
   /* Lavapipe starts its queue and worker threads here (see flush_denormals_begin). */
-  FpState fp = { 0 };
-  if (dev->caps.is_cpu)
-    fp = flush_denormals_begin ();
+  guint mxcsr = dev->caps.is_cpu ? flush_denormals_begin () : 0;
   VkResult created = vkCreateDevice (dev->physical, &dci, NULL, &dev->device);
   if (dev->caps.is_cpu)
-    flush_denormals_end (fp);
+    flush_denormals_end (mxcsr);
   if (!ar_vk_check (created, "vkCreateDevice", error))
     return NULL;
   vkGetDeviceQueue (dev->device, dev->queue_family, 0, &dev->queue);

@@ -62,23 +62,33 @@ check_conv (ArTest *t, ArDType dt, const ConvCase *c, ArConv2dPath path, gboolea
         2.0 * n_out * c->cin * c->k * c->k / (best * 1e3));
 }
 
+/* A convolution that must not run: the recording fails with an error holding @want and
+ * @also (when not NULL), and nothing is dispatched. Buffers hold n_in, n_w and n_out elements. */
+static void
+check_refused (ArTest *t, ArDType dt, const ArConv2dParams *p, gsize n_in, gsize n_w,
+    gsize n_out, const char *shape, const char *want, const char *also)
+{
+  g_autoptr (ArBuffer) bi = art_alloc (t, dt, n_in);
+  g_autoptr (ArBuffer) bw = art_alloc (t, dt, n_w);
+  g_autoptr (ArBuffer) bo = art_alloc (t, dt, n_out);
+  GError *err = NULL;
+  art_begin (t);
+  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, p);
+  gboolean ran = ar_cmd_run (t->cmd, &err);
+  gboolean ok = !ran && err && strstr (err->message, want)
+      && (!also || strstr (err->message, also));
+  art_report_cond (t, "conv2d", shape, dt, ok, "error=\"%s\"", err ? err->message : "none");
+  g_clear_error (&err);
+}
+
 /* A too-small output buffer must fail the recording with a message naming the op. */
 static void
 check_too_small (ArTest *t, ArDType dt)
 {
   ArConv2dParams p;
   ar_conv2d_params_init (&p, 3, 16, 16, 8, 3, 1, 1);
-  g_autoptr (ArBuffer) bi = art_alloc (t, dt, 3 * 16 * 16);
-  g_autoptr (ArBuffer) bw = art_alloc (t, dt, 8 * 3 * 9);
-  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 8 * 16 * 16 / 2);
-  GError *err = NULL;
-  art_begin (t);
-  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
-  gboolean ran = ar_cmd_run (t->cmd, &err);
-  gboolean ok = !ran && err && strstr (err->message, "conv2d") && strstr (err->message, "out");
-  art_report_cond (t, "conv2d", "[1,3,16,16]->[8,16,16]k3/out-too-small", dt, ok,
-      "error=\"%s\"", err ? err->message : "none");
-  g_clear_error (&err);
+  check_refused (t, dt, &p, 3 * 16 * 16, 8 * 3 * 9, 8 * 16 * 16 / 2,
+      "[1,3,16,16]->[8,16,16]k3/out-too-small", "conv2d", "out");
 }
 
 /* Winograd asked for where it does not apply (a strided 3x3): a clear error, no dispatch. */
@@ -88,17 +98,8 @@ check_winograd_refused (ArTest *t, ArDType dt)
   ArConv2dParams p;
   ar_conv2d_params_init (&p, 4, 8, 8, 4, 3, 2, 1);
   p.path = AR_CONV2D_VEC4_WINOGRAD;
-  g_autoptr (ArBuffer) bi = art_alloc (t, dt, 4 * 8 * 8);
-  g_autoptr (ArBuffer) bw = art_alloc (t, dt, 4 * 4 * 9);
-  g_autoptr (ArBuffer) bo = art_alloc (t, dt, 4 * 4 * 4);
-  GError *err = NULL;
-  art_begin (t);
-  ar_op_conv2d (t->cmd, dt, bi, bw, NULL, bo, &p);
-  gboolean ran = ar_cmd_run (t->cmd, &err);
-  art_report_cond (t, "conv2d", "[1,4,8,8]->[4,4,4]k3s2/winograd-refused", dt,
-      !ran && err && strstr (err->message, "Winograd") && strstr (err->message, "stride 2"),
-      "error=\"%s\"", err ? err->message : "none");
-  g_clear_error (&err);
+  check_refused (t, dt, &p, 4 * 8 * 8, 4 * 4 * 9, 4 * 4 * 4,
+      "[1,4,8,8]->[4,4,4]k3s2/winograd-refused", "Winograd", "stride 2");
 }
 
 /* Upsample 2x + "same" 3x3 convolution as one (ar_op_conv2d_up2), against the C upsample
@@ -281,17 +282,8 @@ test_conv (ArTest *t)
       ArConv2dParams p;
       ar_conv2d_params_init (&p, 2, 4, 4, 2, 3, 1, 1);
       p.path = AR_CONV2D_TILE_COOPMAT;
-      g_autoptr (ArBuffer) bi = art_alloc (t, dts[d], 2 * 4 * 4);
-      g_autoptr (ArBuffer) bw = art_alloc (t, dts[d], 2 * 2 * 9);
-      g_autoptr (ArBuffer) bo = art_alloc (t, dts[d], 2 * 4 * 4);
-      GError *err = NULL;
-      art_begin (t);
-      ar_op_conv2d (t->cmd, dts[d], bi, bw, NULL, bo, &p);
-      gboolean ran = ar_cmd_run (t->cmd, &err);
-      art_report_cond (t, "conv2d", "[1,2,4,4]->[2,4,4]/tile-coopmat-unavailable", dts[d],
-          !ran && err && strstr (err->message, "cooperative"), "error=\"%s\"",
-          err ? err->message : "none");
-      g_clear_error (&err);
+      check_refused (t, dts[d], &p, 2 * 4 * 4, 2 * 2 * 9, 2 * 4 * 4,
+          "[1,2,4,4]->[2,4,4]/tile-coopmat-unavailable", "cooperative", NULL);
     }
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
       const ConvCase *c = &cases[i];
