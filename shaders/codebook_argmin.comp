@@ -2,7 +2,7 @@
 // Nearest codebook entry for VPW vectors per workgroup. The vectors are staged in shared
 // memory; the threads split the codebook (thread t takes JB consecutive codes from t*JB, then
 // the next L*JB); each distance is a sequential fp32 sum over the dims (a fixed order), and
-// one final pass picks the minimum with ties to the lower index.
+// pairwise merges pick the minimum with ties to the lower index.
 //
 // USE_TEXEL (codebook_argmin_texel), the CPU-device kernel, for channel-major vectors with hw
 // and dim multiples of 4: no shared memory, x and E read as uniform texel buffers of vec4s.
@@ -164,6 +164,28 @@ void main()
         best_j_sh[v * L + t] = best_j[v];
     }
 #endif
+#ifndef USE_TEXEL
+    // Pairwise merges, log2(L) rounds, instead of one invocation scanning all L candidates
+    // (256 shared loads in a row in the wide shape). The order (distance, then index) is
+    // total, so any merge order picks the same code; invocations without codes hold
+    // (+inf, 0) like a thread whose every distance is +inf, and the lower index wins.
+    for (uint s = 1u; s < L; s *= 2u) {
+        barrier();
+        if ((t & (2u * s - 1u)) == 0u && t + s < L)
+            for (uint v = 0; v < VPW; v++) {
+                float d = best_d_sh[v * L + t + s];
+                uint jj = best_j_sh[v * L + t + s];
+                float bd = best_d_sh[v * L + t];
+                if (d < bd || (d == bd && jj < best_j_sh[v * L + t])) {
+                    best_d_sh[v * L + t] = d;
+                    best_j_sh[v * L + t] = jj;
+                }
+            }
+    }
+    barrier();
+    if (t < VPW && v0 + t < pc.n)
+        tokens[v0 + t] = best_j_sh[t * L];
+#else
     barrier();
     if (t < VPW && v0 + t < pc.n) {
         uint v = t;
@@ -179,4 +201,5 @@ void main()
         }
         tokens[v0 + v] = bj;
     }
+#endif
 }

@@ -1,9 +1,19 @@
 #include "ar-ops.h"
+#include <stdio.h>
 
 #define ARGMIN_LOCAL 64
 #define ARGMIN_LOCAL_CPU 32
 #define ARGMIN_CODES 4          /* codes per thread at once: register blocking */
 #define ARGMIN_VECTORS 4        /* vectors per workgroup: each code row read serves all */
+/* The wide shape (GPUs): 256 threads of 2 codes each, one vector per workgroup. The narrow
+ * one used 4 workgroups for iris-small's 16 vectors. H200: 198 -> 143 us per encode, encode
+ * 1.30-1.32 -> 1.25-1.28 ms (alternating runs); `large` (256 vectors) unchanged. Still
+ * latency-bound: each thread walks its own code rows, so a warp's loads do not coalesce (a
+ * transposed copy of the codebook would). AR_ARGMIN_WIDE=local,vectors,codes overrides the
+ * shape, for sweeps on a device. */
+#define ARGMIN_WIDE_LOCAL 256
+#define ARGMIN_WIDE_VECTORS 1
+#define ARGMIN_WIDE_CODES 2
 /* The texel kernel (CPU devices): 8 codes per lane, 8 vectors per workgroup (4 where hw is
  * no multiple of 8). */
 #define ARGMIN_TEXEL_LOCAL 32
@@ -72,10 +82,24 @@ ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,
         bind, G_N_ELEMENTS (bind), &pc, sizeof pc, gx, gy, 1);
     return;
   }
+  gboolean wide = path == AR_CODEBOOK_SHARED_WIDE
+      || (path == AR_CODEBOOK_AUTO && !ar_cmd_device (cmd)->caps.is_cpu);
   /* The staged vectors live in shared memory: fewer per workgroup for long vectors. */
-  guint vpw = ARGMIN_VECTORS;
+  guint vpw = wide ? ARGMIN_WIDE_VECTORS : ARGMIN_VECTORS, codes = ARGMIN_CODES;
   /* Fewer threads on CPUs: more workgroups per lane of work (measured on lavapipe). */
-  guint local = ar_cmd_device (cmd)->caps.is_cpu ? ARGMIN_LOCAL_CPU : ARGMIN_LOCAL;
+  guint local = wide ? ARGMIN_WIDE_LOCAL
+      : ar_cmd_device (cmd)->caps.is_cpu ? ARGMIN_LOCAL_CPU : ARGMIN_LOCAL;
+  if (wide) {
+    codes = ARGMIN_WIDE_CODES;
+    guint l, v, c;
+    const char *env = g_getenv ("AR_ARGMIN_WIDE");
+    if (env && sscanf (env, "%u,%u,%u", &l, &v, &c) == 3 && l >= 1 && l <= 1024 && v >= 1
+        && v <= 16 && c >= 1 && c <= 16) {
+      local = l;
+      vpw = v;
+      codes = c;
+    }
+  }
   while (vpw > 1 && (guint64) vpw * dim * 4 > 16384)
     vpw /= 2;
   guint64 xmax = (guint64) vpw * dim;
@@ -88,7 +112,7 @@ ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,
   if (n == 0)
     return;
   CodebookPush pc = { n, dim, codebook_size, hw };
-  guint32 spec[] = { local, vpw, (guint32) xmax, ARGMIN_CODES }, gx, gy;
+  guint32 spec[] = { local, vpw, (guint32) xmax, codes }, gx, gy;
   ar_cmd_groups_1d (cmd, ar_div_up (n, vpw), &gx, &gy);
   ArBinding bind[] = { AR_READ (x), AR_READ (codebook), AR_WRITE (tokens) };
   ar_cmd_dispatch (cmd, AR_SHADER (codebook_argmin, dt), spec, 4, bind, 3, &pc, sizeof pc, gx,

@@ -11,13 +11,18 @@ G_BEGIN_DECLS
 void ar_op_codebook_argmin (ArCmd *cmd, ArDType dt, const ArBuffer *x, const ArBuffer *codebook,
     ArBuffer *tokens, guint n, guint dim, guint codebook_size, guint hw);
 
-/* Which kernel computes it (both sum the same terms in the same order). AUTO takes the texel
- * kernel on CPU devices where it applies, the shared-memory kernel otherwise. */
+/* Which kernel computes it (all sum the same terms in the same order). AUTO takes the texel
+ * kernel on CPU devices where it applies, the shared-memory kernel otherwise: on GPUs in its
+ * wide shape. */
 typedef enum {
   AR_CODEBOOK_AUTO = 0,
   AR_CODEBOOK_SHARED,   /* vectors staged in shared memory, storage-buffer loads */
   AR_CODEBOOK_TEXEL,    /* x and E read as vec4 texels: channel-major vectors (hw > 0) with hw
                          * and dim multiples of 4, texel-viewable buffers; else an error */
+  AR_CODEBOOK_SHARED_WIDE,   /* the shared-memory kernel with one vector per workgroup and
+                              * 256 threads of 2 codes each: 16 times the workgroups, for
+                              * GPUs, where few vectors (iris-small's 16) left most of the
+                              * device idle */
 } ArCodebookPath;
 
 void ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,

@@ -43,7 +43,7 @@ check_argmin_path (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw,
     return;
   g_autofree guint32 *out = art_download_u32 (t, btok, n);
   static const char *kinds[] = { "uniform", "grid", "dup" };
-  static const char *paths[] = { "", " shared", " texel" };
+  static const char *paths[] = { "", " shared", " texel", " wide" };
   g_autofree gchar *shape = g_strdup_printf ("[n=%u dim=%u K=%u hw=%u %s%s]", n, dim, K, hw,
       kinds[kind], paths[path]);
   art_report_exact (t, "codebook_argmin", shape, dt, out, ref, n);
@@ -53,13 +53,14 @@ check_argmin_path (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw,
         3.0 * n * K * dim / ar_cmd_gpu_time_us (t->cmd) / 1e3);
 }
 
-/* Every path that applies: the automatic choice, and on channel-major vectors with hw and
- * dim multiples of 4 both kernels by name. */
+/* Every path that applies: the automatic choice, the wide shape (AUTO's on GPUs), and on
+ * channel-major vectors with hw and dim multiples of 4 the other two kernels by name. */
 static void
 check_argmin (ArTest *t, ArDType dt, guint n, guint dim, guint K, guint hw, DataKind kind,
     gboolean timed)
 {
   check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_AUTO);
+  check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_SHARED_WIDE);
   if (hw > 0 && hw % 4 == 0 && dim % 4 == 0) {
     check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_SHARED);
     check_argmin_path (t, dt, n, dim, K, hw, kind, timed, AR_CODEBOOK_TEXEL);
