@@ -24,6 +24,7 @@ G_STATIC_ASSERT (sizeof (Conv2dPush) == 48);
 /* Fewest input channels for which AUTO takes the split-channel kernel where preferred (its
  * lanes take the channels in turn: with 16, half of a 32-lane subgroup already idles). */
 #define CONV_SPLIT_MIN_CIN 16
+#define CONV_SPLIT_1X1_MAX_PIXELS 256
 /* Largest tile of the vec4 kernel (conv2d_v4.comp): TC output channels x TP pixels. Lavapipe,
  * 64->64 64x64 3x3, subgroup variant, GFLOP/s (machine loaded, best of 4 runs): 16x16 ~15,
  * 8x16 ~13, 16x8 ~10, 8x8 ~8-11, 4x8 ~6, 4x4 ~5; the direct kernel ~4.5. Narrow images and
@@ -301,8 +302,19 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
     .accumulate = p->accumulate,
   };
   ArBinding bind[] = { AR_READ (in), AR_READ (weight), AR_READ (bias), AR_WRITE (out) };
+  /* GPUs, 1x1 kernels on images up to CONV_SPLIT_1X1_MAX_PIXELS: the split-channel kernel
+   * (below) instead of the tiles, whose 64x64 output tile left most of the device idle there.
+   * H200, iris-small's attention projections (16x16 and 8x8, 64 channels): 21 per encode
+   * 378 -> 188 us, 29 per decode 496 -> 260; encode 1.38-1.39 -> 1.25-1.28 ms, decode
+   * 2.58-2.62 -> 2.41-2.49 (alternating runs). AR_VULKAN_AVOID=conv_split_1x1 keeps the tiles
+   * (A/B runs). */
+  gboolean split_1x1 = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
+      && dev->caps.subgroup_arith && p->kernel_h == 1 && p->kernel_w == 1
+      && (guint64) Ho * Wo <= CONV_SPLIT_1X1_MAX_PIXELS
+      && p->in_channels >= CONV_SPLIT_MIN_CIN && !ar_device_avoids (dev, "conv_split_1x1");
   if (p->path == AR_CONV2D_TILE_SHARED || p->path == AR_CONV2D_TILE_COOPMAT
-      || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu && p->kernel_h == 1 && p->kernel_w == 1)) {
+      || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu && p->kernel_h == 1 && p->kernel_w == 1
+          && !split_1x1)) {
     record_tile (cmd, dt, &pc, bind, p, p->path == AR_CONV2D_TILE_COOPMAT);
     return;
   }
@@ -392,10 +404,10 @@ ar_op_conv2d (ArCmd *cmd, ArDType dt, const ArBuffer *in, const ArBuffer *weight
    * H100); the split-channel kernel spreads the channels over a subgroup's lanes. H200,
    * iris-small, two alternating pairs: encode 2.54 -> 1.56 ms, decode 4.41 -> 2.75, frame
    * 13.1 -> 10.3. AR_VULKAN_AVOID=conv_split_cin keeps the direct kernel (A/B runs). */
-  gboolean split_auto = p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
+  gboolean split_auto = split_1x1 || (p->path == AR_CONV2D_AUTO && !dev->caps.is_cpu
       && dev->caps.subgroup_arith && p->kernel_h * p->kernel_w > 1
       && (guint64) Ho * Wo < CONV_PATCH_MIN_PIXELS && p->in_channels >= CONV_SPLIT_MIN_CIN
-      && !ar_device_avoids (dev, "conv_split_cin");
+      && !ar_device_avoids (dev, "conv_split_cin"));
   if (p->path == AR_CONV2D_SPLIT_CIN || split_auto) {
     if (!dev->caps.subgroup_arith) {
       ar_cmd_fail_invalid (cmd, "conv2d: the split-channel kernel needs subgroup arithmetic");

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
  * Padding is zeros and may be asymmetric: taming-transformers' strided downsample is
  * pad_bottom = pad_right = 1, pad_top = pad_left = 0, stride 2, kernel 3. Kernel sizes 1..7
  * and strides 1..4 are supported. */
-/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels and the patch
+/* Kernel choice: AUTO takes, on GPUs, the implicit-GEMM tiles for 1x1 kernels above 256
+ * output pixels (the split-channel kernel up to 256, from 16 input channels) and the patch
  * kernel otherwise from 256 output pixels (the direct kernel below, where AR_VULKAN_AVOID
  * names conv_patch or where the patch tile exceeds the device's limits; the
  * cooperative-matrix tiles only when asked for); on CPU devices the vec4 register-tiled
@@ -35,9 +36,10 @@ typedef enum {
   AR_CONV2D_SPLIT_CIN,           /* the direct kernel with a subgroup per tile, its lanes
                                   * splitting the input channels: for small images with many
                                   * channels. Needs subgroup arithmetic, else an error. AUTO's
-                                  * choice on GPUs for kernels above 1x1, below 256 output
-                                  * pixels, from 16 input channels (unless AR_VULKAN_AVOID
-                                  * names conv_split_cin) */
+                                  * choice on GPUs for kernels above 1x1 below 256 output
+                                  * pixels and 1x1 kernels up to 256, from 16 input channels
+                                  * (unless AR_VULKAN_AVOID names conv_split_cin, or for 1x1
+                                  * conv_split_1x1) */
   AR_CONV2D_VEC4_WINOGRAD,       /* VEC4_TEXEL computing each row with Winograd F(4,3): 3x3
                                   * kernels at stride 1 only, else an error. AUTO's choice on
                                   * CPU devices for those from 32 output columns */
