@@ -18,6 +18,15 @@ const uint BM = 32, BN = 32;
 #else
 const uint BM = 64, BN = 64;
 #endif
+// Outputs per invocation along each side: 4, or with -DTILE_WIDE (32x32 tiles) 2, so 256
+// invocations instead of 64. A 32x32 grid of iris-small's prefill has ~2 workgroups per
+// multiprocessor: at 64 invocations each, 4 warps, too few to hide a shared-memory load's
+// latency behind another warp's products (H200 profile: ~1.5 us per 16-deep K step).
+#if defined(TILE_WIDE)
+const uint TO = 2;
+#else
+const uint TO = 4;
+#endif
 #ifdef COOPMAT
 const uint TILE_LOCAL = 128, BK = 32;
 const uint SA = BK + 8;     // fp16 row stride: 80 bytes keeps 16-byte alignment, spreads banks
@@ -26,7 +35,7 @@ shared float16_t sh_a[BM * SA];   // [m][k]
 shared float16_t sh_w[BN * SA];   // [n][k]
 shared float sh_c[BM * SC];       // [m][n]
 #else
-const uint TILE_LOCAL = (BM / 4) * (BN / 4), BK = 16;   // 4x4 outputs per invocation
+const uint TILE_LOCAL = (BM / TO) * (BN / TO), BK = 16;   // TO x TO outputs per invocation
 const uint SA = BM + 1;     // [k][m] rows padded against bank conflicts on the staging stores
 shared float sh_a[BK * SA];       // [k][m]
 shared float sh_w[BK * SA];       // [k][n]
@@ -107,30 +116,30 @@ void tile_gemm(uint m0, uint n0, uint K)
         tile_store(m0 + row, n0 + col, sh_c[row * SC + col]);
     }
 #else
-    const uint TX = BN / 4, TY = BM / 4;
+    const uint TX = BN / TO, TY = BM / TO;
     const uint tx = tid % TX, ty = tid / TX;
-    float acc[16];
-    for (uint t = 0; t < 16; t++)
+    float acc[TO * TO];
+    for (uint t = 0; t < TO * TO; t++)
         acc[t] = 0.0;
     for (uint k0 = 0; k0 < K; k0 += BK) {
         tile_stage(k0);
         barrier();
         for (uint kk = 0; kk < BK; kk++) {
-            float av[4], wv[4];
-            for (uint i = 0; i < 4; i++)
+            float av[TO], wv[TO];
+            for (uint i = 0; i < TO; i++)
                 av[i] = sh_a[kk * SA + ty + TY * i];
-            for (uint j = 0; j < 4; j++)
+            for (uint j = 0; j < TO; j++)
                 wv[j] = sh_w[kk * SA + tx + TX * j];
-            for (uint i = 0; i < 4; i++)
-                for (uint j = 0; j < 4; j++)
-                    acc[i * 4 + j] = fma(av[i], wv[j], acc[i * 4 + j]);
+            for (uint i = 0; i < TO; i++)
+                for (uint j = 0; j < TO; j++)
+                    acc[i * TO + j] = fma(av[i], wv[j], acc[i * TO + j]);
         }
         barrier();
     }
     // Rows ty + TY i, columns tx + TX j: neighbouring invocations store neighbouring n.
-    for (uint i = 0; i < 4; i++)
-        for (uint j = 0; j < 4; j++)
-            tile_store(m0 + ty + TY * i, n0 + tx + TX * j, acc[i * 4 + j]);
+    for (uint i = 0; i < TO; i++)
+        for (uint j = 0; j < TO; j++)
+            tile_store(m0 + ty + TY * i, n0 + tx + TX * j, acc[i * TO + j]);
 #endif
 }
 

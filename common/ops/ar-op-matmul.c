@@ -110,6 +110,7 @@ static const ArShader *const matvec_sg_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANT
 static const ArShader *const matvec_rows_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matvec_rows);
 static const ArShader *const tile_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile);
 static const ArShader *const tile32_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile32);
+static const ArShader *const tile32w_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_tile32w);
 static const ArShader *const coop_shaders[AR_ACT_COUNT][2] = AR_ACT_VARIANTS (matmul_coop);
 
 static const ArShader *
@@ -215,7 +216,10 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
 
 /* The shared-memory tiles of shaders/matmul_tile.comp: 64x64, or 32x32 (-DTILE32) where the
  * 64x64 grid would have fewer than TILE_SMALL_GRID workgroups (a GPU has ~100 compute units:
- * iris-small's prefill projections at N = 256 were 24 workgroups). */
+ * iris-small's prefill projections at N = 256 were 24 workgroups). AR_MATMUL_TILE32_WIDE=1:
+ * the 32x32 tiles on 256 invocations of 2x2 outputs instead of 64 of 4x4 (-DTILE_WIDE),
+ * written for the next GPU run (not yet timed on one; H200 profile of iris-small's window
+ * prefill: its 37 products on the 32x32 tiles ~1.6 of the frame's 9.4 ms). */
 #define TILE_BM 64
 #define TILE_BN 64
 #define TILE_SMALL 32
@@ -244,7 +248,9 @@ dispatch_tile (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, gu
         pc->M, pc->N, batch);
     return;
   }
-  const ArShader *sh = (coop ? coop_shaders : small ? tile32_shaders : tile_shaders)[act][dt == AR_F16];
+  gboolean wide = small && g_strcmp0 (g_getenv ("AR_MATMUL_TILE32_WIDE"), "1") == 0;
+  const ArShader *sh = (coop ? coop_shaders : wide ? tile32w_shaders : small ? tile32_shaders
+      : tile_shaders)[act][dt == AR_F16];
   ar_cmd_dispatch (cmd, sh, NULL, 0, bind, 4, pc, sizeof *pc, gx, gy, batch);
 }
 
