@@ -8,6 +8,8 @@
 #             (AR_ARGMIN_WIDE=64,4,4: 4 vectors per workgroup, as before);
 #   conv-old  only the 1x1 convolutions on small images back on the 64x64 tiles;
 #   argmin-old only the codebook search narrow again;
+#   tile32w   the 32x32 matmul tiles on 256 invocations (AR_MATMUL_TILE32_WIDE=1; not yet
+#             timed on a GPU);
 #   fold      the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
 #   K@N       variant K on N workgroups (AR_STEP_GROUPS).
 # (AR_QUICK_IRIS / AR_QUICK_LARGE: the lists), the fused step kernels alone (bench-ops) and a
@@ -20,7 +22,7 @@
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 120 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
-for g in step codebook; do
+for g in step codebook matmul; do
   AR_VULKAN_VALIDATE=1 timeout 90 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
   say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
 done
@@ -47,6 +49,7 @@ variants() {   # card frames kinds...
       old) set_env="AR_VULKAN_AVOID=conv_split_1x1 AR_ARGMIN_WIDE=64,4,4" ;;
       conv-old) set_env="AR_VULKAN_AVOID=conv_split_1x1" ;;
       argmin-old) set_env="AR_ARGMIN_WIDE=64,4,4" ;;
+      tile32w) set_env="AR_MATMUL_TILE32_WIDE=1" ;;
       fold) set_env="AR_STEP_FOLD=1" ;;
       plain) set_env="AR_STEP_FOLD=0" ;;
     esac
@@ -55,12 +58,14 @@ variants() {   # card frames kinds...
     say "ab $card $k rc=$?: $(grep -E '^(encode|generate|decode|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-variants iris-small 40 ${AR_QUICK_IRIS-new old conv-old argmin-old new old conv-old argmin-old}
+variants iris-small 40 ${AR_QUICK_IRIS-new tile32w new tile32w new tile32w}
 variants large 12 ${AR_QUICK_LARGE-new plain fold new plain fold}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 \
   models/bench/iris-small.yaml > "$logs/profile-iris-small.log" 2>&1
+AR_MATMUL_TILE32_WIDE=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 \
+  models/bench/iris-small.yaml > "$logs/profile-iris-small-tile32w.log" 2>&1
 echo "==== summary"
 cat "$summary"
