@@ -451,8 +451,24 @@ ar_device_new (GError **error)
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
     .cooperativeMatrix = VK_TRUE,
   };
-  const char *dev_exts[1];
+  const char *dev_exts[2];
   guint n_dev_exts = 0;
+  /* A device-scope clock, for the fused step's trace only. */
+  VkPhysicalDeviceShaderClockFeaturesKHR clk = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
+  };
+  if (has_device_extension (dev, VK_KHR_SHADER_CLOCK_EXTENSION_NAME)) {
+    VkPhysicalDeviceFeatures2 q = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &clk };
+    vkGetPhysicalDeviceFeatures2 (dev->physical, &q);
+    clk.pNext = NULL;
+    clk.shaderSubgroupClock = VK_FALSE;
+    if (clk.shaderDeviceClock) {
+      dev->caps.device_clock = TRUE;
+      dev_exts[n_dev_exts++] = VK_KHR_SHADER_CLOCK_EXTENSION_NAME;
+      clk.pNext = e2.pNext;
+      e2.pNext = &clk;
+    }
+  }
   /* The memory model must come with device scope: other shaders' barriers and atomics use
    * Device scope, invalid with vulkanMemoryModel alone. */
   if (coopmat_usable (dev, f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope && f12.shaderFloat16

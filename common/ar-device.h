@@ -33,6 +33,9 @@ typedef struct {
    * of 32 and the Vulkan memory model (the SPIR-V of such shaders uses it). Off with
    * AR_VULKAN_NO_COOPMAT=1. */
   gboolean coopmat_nv;
+  /* VK_KHR_shader_clock's shaderDeviceClock: a clock all workgroups share (the fused step's
+   * trace, ar_op_decode_step_traced()). */
+  gboolean device_clock;
 } ArDeviceCaps;
 
 typedef struct _ArDevice ArDevice;

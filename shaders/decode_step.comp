@@ -41,6 +41,9 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #extension GL_EXT_shader_atomic_int64 : require
 #endif
+#ifdef TRACE
+#extension GL_EXT_shader_realtime_clock : require
+#endif
 #include "common.glsl"
 #include "activation.glsl"
 
@@ -84,6 +87,14 @@ layout(std430, binding = 5) coherent buffer Res { int64_t res[]; };
 layout(std430, binding = 5) coherent buffer Res4 { i64vec4 res4[]; };
 #endif
 layout(std430, binding = 6) writeonly buffer Logits { STYPE logits[]; };
+#ifdef TRACE
+// TRACE (decode_step_trace, decode_step_fold_trace): each task's timeline, by ticket, 12
+// words: phase, task, workgroup, 0, then device-clock stamps (lo, hi) when the ticket was
+// read, when the wait began (weights preloaded), when it ended, and when the task's stores
+// were done (before its done counter moves). ar_op_decode_step_traced() in ar-op-step.c.
+layout(std430, binding = 7) writeonly buffer Trace { uint trace[]; };
+const uint TRACE_WORDS = 12u;
+#endif
 
 // StepPush in common/ops/ar-op-step.c.
 layout(push_constant) uniform Push {
@@ -762,6 +773,9 @@ void main()
         barrier();
         uint t = sh_ticket;
         barrier();   // everyone has read the ticket before invocation 0 takes the next
+#ifdef TRACE
+        uvec2 c_ticket = clockRealtime2x32EXT();
+#endif
         // The ticket's phase and its task within the phase (uniform).
         uint g = 0u, task = t;   // the embedding's (FIRST 1) when t is 0
         if (t >= FIRST) {
@@ -789,6 +803,9 @@ void main()
         if (g >= n_phases)
             return;
         preload_rows(g, task);   // before the wait: the weights do not depend on it
+#ifdef TRACE
+        uvec2 c_wait = clockRealtime2x32EXT();
+#endif
         if (g > 0u) {
             // The acquire in the invocation that saw the counter, then a barrier that orders
             // buffer memory too: everyone's reads come after the earlier phase's writes.
@@ -798,10 +815,31 @@ void main()
             }
             buffer_barrier();
         }
+#ifdef TRACE
+        uvec2 c_run = clockRealtime2x32EXT();
+#endif
         run_task(g, task);
         // Every invocation's stores reach device scope before the task counts as done.
         memoryBarrierBuffer();
         barrier();
+#ifdef TRACE
+        if (lid == 0u) {
+            uvec2 c_done = clockRealtime2x32EXT();
+            uint r = t * TRACE_WORDS;
+            trace[r] = g;
+            trace[r + 1u] = task;
+            trace[r + 2u] = gl_WorkGroupID.x;
+            trace[r + 3u] = 0u;
+            trace[r + 4u] = c_ticket.x;
+            trace[r + 5u] = c_ticket.y;
+            trace[r + 6u] = c_wait.x;
+            trace[r + 7u] = c_wait.y;
+            trace[r + 8u] = c_run.x;
+            trace[r + 9u] = c_run.y;
+            trace[r + 10u] = c_done.x;
+            trace[r + 11u] = c_done.y;
+        }
+#endif
         if (lid == 0u)
             atomicAdd(ctr[pc.ctr_off + 1u + g], 1u);
     }

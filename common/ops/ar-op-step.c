@@ -363,16 +363,43 @@ ar_step_ticket_offset (const ArStepShape *s, guint step)
   return counters_offset (s, step) * 4;
 }
 
-void
-ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
-    ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
-    ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step)
+guint32
+ar_step_phases (const ArStepShape *s)
 {
-  const char *op = "decode_step";
+  guint32 head = s->head_hidden ? 2 : 1;
+  return s->fold ? 3 * s->layers + head : 1 + 5 * s->layers + head;
+}
+
+guint32
+ar_step_tasks (const ArDevice *dev, const ArStepShape *s, guint32 pos)
+{
+  guint32 rows = rows_per_task (dev), split_keys;
+  guint32 splits = step_splits (dev, s, pos + 1, &split_keys);
+  guint32 per_layer = ar_div_up (3 * s->dim, rows) + s->heads * splits;
+  if (s->fold)
+    per_layer += ar_div_up (ar_div_up (s->hidden, rows), ffn_blocks ());
+  else
+    per_layer += 2 * ar_div_up (s->dim, rows) + ar_div_up (s->hidden, rows);
+  guint32 head = ar_div_up (s->head_hidden ? s->head_hidden : s->vocab, rows)
+      + (s->head_hidden ? ar_div_up (s->vocab, rows) : 0);
+  return (s->fold ? 0 : 1) + s->layers * per_layer + head;
+}
+
+static void
+record_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
+    ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
+    ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step, ArBuffer *trace)
+{
+  const char *op = trace ? "decode_step (traced)" : "decode_step";
   ArDevice *dev = ar_cmd_device (cmd);
   GError *err = NULL;
   if (!ar_step_supported (dev, dt, s, &err)) {
     ar_cmd_fail (cmd, err);
+    return;
+  }
+  if (trace && !dev->caps.device_clock) {
+    ar_cmd_fail_invalid (cmd, "%s: the device has no shader device clock (VK_KHR_shader_clock's "
+        "shaderDeviceClock)", op);
     return;
   }
   if (s->cache_stride < (guint64) s->ctx * 3 * s->dim) {
@@ -399,7 +426,9 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
       || !ar_op_check_size (cmd, op, "ids", ids, (guint64) pos + 1, 4)
       || (s->ledby && !ar_op_check_size (cmd, op, "ledby", ledby, (guint64) pos + 1, 4))
       || !ar_op_check_size (cmd, op, "scratch", scratch, ctr_off + counters_per_step (s), 4)
-      || !ar_op_check_size (cmd, op, "logits", logits, s->vocab, es))
+      || !ar_op_check_size (cmd, op, "logits", logits, s->vocab, es)
+      || (trace && !ar_op_check_size (cmd, op, "trace", trace,
+          (guint64) ar_step_tasks (dev, s, pos) * AR_STEP_TRACE_WORDS, 4)))
     return;
   guint32 hd = s->dim / s->heads;
   guint32 groups = ar_step_groups (dev);
@@ -420,7 +449,28 @@ ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer 
     preload_blocks (dev, s) };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
-    AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits) };
-  ar_cmd_dispatch (cmd, s->fold ? AR_SHADER (decode_step_fold, dt) : AR_SHADER (decode_step, dt),
-      spec, G_N_ELEMENTS (spec), bind, G_N_ELEMENTS (bind), &pc, sizeof pc, groups, 1, 1);
+    AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits), AR_WRITE (trace) };
+  const ArShader *sh = trace
+      ? (s->fold ? AR_SHADER (decode_step_fold_trace, dt) : AR_SHADER (decode_step_trace, dt))
+      : (s->fold ? AR_SHADER (decode_step_fold, dt) : AR_SHADER (decode_step, dt));
+  ar_cmd_dispatch (cmd, sh, spec, G_N_ELEMENTS (spec), bind, trace ? 8 : 7, &pc, sizeof pc,
+      groups, 1, 1);
+}
+
+void
+ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weights,
+    ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
+    ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step)
+{
+  record_step (cmd, dt, s, weights, caches, table, ids, ledby, scratch, logits, pos, step, NULL);
+}
+
+void
+ar_op_decode_step_traced (ArCmd *cmd, ArDType dt, const ArStepShape *s,
+    const ArBuffer *weights, ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids,
+    const ArBuffer *ledby, ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step,
+    ArBuffer *trace)
+{
+  record_step (cmd, dt, s, weights, caches, table, ids, ledby, scratch, logits, pos, step,
+      trace);
 }

@@ -79,4 +79,25 @@ void ar_op_decode_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBu
     ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids, const ArBuffer *ledby,
     ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step);
 
+/* The fused step's trace (benchmarks, tests): ar_op_decode_step() that also writes each
+ * task's timeline to @trace, AR_STEP_TRACE_WORDS guint32s per task in ticket order
+ * (ar_step_tasks() of them): its global phase (0.. ar_step_phases() - 1), its task within the
+ * phase, its workgroup, 0, then four 64-bit device-clock stamps (lo, hi): ticket read, wait
+ * begun (weights preloaded), wait ended, stores done (before its done counter moves). A task
+ * starts after every task of the phase before it is done, so on a device whose clock all
+ * workgroups share, a phase's "wait ended" stamps are never before the previous phase's "done"
+ * ones. Needs ArDeviceCaps.device_clock (VK_KHR_shader_clock's shaderDeviceClock), else the
+ * recording fails with an error. */
+#define AR_STEP_TRACE_WORDS 12
+void ar_op_decode_step_traced (ArCmd *cmd, ArDType dt, const ArStepShape *s,
+    const ArBuffer *weights, ArBuffer *caches, const ArBuffer *table, const ArBuffer *ids,
+    const ArBuffer *ledby, ArBuffer *scratch, ArBuffer *logits, guint32 pos, guint32 step,
+    ArBuffer *trace);
+
+/* Tasks of a step at position @pos on @dev, and its global phases: (plain) the embedding,
+ * qkv, attention, proj, fc1 and fc2 per layer, the head's one or two; (folded) qkv, attention
+ * and MLP per layer, the head's. */
+guint32 ar_step_tasks (const ArDevice *dev, const ArStepShape *s, guint32 pos);
+guint32 ar_step_phases (const ArStepShape *s);
+
 G_END_DECLS

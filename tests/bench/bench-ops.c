@@ -249,6 +249,78 @@ bench_attention_prefill (ArTest *t, ArDType dt, guint heads, guint d, guint n)
   print_row ("attention", shape, dt, us, 4.0 * d * pairs, "GFLOP/s", 0);
 }
 
+/* With AR_STEP_TRACE=1 (devices with a shader device clock): one traced step after
+ * calls_per_run() - 1 plain ones in a recording (replayed twice, the second read), and per
+ * kind of phase (qkv, attention, ...): phases, tasks per phase, the critical path's share (from
+ * the last task done in the phase before to the last done in this one), the notification
+ * latency (from that to the first task begun here), and the tasks' own time (begun to done),
+ * mean and worst. Clock units are the device's (ns on NVIDIA); the step's span is printed
+ * beside them. */
+static void
+trace_step (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos, const char *shape)
+{
+  guint n = ar_step_tasks (t->dev, s, pos), phases = ar_step_phases (s);
+  g_autoptr (ArBuffer) trace = art_alloc (t, AR_F32, (gsize) n * AR_STEP_TRACE_WORDS);
+  art_begin (t);
+  for (int c = 0; c + 1 < calls_per_run (); c++)
+    art_step_record (t, dt, s, b, pos);
+  ar_cmd_zero (t->cmd, b->scratch);
+  ar_op_decode_step_traced (t->cmd, dt, s, b->weights, b->caches, b->table, b->ids, b->ids,
+      b->scratch, b->logits, pos, 0, trace);
+  GError *err = NULL;
+  if (!ar_cmd_run (t->cmd, &err) || !ar_cmd_run (t->cmd, &err)) {
+    printf ("trace step      %-28s not run: %s\n", shape, err->message);
+    g_clear_error (&err);
+    return;
+  }
+  g_autofree guint32 *rec = art_download_u32 (t, trace, (gsize) n * AR_STEP_TRACE_WORDS);
+  g_autofree guint64 *done = g_new0 (guint64, phases), *first = g_new (guint64, phases);
+  g_autofree double *work_sum = g_new0 (double, phases), *work_max = g_new0 (double, phases);
+  g_autofree guint *count = g_new0 (guint, phases);
+  guint64 t0 = G_MAXUINT64, t_end = 0;
+  for (guint p = 0; p < phases; p++)
+    first[p] = G_MAXUINT64;
+  for (guint i = 0; i < n; i++) {
+    const guint32 *r = rec + (gsize) i * AR_STEP_TRACE_WORDS;
+    guint64 c[4];
+    for (guint k = 0; k < 4; k++)
+      c[k] = (guint64) r[4 + 2 * k] | (guint64) r[5 + 2 * k] << 32;
+    guint g = r[0] < phases ? r[0] : phases - 1;
+    t0 = MIN (t0, c[0]);
+    t_end = MAX (t_end, c[3]);
+    done[g] = MAX (done[g], c[3]);
+    first[g] = MIN (first[g], c[2]);
+    work_sum[g] += (double) (c[3] - c[2]);
+    work_max[g] = MAX (work_max[g], (double) (c[3] - c[2]));
+    count[g]++;
+  }
+  /* Kinds: plain: embed, then qkv att proj fc1 fc2 per layer; folded: qkv att mlp; head. */
+  static const char *plain_kinds[] = { "embed", "qkv", "attention", "proj", "fc1", "fc2", "head" };
+  static const char *fold_kinds[] = { "qkv", "attention", "mlp", "head" };
+  guint ppl = s->fold ? 3 : 5, first_layer = s->fold ? 0 : 1, n_kinds = s->fold ? 4 : 7;
+  double crit[7] = { 0 }, notify[7] = { 0 }, wsum[7] = { 0 }, wmax[7] = { 0 };
+  guint nph[7] = { 0 }, ntask[7] = { 0 };
+  for (guint g = 0; g < phases; g++) {
+    guint k = g < first_layer ? 0 : g >= first_layer + ppl * s->layers ? n_kinds - 1
+        : first_layer + (g - first_layer) % ppl;
+    guint64 before = g == 0 ? t0 : done[g - 1];
+    crit[k] += (double) (done[g] - MIN (before, done[g]));
+    notify[k] += (double) (first[g] - MIN (before, first[g]));
+    wsum[k] += work_sum[g];
+    wmax[k] = MAX (wmax[k], work_max[g]);
+    nph[k]++;
+    ntask[k] += count[g];
+  }
+  printf ("trace step      %-28s %s  %u tasks, span %.0f (clock units; ns on NVIDIA)\n", shape,
+      ar_dtype_name (dt), n, (double) (t_end - t0));
+  for (guint k = 0; k < n_kinds; k++)
+    if (nph[k])
+      printf ("trace step        %-10s x%-3u %4u tasks each  critical %8.0f per phase (%4.1f%%)  "
+          "notify %6.0f  task mean %6.0f max %6.0f\n", (s->fold ? fold_kinds : plain_kinds)[k],
+          nph[k], ntask[k] / nph[k], crit[k] / nph[k], 100.0 * crit[k] / MAX (t_end - t0, 1),
+          notify[k] / nph[k], wsum[k] / MAX (ntask[k], 1), wmax[k]);
+}
+
 /* The fused one-token step (ar_op_decode_step) of a bench card's predictor at @pos, in the
  * configuration @env names (AR_STEP_* variables, "" for the defaults; AR_STEP_FOLD=1 the
  * folded kernel). Throughput: the bytes of weights and cache rows one step reads. */
@@ -278,9 +350,11 @@ bench_step (ArTest *t, ArDType dt, const char *card, const ArStepShape *plain, g
     for (int c = 0; c < calls_per_run (); c++)
       art_step_record (t, dt, s, &b, pos);
     double us = median_gpu_us (t);
-    art_step_clear (&b);
     double bytes = ((double) lay.total + 2.0 * s->layers * (pos + 1) * s->dim) * ar_dtype_size (dt);
     print_row ("step", shape, dt, us, bytes, "GB/s", 0);
+    if (g_strcmp0 (g_getenv ("AR_STEP_TRACE"), "1") == 0 && t->dev->caps.device_clock)
+      trace_step (t, dt, s, &b, pos, shape);
+    art_step_clear (&b);
   } else {
     printf ("bench step      %-28s %s  not run: %s\n", shape, ar_dtype_name (dt), err->message);
     g_clear_error (&err);

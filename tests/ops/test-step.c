@@ -245,6 +245,73 @@ check_give_up (ArTest *t, ArDType dt)
   art_step_clear (&b);
 }
 
+/* The traced step (ar_op_decode_step_traced) on 4 workgroups: one record per task in ticket
+ * order, phases and tasks in the order tickets give them out, each record's stamps in order,
+ * and no task begun (its wait ended) before every task of the phase before it was done: the
+ * phase waits, seen from the device's clock. Its logits equal the untraced step's. Without a
+ * device clock: refused with an error. */
+static void
+check_trace (ArTest *t, ArDType dt, gboolean fold)
+{
+  ArStepShape s = {
+    .dim = 20, .hidden = 36, .heads = 5, .layers = 2, .ctx = 23, .vocab = 37, .eps = 1e-5f,
+    .cache_stride = 23 * 3 * 20, .table_rows = 37, .head_hidden = 12, .fold = fold,
+  };
+  const char *shape = fold ? "[dim=20 L=2 pos=21 groups=4 fold]" : "[dim=20 L=2 pos=21 groups=4]";
+  guint pos = 21, n = ar_step_tasks (t->dev, &s, pos);
+  g_setenv ("AR_STEP_GROUPS", "4", TRUE);
+  ArtStep b;
+  art_step_init (t, dt, &s, 0.25f, &b);
+  g_autoptr (ArBuffer) trace = art_alloc (t, AR_F32, (gsize) n * AR_STEP_TRACE_WORDS);
+  g_autoptr (ArBuffer) plain_logits = art_alloc (t, dt, s.vocab);
+  art_begin (t);
+  art_step_record (t, dt, &s, &b, pos);
+  ar_cmd_copy (t->cmd, b.logits, 0, plain_logits, 0, s.vocab * ar_dtype_size (dt));
+  ar_cmd_zero (t->cmd, b.scratch);
+  ar_op_decode_step_traced (t->cmd, dt, &s, b.weights, b.caches, b.table, b.ids, b.ids,
+      b.scratch, b.logits, pos, 0, trace);
+  if (!t->dev->caps.device_clock) {
+    GError *err = NULL;
+    gboolean ran = ar_cmd_run (t->cmd, &err);
+    art_report_cond (t, "decode_step trace refused", shape, dt,
+        !ran && err && strstr (err->message, "clock"), "%s", err ? err->message : "ran");
+    g_clear_error (&err);
+  } else if (art_run (t)) {
+    g_autofree guint32 *rec = art_download_u32 (t, trace, (gsize) n * AR_STEP_TRACE_WORDS);
+    g_autofree float *got = art_download (t, dt, b.logits, s.vocab);
+    g_autofree float *want = art_download (t, dt, plain_logits, s.vocab);
+    guint32 phases = ar_step_phases (&s), g = 0, task = 0, bad_order = 0, bad_stamps = 0;
+    guint32 early = 0;
+    g_autofree guint64 *phase_done = g_new0 (guint64, phases);
+    for (guint i = 0; i < n; i++) {
+      const guint32 *r = rec + (gsize) i * AR_STEP_TRACE_WORDS;
+      /* Ticket order: the same phase and the next task, or the next phase from task 0. */
+      if (i > 0 && !(r[0] == g && r[1] == task + 1) && !(r[0] == g + 1 && r[1] == 0))
+        bad_order++;
+      g = r[0];
+      task = r[1];
+      guint64 c[4];
+      for (guint k = 0; k < 4; k++)
+        c[k] = (guint64) r[4 + 2 * k] | (guint64) r[5 + 2 * k] << 32;
+      bad_stamps += !(c[0] <= c[1] && c[1] <= c[2] && c[2] <= c[3]) || r[2] >= 4 || g >= phases;
+      if (g < phases)
+        phase_done[g] = MAX (phase_done[g], c[3]);
+    }
+    for (guint i = 0; i < n; i++) {
+      const guint32 *r = rec + (gsize) i * AR_STEP_TRACE_WORDS;
+      guint64 run = (guint64) r[8] | (guint64) r[9] << 32;
+      early += r[0] > 0 && r[0] < phases && run < phase_done[r[0] - 1];
+    }
+    art_report_cond (t, "decode_step trace", shape, dt, bad_order == 0 && bad_stamps == 0
+        && early == 0 && g == phases - 1 && memcmp (got, want, s.vocab * sizeof (float)) == 0,
+        "%u tasks, %u phases (last %u), out of order %u, bad stamps %u, begun early %u, "
+        "logits %s", n, phases, g, bad_order, bad_stamps, early,
+        memcmp (got, want, s.vocab * sizeof (float)) == 0 ? "equal" : "differ");
+  }
+  g_unsetenv ("AR_STEP_GROUPS");
+  art_step_clear (&b);
+}
+
 /* Past llvmpipe's loop limit with the budget check off: a CPU device's step must say so in its
  * status word; a GPU runs it, status clear. */
 static void
@@ -315,5 +382,8 @@ test_step (ArTest *t)
     }
     check_give_up (t, dts[d]);
     check_loop_limit (t, dts[d]);
+    check_trace (t, dts[d], FALSE);
+    if (t->dev->caps.int64_atomics)
+      check_trace (t, dts[d], TRUE);
   }
 }
