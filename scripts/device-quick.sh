@@ -12,8 +12,9 @@
 #             timed on a GPU);
 #   fold      the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
 #   K@N       variant K on N workgroups (AR_STEP_GROUPS).
-# (AR_QUICK_IRIS / AR_QUICK_LARGE: the lists), the fused step kernels alone (bench-ops) and a
-# per-op profile of an iris-small frame. Session 21 ran it (252 s on an H200) with the fused
+# (AR_QUICK_IRIS / AR_QUICK_LARGE: the lists), the fused step kernels alone (bench-ops, with
+# each configuration's per-phase trace: AR_STEP_TRACE=1) and a per-op profile of an
+# iris-small frame. Session 21 ran it (252 s on an H200) with the fused
 # step without its qkv phase among the variants, since dropped (docs/performance-log.md).
 # Same setup as device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl
 # carried). Logs in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the
@@ -61,8 +62,8 @@ variants() {   # card frames kinds...
 variants iris-small 40 ${AR_QUICK_IRIS-new tile32w new tile32w new tile32w}
 variants large 12 ${AR_QUICK_LARGE-new plain fold new plain fold}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
-timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
-grep '^bench step' "$logs/bench-step.log" | tee -a "$summary"
+AR_STEP_TRACE=1 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
+grep -E '^(bench|trace) step' "$logs/bench-step.log" | tee -a "$summary"
 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 \
   models/bench/iris-small.yaml > "$logs/profile-iris-small.log" 2>&1
 AR_MATMUL_TILE32_WIDE=1 AR_VULKAN_PROFILE=1 timeout 60 build/tools/arbench --frames 2 --warmup 1 \
