@@ -82,15 +82,14 @@ ar_op_codebook_argmin_path (ArCmd *cmd, ArDType dt, const ArBuffer *x,
         bind, G_N_ELEMENTS (bind), &pc, sizeof pc, gx, gy, 1);
     return;
   }
-  gboolean wide = path == AR_CODEBOOK_SHARED_WIDE
-      || (path == AR_CODEBOOK_AUTO && !ar_cmd_device (cmd)->caps.is_cpu);
+  gboolean cpu = ar_cmd_device (cmd)->caps.is_cpu;
+  gboolean wide = path == AR_CODEBOOK_SHARED_WIDE || (path == AR_CODEBOOK_AUTO && !cpu);
   /* The staged vectors live in shared memory: fewer per workgroup for long vectors. */
-  guint vpw = wide ? ARGMIN_WIDE_VECTORS : ARGMIN_VECTORS, codes = ARGMIN_CODES;
+  guint vpw = wide ? ARGMIN_WIDE_VECTORS : ARGMIN_VECTORS;
+  guint codes = wide ? ARGMIN_WIDE_CODES : ARGMIN_CODES;
   /* Fewer threads on CPUs: more workgroups per lane of work (measured on lavapipe). */
-  guint local = wide ? ARGMIN_WIDE_LOCAL
-      : ar_cmd_device (cmd)->caps.is_cpu ? ARGMIN_LOCAL_CPU : ARGMIN_LOCAL;
+  guint local = wide ? ARGMIN_WIDE_LOCAL : cpu ? ARGMIN_LOCAL_CPU : ARGMIN_LOCAL;
   if (wide) {
-    codes = ARGMIN_WIDE_CODES;
     guint l, v, c;
     const char *env = g_getenv ("AR_ARGMIN_WIDE");
     if (env && sscanf (env, "%u,%u,%u", &l, &v, &c) == 3 && l >= 1 && l <= 1024 && v >= 1

@@ -264,9 +264,7 @@ trace_step (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos, 
   art_begin (t);
   for (int c = 0; c + 1 < calls_per_run (); c++)
     art_step_record (t, dt, s, b, pos);
-  ar_cmd_zero (t->cmd, b->scratch);
-  ar_op_decode_step_traced (t->cmd, dt, s, b->weights, b->caches, b->table, b->ids, b->ids,
-      b->scratch, b->logits, pos, 0, trace);
+  art_step_record_traced (t, dt, s, b, pos, trace);
   GError *err = NULL;
   if (!ar_cmd_run (t->cmd, &err) || !ar_cmd_run (t->cmd, &err)) {
     printf ("trace step      %-28s not run: %s\n", shape, err->message);
@@ -284,7 +282,7 @@ trace_step (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos, 
     const guint32 *r = rec + (gsize) i * AR_STEP_TRACE_WORDS;
     guint64 c[4];
     for (guint k = 0; k < 4; k++)
-      c[k] = (guint64) r[4 + 2 * k] | (guint64) r[5 + 2 * k] << 32;
+      c[k] = art_step_trace_stamp (r, k);
     guint g = r[0] < phases ? r[0] : phases - 1;
     t0 = MIN (t0, c[0]);
     t_end = MAX (t_end, c[3]);

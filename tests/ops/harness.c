@@ -168,6 +168,21 @@ art_step_record (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint 
       b->logits, pos, 0);
 }
 
+void
+art_step_record_traced (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos,
+    ArBuffer *trace)
+{
+  ar_cmd_zero (t->cmd, b->scratch);
+  ar_op_decode_step_traced (t->cmd, dt, s, b->weights, b->caches, b->table, b->ids, b->ids,
+      b->scratch, b->logits, pos, 0, trace);
+}
+
+guint64
+art_step_trace_stamp (const guint32 *record, guint k)
+{
+  return (guint64) record[4 + 2 * k] | (guint64) record[5 + 2 * k] << 32;
+}
+
 float *
 art_download (ArTest *t, ArDType dt, ArBuffer *buf, gsize n)
 {

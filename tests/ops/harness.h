@@ -44,6 +44,11 @@ void art_step_init (ArTest *t, ArDType dt, const ArStepShape *s, float w_range, 
 void art_step_clear (ArtStep *b);
 /* Records the zeroing of its scratch and the step at @pos. */
 void art_step_record (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos);
+/* The same with the traced step, its records into @trace (ar_op_decode_step_traced). */
+void art_step_record_traced (ArTest *t, ArDType dt, const ArStepShape *s, ArtStep *b, guint pos,
+    ArBuffer *trace);
+/* Stamp @k (0 ticket, 1 wait begun, 2 wait ended, 3 done) of a trace record. */
+guint64 art_step_trace_stamp (const guint32 *record, guint k);
 
 /* Begins a recording on t->cmd; art_run() submits it and waits, reporting any error. */
 void art_begin (ArTest *t);

@@ -267,9 +267,7 @@ check_trace (ArTest *t, ArDType dt, gboolean fold)
   art_begin (t);
   art_step_record (t, dt, &s, &b, pos);
   ar_cmd_copy (t->cmd, b.logits, 0, plain_logits, 0, s.vocab * ar_dtype_size (dt));
-  ar_cmd_zero (t->cmd, b.scratch);
-  ar_op_decode_step_traced (t->cmd, dt, &s, b.weights, b.caches, b.table, b.ids, b.ids,
-      b.scratch, b.logits, pos, 0, trace);
+  art_step_record_traced (t, dt, &s, &b, pos, trace);
   if (!t->dev->caps.device_clock) {
     GError *err = NULL;
     gboolean ran = ar_cmd_run (t->cmd, &err);
@@ -292,14 +290,14 @@ check_trace (ArTest *t, ArDType dt, gboolean fold)
       task = r[1];
       guint64 c[4];
       for (guint k = 0; k < 4; k++)
-        c[k] = (guint64) r[4 + 2 * k] | (guint64) r[5 + 2 * k] << 32;
+        c[k] = art_step_trace_stamp (r, k);
       bad_stamps += !(c[0] <= c[1] && c[1] <= c[2] && c[2] <= c[3]) || r[2] >= 4 || g >= phases;
       if (g < phases)
         phase_done[g] = MAX (phase_done[g], c[3]);
     }
     for (guint i = 0; i < n; i++) {
       const guint32 *r = rec + (gsize) i * AR_STEP_TRACE_WORDS;
-      guint64 run = (guint64) r[8] | (guint64) r[9] << 32;
+      guint64 run = art_step_trace_stamp (r, 2);
       early += r[0] > 0 && r[0] < phases && run < phase_done[r[0] - 1];
     }
     art_report_cond (t, "decode_step trace", shape, dt, bad_order == 0 && bad_stamps == 0
