@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 #define AR_TEXEL_BINDING AR_MAX_BINDINGS
 #define AR_MAX_TEXEL_BINDINGS 4
 #define AR_MAX_PUSH 128
-#define AR_MAX_SPEC 12
+#define AR_MAX_SPEC 16
 
 typedef struct {
   VkPipeline pipeline;

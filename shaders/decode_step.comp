@@ -54,9 +54,10 @@ layout(constant_id = 3) const uint RPS = 1;      // matrix rows per subgroup and
 // Counter reads per iteration of a wait loop: many on CPU devices, where llvmpipe counts an
 // invocation's loop iterations (see wait_phase()).
 layout(constant_id = 4) const uint POLLS = 1;
-// Preloading: a task's weight rows are loaded into registers before it waits for the phase
-// before it (they do not depend on it), WV vec4s per lane and row (>= MAXK4 / subgroup size),
-// so their memory latency overlaps the wait. PRELOAD 0: loaded after the wait instead.
+// Preloading: a task's weight rows (PRELOAD bit 0) and an attention task's first keys (bit 1)
+// are loaded into registers before it waits for the phase before it (they do not depend on
+// it), WV vec4s per lane and row (>= MAXK4 / subgroup size), so their memory latency overlaps
+// the wait. Otherwise they are loaded after it.
 layout(constant_id = 5) const uint WV = 1;
 layout(constant_id = 6) const uint PRELOAD = 0;
 layout(constant_id = 7) const uint POLL_RMW = 0;   // poll with atomicAdd(0) (CPU devices)
@@ -67,6 +68,10 @@ layout(constant_id = 9) const uint FFN_ROWS = 8;
 layout(constant_id = 10) const uint FOLD_N4 = 16;
 // Blocks of rows preloaded (the MLP tasks' first PRELOAD_BLOCKS; other tasks have one).
 layout(constant_id = 11) const uint PRELOAD_BLOCKS = 1;
+// Not FOLD, head dims a multiple of 4: a head's split states are merged by the proj tasks as
+// they stage their input (stage_merged_heads()), not by the head's last attention task, which
+// cost a counter round trip and the merge's reads in a row in the attention phase.
+layout(constant_id = 12) const uint LATE_COMBINE = 0;
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -301,6 +306,33 @@ void stage_input(uint src, uint in_off, uint K, bool norm, uint g_off, uint b_of
     // Both reductions' slots are free again once everyone is past this point.
 }
 
+// LATE_COMBINE: the attention output into xin, merged from the heads' pc.n_splits split states
+// ([max, denominator, accumulator of head_dim] each, combine.glsl's layout). Each invocation
+// takes a vec4 of dims (of one head), reads the splits' maxima, then their denominators and
+// its accumulator elements.
+void stage_merged_heads()
+{
+    uint S = pc.n_splits, D = pc.head_dim, WG = gl_WorkGroupSize.x;
+    for (uint k = gl_LocalInvocationID.x; k < pc.dim / 4u; k += WG) {
+        uint h = 4u * k / D, e = 4u * k % D;
+        uint base = scr_part() + h * S * (D + 2u);
+        float m = NEG;
+        for (uint sp = 0u; sp < S; sp++)
+            m = max(m, scr[base + sp * (D + 2u)]);
+        float den = 0.0;
+        vec4 acc = vec4(0.0);
+        for (uint sp = 0u; sp < S; sp++) {
+            uint o = base + sp * (D + 2u);
+            float wt = exp(scr[o] - m);
+            den += wt * scr[o + 1u];
+            acc += wt * vec4(scr[o + 2u + e], scr[o + 3u + e], scr[o + 4u + e], scr[o + 5u + e]);
+        }
+        xin[k] = acc / den;
+    }
+    memoryBarrierShared();
+    barrier();
+}
+
 const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u, OUT_SHARED = 4u;
 const uint ACT_NONE = 0u, ACT_GELU = 1u, ACT_RELU = 2u;
 
@@ -352,7 +384,7 @@ vec4 wpre[WV * RPS * PRELOAD_BLOCKS];
 void preload_rows(uint g, uint task)
 {
     uint w_off, N, K;
-    if (PRELOAD == 0u || !task_matrix(g, w_off, N, K))
+    if ((PRELOAD & 1u) == 0u || !task_matrix(g, w_off, N, K))
         return;
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
     uint blocks = 1u;
@@ -391,7 +423,7 @@ void matvec_rows(uint task, uint w_off, uint N, uint K, uint b_off, uint act, ui
     float acc[RPS];
     for (uint r = 0u; r < RPS; r++)
         acc[r] = 0.0;
-    if (PRELOAD != 0u && pre_block < PRELOAD_BLOCKS) {
+    if ((PRELOAD & 1u) != 0u && pre_block < PRELOAD_BLOCKS) {
         [[unroll]] for (uint i = 0u; i < WV; i++) {
             uint k = lane + i * SG;
             if (k < K4) {
@@ -501,16 +533,105 @@ void fold_head(uint l, uint h)
 #define COMBINE_STORE(i, v) scr[scr_att() + (i)] = (v)
 #include "combine.glsl"
 
+// Attention task @task of a layer: head h, keys [a, b) (b <= pc.pos + 1).
+void attention_keys(uint task, out uint h, out uint a, out uint b)
+{
+    h = task / pc.n_splits;
+    a = (task % pc.n_splits) * pc.split_keys;
+    b = min(a + pc.split_keys, pc.pos + 1u);
+}
+
+// A subgroup's block of KB keys: lane's K and V elements d = lane + r * SG of key k at
+// [k * R + r].
+const uint KVN = KB * R;
+
+// Loads the K and V rows of keys j0.. (rows past @last, and dims past the head's, clamped: the
+// caller masks them) of head h in layer l's cache. Through the non-coherent binding: only rows
+// before pc.pos, written by earlier dispatches. No branches, so every load of the block is in
+// flight at once (with the keys' loads behind a branch each, ~one memory round trip per key:
+// H200, `large`, ~16 us per 60-key task).
+void load_kv_block(uint l, uint h, uint j0, uint last, out float kx[KVN], out float vx[KVN])
+{
+    uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, D = pc.head_dim;
+    [[unroll]] for (uint k = 0u; k < KB; k++) {
+        uint kb = l * pc.cache_stride + min(j0 + k, last) * 3u * pc.dim + pc.dim + h * D;
+        [[unroll]] for (uint r = 0u; r < R; r++) {
+            uint d = min(lane + r * SG, D - 1u);
+            kx[k * R + r] = float(kv[kb + d]);
+            vx[k * R + r] = float(kv[kb + pc.dim + d]);
+        }
+    }
+}
+
+// PRELOAD bit 1: an attention task's first PRE_KV blocks per subgroup, loaded before its wait
+// (the keys before pc.pos do not depend on the qkv phase).
+const uint PRE_KV = 2u;
+float kpre[PRE_KV * KVN], vpre[PRE_KV * KVN];
+
+// The old keys' end of task @task: keys [a, old_end) are before pc.pos.
+uint old_keys_end(uint a, uint b) { return min(b, pc.pos); }
+
+void preload_kv(uint l, uint task)
+{
+    uint h, a, b;
+    attention_keys(task, h, a, b);
+    uint e = old_keys_end(a, b), j0 = a + gl_SubgroupID * KB;
+    [[unroll]] for (uint i = 0u; i < PRE_KV; i++) {
+        float kx[KVN], vx[KVN];
+        load_kv_block(l, h, j0 + i * gl_NumSubgroups * KB, max(e, 1u) - 1u, kx, vx);
+        [[unroll]] for (uint n = 0u; n < KVN; n++) {
+            kpre[i * KVN + n] = kx[n];
+            vpre[i * KVN + n] = vx[n];
+        }
+    }
+}
+
+// The online softmax over one block: scores s (NEG for no key) and the keys' V elements.
+void softmax_block(float s[KB], float vx[KVN], inout float m, inout float lsum,
+    inout float acc[R])
+{
+    float m_new = m;
+    [[unroll]] for (uint k = 0u; k < KB; k++)
+        m_new = max(m_new, s[k]);
+    float alpha = exp(m - m_new);
+    lsum *= alpha;
+    [[unroll]] for (uint r = 0u; r < R; r++)
+        acc[r] *= alpha;
+    [[unroll]] for (uint k = 0u; k < KB; k++) {
+        float p = s[k] == NEG ? 0.0 : exp(s[k] - m_new);
+        lsum += p;
+        [[unroll]] for (uint r = 0u; r < R; r++)
+            acc[r] += p * vx[k * R + r];
+    }
+    m = m_new;
+}
+
+// Scores of keys j0.. below @end against q (the subgroup's lanes across the head's dims).
+void block_scores(float q[R], float kx[KVN], uint j0, uint end, out float s[KB])
+{
+    [[unroll]] for (uint k = 0u; k < KB; k++) {
+        float d = 0.0;
+        [[unroll]] for (uint r = 0u; r < R; r++)
+            d += q[r] * kx[k * R + r];
+        d = subgroupAdd(d);
+        s[k] = j0 + k < end ? d : NEG;
+    }
+}
+
 // Head h, keys [a, b) of layer l's cache, for the query at pc.pos: lanes across the head's
 // dims, each subgroup every NSG-th block of KB keys (online softmax), merged in shared memory.
-// Writes the normalised output (one split) or the split's state; the head's last split merges.
+// The keys before pc.pos come from preload_kv() (PRELOAD bit 1: the first PRE_KV blocks) or
+// load_kv_block(); the key at pc.pos, written by this dispatch, is read coherently by the last
+// subgroup. Writes the normalised output (one split) or the split's state; the head's last
+// split merges.
 void attention_task(uint l, uint task)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint NSG = gl_NumSubgroups, lid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
-    uint D = pc.head_dim, S = pc.n_splits, KS = pc.split_keys;
-    uint h = task / S, split = task % S;
-    uint a = split * KS, b = min(a + KS, pc.pos + 1u);
+    uint D = pc.head_dim, S = pc.n_splits;
+    uint h, a, b;
+    attention_keys(task, h, a, b);
+    uint split = task % S;
     uint row3 = 3u * pc.dim;
     uint cache = l * pc.cache_stride;
     // Q | K | V of a row: offsets 0, dim, 2 dim; head h at h * D within each.
@@ -521,41 +642,42 @@ void attention_task(uint l, uint task)
         q[r] = d < D ? float(kvc[qb + d]) * pc.scale : 0.0;
         acc[r] = 0.0;
     }
-    // Each subgroup takes blocks of KB consecutive keys, every NSG-th block: the block's K and
-    // V rows are loaded together (one memory round trip per block), KB reductions in flight,
-    // one rescale per block.
     float m = NEG, lsum = 0.0;
-    for (uint j0 = a + sg * KB; j0 < b; j0 += NSG * KB) {
-        float s[KB], vv[KB * R];
-        [[unroll]] for (uint k = 0u; k < KB; k++) {
-            uint j = j0 + k;
-            bool key = j < b;   // uniform within the subgroup
-            bool cur = j == pc.pos;   // written by this dispatch
-            uint kb = cache + j * row3 + pc.dim + h * D, vb = kb + pc.dim;
-            s[k] = 0.0;
-            [[unroll]] for (uint r = 0u; r < R; r++) {
-                uint d = lane + r * SG;
-                bool here = key && d < D;
-                float kx = here ? float(cur ? kvc[kb + d] : kv[kb + d]) : 0.0;
-                vv[k * R + r] = here ? float(cur ? kvc[vb + d] : kv[vb + d]) : 0.0;
-                s[k] += q[r] * kx;
+    uint e = old_keys_end(a, b), last = max(e, 1u) - 1u, j0 = a + sg * KB;
+    float s[KB];
+    if ((PRELOAD & 2u) != 0u) {
+        [[unroll]] for (uint i = 0u; i < PRE_KV; i++, j0 += NSG * KB) {
+            float kx[KVN], vx[KVN];
+            [[unroll]] for (uint n = 0u; n < KVN; n++) {
+                kx[n] = kpre[i * KVN + n];
+                vx[n] = vpre[i * KVN + n];
             }
-            s[k] = key ? subgroupAdd(s[k]) : NEG;
+            if (j0 < e) {
+                block_scores(q, kx, j0, e, s);
+                softmax_block(s, vx, m, lsum, acc);
+            }
         }
-        float m_new = m;
-        [[unroll]] for (uint k = 0u; k < KB; k++)
-            m_new = max(m_new, s[k]);
-        float alpha = exp(m - m_new);
-        lsum *= alpha;
-        for (uint r = 0u; r < R; r++)
-            acc[r] *= alpha;
-        [[unroll]] for (uint k = 0u; k < KB; k++) {
-            float p = j0 + k < b ? exp(s[k] - m_new) : 0.0;
-            lsum += p;
-            [[unroll]] for (uint r = 0u; r < R; r++)
-                acc[r] += p * vv[k * R + r];
+    }
+    for (; j0 < e; j0 += NSG * KB) {
+        float kx[KVN], vx[KVN];
+        load_kv_block(l, h, j0, last, kx, vx);
+        block_scores(q, kx, j0, e, s);
+        softmax_block(s, vx, m, lsum, acc);
+    }
+    if (b > pc.pos && sg == NSG - 1u) {   // the key at pc.pos, in the last split
+        float kx[KVN], vx[KVN];
+        uint kb = cache + pc.pos * row3 + pc.dim + h * D;
+        [[unroll]] for (uint n = 0u; n < KVN; n++) {
+            kx[n] = 0.0;
+            vx[n] = 0.0;
         }
-        m = m_new;
+        [[unroll]] for (uint r = 0u; r < R; r++) {
+            uint d = min(lane + r * SG, D - 1u);
+            kx[r] = float(kvc[kb + d]);
+            vx[r] = float(kvc[kb + pc.dim + d]);
+        }
+        block_scores(q, kx, pc.pos, pc.pos + 1u, s);
+        softmax_block(s, vx, m, lsum, acc);
     }
     // Merge the subgroups (a subgroup without keys has m = NEG and weighs 0).
     if (lane == 0u) {
@@ -588,7 +710,7 @@ void attention_task(uint l, uint task)
         scr[part + 1u] = den;
     }
     barrier();   // m_sh, l_sh and att_sh are read before anyone's next task rewrites them
-    if (S == 1u) {
+    if (S == 1u || LATE_COMBINE != 0u) {
 #ifdef FOLD
         fold_head(l, h);
 #endif
@@ -713,7 +835,10 @@ void run_task(uint g, uint task)
     } else if (ph == PH_ATT) {
         attention_task(l, task);
     } else if (ph == PH_PROJ) {
-        stage_input(SRC_SCR, scr_att(), pc.dim, false, 0u, 0u);
+        if (LATE_COMBINE != 0u && pc.n_splits > 1u)
+            stage_merged_heads();
+        else
+            stage_input(SRC_SCR, scr_att(), pc.dim, false, 0u, 0u);
         matvec_rows(task, w_off, N, K, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x(), 0u);
     } else if (ph == PH_FC1) {
         stage_input(SRC_SCR, scr_x(), pc.dim, true, lw.n2w, lw.n2b);
@@ -802,7 +927,11 @@ void main()
         }
         if (g >= n_phases)
             return;
-        preload_rows(g, task);   // before the wait: the weights do not depend on it
+        // Before the wait: the weights, and the keys before pc.pos, do not depend on it.
+        preload_rows(g, task);
+        if ((PRELOAD & 2u) != 0u && g >= FIRST && g < head_phase()
+            && (g - FIRST) % PPL == PH_ATT)
+            preload_kv((g - FIRST) / PPL, task);
 #ifdef TRACE
         uvec2 c_wait = clockRealtime2x32EXT();
 #endif

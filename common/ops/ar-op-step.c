@@ -200,19 +200,23 @@ ar_step_groups (const ArDevice *dev)
                                    : STEP_GROUPS_GPU;
 }
 
-/* Vec4s of a matrix row per lane (decode_step.comp's WV), and whether rows are preloaded
- * (AR_STEP_PRELOAD=0 turns it off, for timing). */
+/* Vec4s of a matrix row per lane (decode_step.comp's WV). */
 static guint32
 row_vec4_per_lane (const ArDevice *dev, const ArStepShape *s)
 {
   return ar_div_up (ar_div_up (matvec_widest (s), 4), MAX (dev->caps.subgroup_size, 1));
 }
 
-static gboolean
-preload_rows (const ArDevice *dev, const ArStepShape *s)
+/* decode_step.comp's PRELOAD bits: 1, a task's weight rows, where they fit; 2, an attention
+ * task's first keys. AR_STEP_PRELOAD=0 turns both off, =rows the keys', for timing. */
+static guint32
+preload_bits (const ArDevice *dev, const ArStepShape *s)
 {
-  return g_strcmp0 (g_getenv ("AR_STEP_PRELOAD"), "0") != 0
-      && row_vec4_per_lane (dev, s) * rows_per_subgroup () <= STEP_PRELOAD_MAX_VEC4;
+  const char *env = g_getenv ("AR_STEP_PRELOAD");
+  if (g_strcmp0 (env, "0") == 0)
+    return 0;
+  guint32 rows = row_vec4_per_lane (dev, s) * rows_per_subgroup () <= STEP_PRELOAD_MAX_VEC4;
+  return rows | (g_strcmp0 (env, "rows") == 0 ? 0 : 2);
 }
 
 /* Blocks of rows a task preloads (decode_step.comp's PRELOAD_BLOCKS): the folded kernel's MLP
@@ -225,6 +229,16 @@ preload_blocks (const ArDevice *dev, const ArStepShape *s)
     return 1;
   guint32 per_block = row_vec4_per_lane (dev, s) * rows_per_subgroup ();
   return CLAMP (STEP_PRELOAD_MAX_VEC4 / MAX (per_block, 1), 1, ffn_blocks ());
+}
+
+/* decode_step.comp's LATE_COMBINE: the proj tasks merge the heads' split states (plain
+ * kernel, head dims a multiple of 4; AR_STEP_LATE_COMBINE=0: the head's last attention task
+ * does, for timing). */
+static guint32
+late_combine (const ArStepShape *s)
+{
+  return !s->fold && (s->dim / MAX (s->heads, 1)) % 4 == 0
+      && g_strcmp0 (g_getenv ("AR_STEP_LATE_COMBINE"), "0") != 0;
 }
 
 /* Attention tasks per head for @keys keys, and their keys (@split_keys). */
@@ -256,7 +270,10 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   if (!s->fold) {
     guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
         + ar_div_up (s->hidden, rows)) + head_tasks;
-    return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
+    /* Each proj task merging the split states (LATE_COMBINE): two loops over them. */
+    guint64 merges = late_combine (s) ? s->layers * ar_div_up (d, rows)
+        * (ar_div_up (d / 4, wg) * (2 * splits + 1)) : 0;
+    return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task + merges;
   }
   /* Folded: qkv and head tasks as above; MLP tasks of FB blocks, their fc2 columns and (task
    * 0) the residual carried; per head and layer proj's columns; the zeroing in qkv task 0. */
@@ -444,9 +461,9 @@ record_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weigh
   pc.n_splits = step_splits (dev, s, pos + 1, &pc.split_keys);
   guint32 spec[] = { local_size (dev), ar_div_up (widest_input (dev, s), 4),
     MAX (head_dims_per_lane (dev, s), 1), rows_per_subgroup (),
-    dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_rows (dev, s),
+    dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_bits (dev, s),
     dev->caps.is_cpu, ffn_blocks (), ffn_rows (dev), fold_n4 (dev, s),
-    preload_blocks (dev, s) };
+    preload_blocks (dev, s), late_combine (s) };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits), AR_WRITE (trace) };
