@@ -91,6 +91,11 @@ typedef struct {
   gboolean folded_chosen;   /* ... and it is the folded one */
 } ArStepTrial;
 void ar_predictor_step_trial (const ArPredictor *pred, ArStepTrial *trial);
+/* The trial's rule: a fused kernel is kept at up to AR_STEP_TRIAL_FUSED_TIE of the per-op
+ * steps' time, the folded one over the plain one only at up to AR_STEP_TRIAL_FOLD_MARGIN of
+ * its time (ar-predictor.c says why). */
+#define AR_STEP_TRIAL_FUSED_TIE 1.05
+#define AR_STEP_TRIAL_FOLD_MARGIN 0.8
 
 /* Tests: how the trials of predictors built next decide. Not thread-safe. */
 typedef enum {
