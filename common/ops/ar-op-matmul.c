@@ -216,10 +216,10 @@ dispatch_texel (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, g
 
 /* The shared-memory tiles of shaders/matmul_tile.comp: 64x64, or 32x32 (-DTILE32) where the
  * 64x64 grid would have fewer than TILE_SMALL_GRID workgroups (a GPU has ~100 compute units:
- * iris-small's prefill projections at N = 256 were 24 workgroups). AR_MATMUL_TILE32_WIDE=1:
- * the 32x32 tiles on 256 invocations of 2x2 outputs instead of 64 of 4x4 (-DTILE_WIDE),
- * written for the next GPU run (not yet timed on one; H200 profile of iris-small's window
- * prefill: its 37 products on the 32x32 tiles ~1.6 of the frame's 9.4 ms). */
+ * iris-small's prefill projections at N = 256 were 24 workgroups). The 32x32 tiles run on
+ * 256 invocations of 2x2 outputs (-DTILE_WIDE): more warps to hide latency than 64 of 4x4
+ * (AR_MATMUL_TILE32_WIDE=0). H200, iris-small, alternating runs: `generate` 5.66-5.67 ms with
+ * 64 invocations, 5.09 with 256 (its window prefill has 37 products on these tiles). */
 #define TILE_BM 64
 #define TILE_BN 64
 #define TILE_SMALL 32
@@ -248,7 +248,7 @@ dispatch_tile (ArCmd *cmd, ArDType dt, ArBinding *bind, const MatmulPush *pc, gu
         pc->M, pc->N, batch);
     return;
   }
-  gboolean wide = small && g_strcmp0 (g_getenv ("AR_MATMUL_TILE32_WIDE"), "1") == 0;
+  gboolean wide = small && g_strcmp0 (g_getenv ("AR_MATMUL_TILE32_WIDE"), "0") != 0;
   const ArShader *sh = (coop ? coop_shaders : wide ? tile32w_shaders : small ? tile32_shaders
       : tile_shaders)[act][dt == AR_F16];
   ar_cmd_dispatch (cmd, sh, NULL, 0, bind, 4, pc, sizeof *pc, gx, gy, batch);

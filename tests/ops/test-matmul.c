@@ -309,13 +309,13 @@ test_matmul (ArTest *t)
      * here too: on CPU devices AUTO takes the register-blocked kernel. The cooperative-matrix
      * flavour where the device has it (fp16 inputs: the loose bound still holds, the
      * products accumulate in fp32). */
-    /* The plain tiles in both sizes (64 then 32, then 32 on 256 invocations:
-     * AR_MATMUL_TILE32_WIDE), then the cooperative-matrix ones (64). */
+    /* The plain tiles in both sizes (64 then 32 on 256 invocations, then 32 on 64:
+     * AR_MATMUL_TILE32_WIDE=0), then the cooperative-matrix ones (64). */
     for (int pass = 0; pass < 4; pass++) {
       int path = pass < 3 ? AR_MATMUL_TILE_SHARED : AR_MATMUL_TILE_COOPMAT;
       ar_op_matmul_force_tile (pass == 0 ? 64 : pass < 3 ? 32 : 0);
       if (pass == 2)
-        g_setenv ("AR_MATMUL_TILE32_WIDE", "1", TRUE);
+        g_setenv ("AR_MATMUL_TILE32_WIDE", "0", TRUE);
       else
         g_unsetenv ("AR_MATMUL_TILE32_WIDE");
       if (path == AR_MATMUL_TILE_COOPMAT && !(t->dev->caps.coopmat_nv && dt == AR_F16)) {
@@ -330,8 +330,8 @@ test_matmul (ArTest *t)
       check_mm (t, dt, 130, 67, 100, TRUE, AR_ACT_GELU_ERF, path, FALSE, FALSE);
       check_mm (t, dt, 65, 129, 33, TRUE, AR_ACT_RELU, path, TRUE, FALSE);
       check_accumulate (t, dt, 70, 65, 47, path);
-      printf ("# matmul tiles below: %s\n", pass == 0 ? "64x64" : pass == 1 ? "32x32"
-          : pass == 2 ? "32x32 wide" : "coopmat");
+      printf ("# matmul tiles below: %s\n", pass == 0 ? "64x64" : pass == 1 ? "32x32 wide"
+          : pass == 2 ? "32x32 on 64 invocations" : "coopmat");
       check_mm (t, dt, 340, 768, 256, TRUE, AR_ACT_NONE, path, FALSE, TRUE);
       check_mm (t, dt, 340, 256, 1024, TRUE, AR_ACT_NONE, path, FALSE, TRUE);
     }
