@@ -6,20 +6,22 @@
 #   new      the defaults;
 #   kvrows   the fused step's attention tasks load their keys after the wait, not before it
 #            (AR_STEP_PRELOAD=rows; the weight rows still before);
-#   early    a head's split states merged by its last attention task, not by the proj tasks
-#            (AR_STEP_LATE_COMBINE=0);
 #   tile64   the 32x32 matmul tiles on 64 invocations (AR_MATMUL_TILE32_WIDE=0);
 #   fold     the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
 #   K@N      variant K on N workgroups (AR_STEP_GROUPS).
 # (AR_QUICK_IRIS / AR_QUICK_LARGE: the lists), the fused step kernels alone (bench-ops, with
 # each configuration's per-phase trace: AR_STEP_TRACE=1) and per-op profiles of a frame of each
-# card. Session 22 ran the session-21 version (333 s on an H200). Same setup as
+# card. Session 22 ran the session-21 version (333 s on an H200), then one with the split
+# merge in the proj tasks (240 s; dropped: docs/performance-log.md). Same setup as
 # device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl carried). Logs
-# in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the profiles.
+# in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the profiles;
+# AR_QUICK_GOLDEN=0 the golden test, AR_QUICK_REFRESH=0 the refresh benches.
 . "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
+if [ "${AR_QUICK_GOLDEN:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 120 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
+fi
 for g in step; do
   AR_VULKAN_VALIDATE=1 timeout 90 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
   say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
@@ -36,8 +38,10 @@ bench() {   # name card frames warmup [arbench options]
 }
 bench iris-small iris-small 40 5
 bench large large 20 3
+if [ "${AR_QUICK_REFRESH:-1}" != 0 ]; then
 bench iris-small-refresh iris-small 40 5 --context refresh
 bench large-refresh large 12 2 --context refresh
+fi
 variants() {   # card frames kinds...
   local card=$1 frames=$2 i=0
   shift 2
@@ -45,7 +49,6 @@ variants() {   # card frames kinds...
     local log=$logs/ab-$card-$((i++))-${k//@/-}.log set_env=
     case ${k%@*} in
       kvrows) set_env="AR_STEP_PRELOAD=rows" ;;
-      early) set_env="AR_STEP_LATE_COMBINE=0" ;;
       tile64) set_env="AR_MATMUL_TILE32_WIDE=0" ;;
       fold) set_env="AR_STEP_FOLD=1" ;;
       plain) set_env="AR_STEP_FOLD=0" ;;
@@ -55,8 +58,8 @@ variants() {   # card frames kinds...
     say "ab $card $k rc=$?: $(grep -oE '^one-token steps: (per op|fused \((plain|folded)\))' "$log") $(grep -E '^(encode|generate|decode|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-variants iris-small 40 ${AR_QUICK_IRIS-new kvrows early tile64 new kvrows early tile64}
-variants large 12 ${AR_QUICK_LARGE-new kvrows early new kvrows early}
+variants iris-small 40 ${AR_QUICK_IRIS-new fold kvrows new fold kvrows}
+variants large 12 ${AR_QUICK_LARGE-new plain fold new plain fold}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 AR_STEP_TRACE=1 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep -E '^(bench|trace) step' "$logs/bench-step.log" | tee -a "$summary"

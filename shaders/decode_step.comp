@@ -68,10 +68,12 @@ layout(constant_id = 9) const uint FFN_ROWS = 8;
 layout(constant_id = 10) const uint FOLD_N4 = 16;
 // Blocks of rows preloaded (the MLP tasks' first PRELOAD_BLOCKS; other tasks have one).
 layout(constant_id = 11) const uint PRELOAD_BLOCKS = 1;
-// Not FOLD, head dims a multiple of 4: a head's split states are merged by the proj tasks as
-// they stage their input (stage_merged_heads()), not by the head's last attention task, which
-// cost a counter round trip and the merge's reads in a row in the attention phase.
-layout(constant_id = 12) const uint LATE_COMBINE = 0;
+// Attention: keys per block of a subgroup, all loaded at once. Split states a merge loads at
+// once per lane (combine.glsl). Fewer on CPU devices, where every unrolled load costs compile
+// time (llvmpipe: seconds per pipeline) and none waits.
+layout(constant_id = 12) const uint KB = 8;
+layout(constant_id = 13) const uint STEP_COMBINE_BATCH = 16;
+#define COMBINE_BATCH STEP_COMBINE_BATCH
 
 layout(std430, binding = 0) readonly buffer Wt { STYPE w[]; };
 layout(std430, binding = 0) readonly buffer Wt4 { STYPE4 w4[]; };
@@ -120,7 +122,6 @@ layout(push_constant) uniform Push {
 } pc;
 
 const float NEG = -3.0e38;
-const uint KB = 4u;   // attention: keys per block of a subgroup
 
 #define AR_SUBGROUP
 #include "reduce.glsl"
@@ -304,33 +305,6 @@ void stage_input(uint src, uint in_off, uint K, bool norm, uint g_off, uint b_of
     memoryBarrierShared();
     barrier();
     // Both reductions' slots are free again once everyone is past this point.
-}
-
-// LATE_COMBINE: the attention output into xin, merged from the heads' pc.n_splits split states
-// ([max, denominator, accumulator of head_dim] each, combine.glsl's layout). Each invocation
-// takes a vec4 of dims (of one head), reads the splits' maxima, then their denominators and
-// its accumulator elements.
-void stage_merged_heads()
-{
-    uint S = pc.n_splits, D = pc.head_dim, WG = gl_WorkGroupSize.x;
-    for (uint k = gl_LocalInvocationID.x; k < pc.dim / 4u; k += WG) {
-        uint h = 4u * k / D, e = 4u * k % D;
-        uint base = scr_part() + h * S * (D + 2u);
-        float m = NEG;
-        for (uint sp = 0u; sp < S; sp++)
-            m = max(m, scr[base + sp * (D + 2u)]);
-        float den = 0.0;
-        vec4 acc = vec4(0.0);
-        for (uint sp = 0u; sp < S; sp++) {
-            uint o = base + sp * (D + 2u);
-            float wt = exp(scr[o] - m);
-            den += wt * scr[o + 1u];
-            acc += wt * vec4(scr[o + 2u + e], scr[o + 3u + e], scr[o + 4u + e], scr[o + 5u + e]);
-        }
-        xin[k] = acc / den;
-    }
-    memoryBarrierShared();
-    barrier();
 }
 
 const uint OUT_SCR = 0u, OUT_SCR_ADD = 1u, OUT_CACHE = 2u, OUT_LOGITS = 3u, OUT_SHARED = 4u;
@@ -545,11 +519,15 @@ void attention_keys(uint task, out uint h, out uint a, out uint b)
 // [k * R + r].
 const uint KVN = KB * R;
 
-// Loads the K and V rows of keys j0.. (rows past @last, and dims past the head's, clamped: the
-// caller masks them) of head h in layer l's cache. Through the non-coherent binding: only rows
-// before pc.pos, written by earlier dispatches. No branches, so every load of the block is in
-// flight at once (with the keys' loads behind a branch each, ~one memory round trip per key:
-// H200, `large`, ~16 us per 60-key task).
+// The last key a task reads through the non-coherent binding: the one before pc.pos (rows of
+// earlier dispatches; at pc.pos 0 row 0, whose values the caller replaces).
+uint last_old_key(uint b) { return max(min(b, pc.pos), 1u) - 1u; }
+
+// Loads the K and V rows of keys j0.. (keys past @last, and dims past the head's, clamped: the
+// caller masks or replaces them) of head h in layer l's cache. No branches, so every load of
+// the block is in flight at once (with a branch per key between the coherent and the
+// non-coherent binding, ~one memory round trip per key: H200, `large`, ~16 us per 60-key
+// task).
 void load_kv_block(uint l, uint h, uint j0, uint last, out float kx[KVN], out float vx[KVN])
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, D = pc.head_dim;
@@ -563,67 +541,23 @@ void load_kv_block(uint l, uint h, uint j0, uint last, out float kx[KVN], out fl
     }
 }
 
-// PRELOAD bit 1: an attention task's first PRE_KV blocks per subgroup, loaded before its wait
-// (the keys before pc.pos do not depend on the qkv phase).
-const uint PRE_KV = 2u;
-float kpre[PRE_KV * KVN], vpre[PRE_KV * KVN];
-
-// The old keys' end of task @task: keys [a, old_end) are before pc.pos.
-uint old_keys_end(uint a, uint b) { return min(b, pc.pos); }
+// PRELOAD bit 1: an attention task's first block per subgroup, loaded before its wait (keys
+// before pc.pos do not depend on the qkv phase).
+float kpre[KVN], vpre[KVN];
 
 void preload_kv(uint l, uint task)
 {
     uint h, a, b;
     attention_keys(task, h, a, b);
-    uint e = old_keys_end(a, b), j0 = a + gl_SubgroupID * KB;
-    [[unroll]] for (uint i = 0u; i < PRE_KV; i++) {
-        float kx[KVN], vx[KVN];
-        load_kv_block(l, h, j0 + i * gl_NumSubgroups * KB, max(e, 1u) - 1u, kx, vx);
-        [[unroll]] for (uint n = 0u; n < KVN; n++) {
-            kpre[i * KVN + n] = kx[n];
-            vpre[i * KVN + n] = vx[n];
-        }
-    }
-}
-
-// The online softmax over one block: scores s (NEG for no key) and the keys' V elements.
-void softmax_block(float s[KB], float vx[KVN], inout float m, inout float lsum,
-    inout float acc[R])
-{
-    float m_new = m;
-    [[unroll]] for (uint k = 0u; k < KB; k++)
-        m_new = max(m_new, s[k]);
-    float alpha = exp(m - m_new);
-    lsum *= alpha;
-    [[unroll]] for (uint r = 0u; r < R; r++)
-        acc[r] *= alpha;
-    [[unroll]] for (uint k = 0u; k < KB; k++) {
-        float p = s[k] == NEG ? 0.0 : exp(s[k] - m_new);
-        lsum += p;
-        [[unroll]] for (uint r = 0u; r < R; r++)
-            acc[r] += p * vx[k * R + r];
-    }
-    m = m_new;
-}
-
-// Scores of keys j0.. below @end against q (the subgroup's lanes across the head's dims).
-void block_scores(float q[R], float kx[KVN], uint j0, uint end, out float s[KB])
-{
-    [[unroll]] for (uint k = 0u; k < KB; k++) {
-        float d = 0.0;
-        [[unroll]] for (uint r = 0u; r < R; r++)
-            d += q[r] * kx[k * R + r];
-        d = subgroupAdd(d);
-        s[k] = j0 + k < end ? d : NEG;
-    }
+    load_kv_block(l, h, a + gl_SubgroupID * KB, last_old_key(b), kpre, vpre);
 }
 
 // Head h, keys [a, b) of layer l's cache, for the query at pc.pos: lanes across the head's
 // dims, each subgroup every NSG-th block of KB keys (online softmax), merged in shared memory.
-// The keys before pc.pos come from preload_kv() (PRELOAD bit 1: the first PRE_KV blocks) or
-// load_kv_block(); the key at pc.pos, written by this dispatch, is read coherently by the last
-// subgroup. Writes the normalised output (one split) or the split's state; the head's last
-// split merges.
+// A subgroup's first block comes from preload_kv() (PRELOAD bit 1), later ones from
+// load_kv_block(); the key at pc.pos, written by this dispatch, is read coherently with the
+// query and replaces what the block holds for it. Writes the normalised output (one split) or
+// the split's state; the head's last split merges.
 void attention_task(uint l, uint task)
 {
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
@@ -636,48 +570,53 @@ void attention_task(uint l, uint task)
     uint cache = l * pc.cache_stride;
     // Q | K | V of a row: offsets 0, dim, 2 dim; head h at h * D within each.
     uint qb = cache + pc.pos * row3 + h * D;
-    float q[R], acc[R];
+    float q[R], kcur[R], vcur[R], acc[R];
     for (uint r = 0u; r < R; r++) {
-        uint d = lane + r * SG;
-        q[r] = d < D ? float(kvc[qb + d]) * pc.scale : 0.0;
+        uint d = min(lane + r * SG, D - 1u);
+        q[r] = lane + r * SG < D ? float(kvc[qb + d]) * pc.scale : 0.0;
+        kcur[r] = float(kvc[qb + pc.dim + d]);
+        vcur[r] = float(kvc[qb + 2u * pc.dim + d]);
         acc[r] = 0.0;
     }
     float m = NEG, lsum = 0.0;
-    uint e = old_keys_end(a, b), last = max(e, 1u) - 1u, j0 = a + sg * KB;
-    float s[KB];
-    if ((PRELOAD & 2u) != 0u) {
-        [[unroll]] for (uint i = 0u; i < PRE_KV; i++, j0 += NSG * KB) {
-            float kx[KVN], vx[KVN];
+    uint last = last_old_key(b);
+    for (uint j0 = a + sg * KB, i = 0u; j0 < b; j0 += NSG * KB, i++) {
+        float kx[KVN], vx[KVN];
+        if ((PRELOAD & 2u) != 0u && i == 0u) {
             [[unroll]] for (uint n = 0u; n < KVN; n++) {
-                kx[n] = kpre[i * KVN + n];
-                vx[n] = vpre[i * KVN + n];
+                kx[n] = kpre[n];
+                vx[n] = vpre[n];
             }
-            if (j0 < e) {
-                block_scores(q, kx, j0, e, s);
-                softmax_block(s, vx, m, lsum, acc);
+        } else {
+            load_kv_block(l, h, j0, last, kx, vx);
+        }
+        float s[KB];
+        [[unroll]] for (uint k = 0u; k < KB; k++) {
+            bool cur = j0 + k == pc.pos;
+            float dt = 0.0;
+            [[unroll]] for (uint r = 0u; r < R; r++) {
+                kx[k * R + r] = cur ? kcur[r] : kx[k * R + r];
+                vx[k * R + r] = cur ? vcur[r] : vx[k * R + r];
+                dt += q[r] * kx[k * R + r];
             }
+            dt = subgroupAdd(dt);
+            s[k] = j0 + k < b ? dt : NEG;
         }
-    }
-    for (; j0 < e; j0 += NSG * KB) {
-        float kx[KVN], vx[KVN];
-        load_kv_block(l, h, j0, last, kx, vx);
-        block_scores(q, kx, j0, e, s);
-        softmax_block(s, vx, m, lsum, acc);
-    }
-    if (b > pc.pos && sg == NSG - 1u) {   // the key at pc.pos, in the last split
-        float kx[KVN], vx[KVN];
-        uint kb = cache + pc.pos * row3 + pc.dim + h * D;
-        [[unroll]] for (uint n = 0u; n < KVN; n++) {
-            kx[n] = 0.0;
-            vx[n] = 0.0;
+        // The online softmax over the block.
+        float m_new = m;
+        [[unroll]] for (uint k = 0u; k < KB; k++)
+            m_new = max(m_new, s[k]);
+        float alpha = exp(m - m_new);
+        lsum *= alpha;
+        [[unroll]] for (uint r = 0u; r < R; r++)
+            acc[r] *= alpha;
+        [[unroll]] for (uint k = 0u; k < KB; k++) {
+            float p = s[k] == NEG ? 0.0 : exp(s[k] - m_new);
+            lsum += p;
+            [[unroll]] for (uint r = 0u; r < R; r++)
+                acc[r] += p * vx[k * R + r];
         }
-        [[unroll]] for (uint r = 0u; r < R; r++) {
-            uint d = min(lane + r * SG, D - 1u);
-            kx[r] = float(kvc[kb + d]);
-            vx[r] = float(kvc[kb + pc.dim + d]);
-        }
-        block_scores(q, kx, pc.pos, pc.pos + 1u, s);
-        softmax_block(s, vx, m, lsum, acc);
+        m = m_new;
     }
     // Merge the subgroups (a subgroup without keys has m = NEG and weighs 0).
     if (lane == 0u) {
@@ -710,7 +649,7 @@ void attention_task(uint l, uint task)
         scr[part + 1u] = den;
     }
     barrier();   // m_sh, l_sh and att_sh are read before anyone's next task rewrites them
-    if (S == 1u || LATE_COMBINE != 0u) {
+    if (S == 1u) {
 #ifdef FOLD
         fold_head(l, h);
 #endif
@@ -835,10 +774,7 @@ void run_task(uint g, uint task)
     } else if (ph == PH_ATT) {
         attention_task(l, task);
     } else if (ph == PH_PROJ) {
-        if (LATE_COMBINE != 0u && pc.n_splits > 1u)
-            stage_merged_heads();
-        else
-            stage_input(SRC_SCR, scr_att(), pc.dim, false, 0u, 0u);
+        stage_input(SRC_SCR, scr_att(), pc.dim, false, 0u, 0u);
         matvec_rows(task, w_off, N, K, lw.projb, ACT_NONE, OUT_SCR_ADD, scr_x(), 0u);
     } else if (ph == PH_FC1) {
         stage_input(SRC_SCR, scr_x(), pc.dim, true, lw.n2w, lw.n2b);

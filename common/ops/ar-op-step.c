@@ -35,7 +35,15 @@
  * 65535 of llvmpipe's limiter with a margin. */
 #define STEP_CPU_LOOP_BUDGET 50000
 #define STEP_MAX_SPLITS 64   /* ar_attention_decode_splits()'s limit */
-#define STEP_KEYS_PER_BLOCK 4   /* KB in shaders/decode_step.comp */
+/* decode_step.comp's KB and STEP_COMBINE_BATCH: keys per block of a subgroup and split states
+ * per batch of a merge, GPUs and CPU devices (fewer: unrolled loads cost llvmpipe compile
+ * time, ~1.2 and ~2.6 s of a small model's two pipelines). H200, `large`: 8 keys per block let
+ * a 64-key task's every key load before its wait; 16 per batch merge its 33 splits in one
+ * round trip. */
+#define STEP_KEYS_PER_BLOCK_GPU 8
+#define STEP_KEYS_PER_BLOCK_CPU 4
+#define STEP_COMBINE_BATCH_GPU 16
+#define STEP_COMBINE_BATCH_CPU 4
 #define STEP_MAX_R 8   /* head dims per lane */
 /* Preloading a task's weight rows into registers before its wait (decode_step.comp's
  * PRELOAD): at most this many vec4s per lane, rows per subgroup included, so that they stay
@@ -182,9 +190,10 @@ static guint64
 shared_bytes (const ArDevice *dev, const ArStepShape *s)
 {
   guint64 wg = local_size (dev), maxk = widest_input (dev, s);
-  /* xin, att_sh, m_sh and l_sh, the reductions' slots, combine.glsl's split weights, flags,
-   * the folded kernel's ffn_h */
-  return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + STEP_MAX_SPLITS * 4 + 16
+  /* xin, att_sh, m_sh and l_sh, the reductions' slots, combine.glsl's split weights and
+   * denominators and its sums, flags, the folded kernel's ffn_h */
+  return maxk * 4 + wg * STEP_MAX_R * 4 + 2 * wg * 4 + 2 * wg * 4 + 2 * STEP_MAX_SPLITS * 4
+      + wg * 4 + 16
       + (s->fold ? (guint64) ffn_rows (dev) * 4 : 0);
 }
 
@@ -231,14 +240,10 @@ preload_blocks (const ArDevice *dev, const ArStepShape *s)
   return CLAMP (STEP_PRELOAD_MAX_VEC4 / MAX (per_block, 1), 1, ffn_blocks ());
 }
 
-/* decode_step.comp's LATE_COMBINE: the proj tasks merge the heads' split states (plain
- * kernel, head dims a multiple of 4; AR_STEP_LATE_COMBINE=0: the head's last attention task
- * does, for timing). */
 static guint32
-late_combine (const ArStepShape *s)
+keys_per_block (const ArDevice *dev)
 {
-  return !s->fold && (s->dim / MAX (s->heads, 1)) % 4 == 0
-      && g_strcmp0 (g_getenv ("AR_STEP_LATE_COMBINE"), "0") != 0;
+  return dev->caps.is_cpu ? STEP_KEYS_PER_BLOCK_CPU : STEP_KEYS_PER_BLOCK_GPU;
 }
 
 /* Attention tasks per head for @keys keys, and their keys (@split_keys). */
@@ -246,7 +251,7 @@ static guint32
 step_splits (const ArDevice *dev, const ArStepShape *s, guint32 keys, guint32 *split_keys)
 {
   guint32 tasks = dev->caps.is_cpu ? STEP_SPLIT_TASKS_CPU : ar_step_groups (dev);
-  return ar_attention_decode_splits (keys, s->heads, tasks, STEP_MIN_KEYS, STEP_KEYS_PER_BLOCK,
+  return ar_attention_decode_splits (keys, s->heads, tasks, STEP_MIN_KEYS, keys_per_block (dev),
       split_keys);
 }
 
@@ -270,10 +275,7 @@ loop_bound (const ArDevice *dev, const ArStepShape *s)
   if (!s->fold) {
     guint64 row_tasks = s->layers * (ar_div_up (3 * d, rows) + 2 * ar_div_up (d, rows)
         + ar_div_up (s->hidden, rows)) + head_tasks;
-    /* Each proj task merging the split states (LATE_COMBINE): two loops over them. */
-    guint64 merges = late_combine (s) ? s->layers * ar_div_up (d, rows)
-        * (ar_div_up (d / 4, wg) * (2 * splits + 1)) : 0;
-    return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task + merges;
+    return 1 + (row_tasks + 1) * per_row_task + att_tasks * per_att_task;
   }
   /* Folded: qkv and head tasks as above; MLP tasks of FB blocks, their fc2 columns and (task
    * 0) the residual carried; per head and layer proj's columns; the zeroing in qkv task 0. */
@@ -463,7 +465,8 @@ record_step (ArCmd *cmd, ArDType dt, const ArStepShape *s, const ArBuffer *weigh
     MAX (head_dims_per_lane (dev, s), 1), rows_per_subgroup (),
     dev->caps.is_cpu ? STEP_POLLS_CPU : 1, row_vec4_per_lane (dev, s), preload_bits (dev, s),
     dev->caps.is_cpu, ffn_blocks (), ffn_rows (dev), fold_n4 (dev, s),
-    preload_blocks (dev, s), late_combine (s) };
+    preload_blocks (dev, s), keys_per_block (dev),
+    dev->caps.is_cpu ? STEP_COMBINE_BATCH_CPU : STEP_COMBINE_BATCH_GPU };
   /* ledby is not read without s->ledby; any buffer fills the binding. */
   ArBinding bind[] = { AR_READ (weights), AR_WRITE (caches), AR_READ (table), AR_READ (ids),
     AR_READ (s->ledby ? ledby : ids), AR_WRITE (scratch), AR_WRITE (logits), AR_WRITE (trace) };

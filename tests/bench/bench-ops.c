@@ -381,15 +381,14 @@ bench_steps (ArTest *t, ArDType dt)
     .dim = 128, .hidden = 512, .heads = 4, .layers = 2, .ctx = 256, .cache_stride = 256 * 384,
     .vocab = 256, .table_rows = 275, .eps = 1e-5f,
   };
-  /* Both bench cards: the defaults, the attention tasks' keys loaded after the wait
-   * (PRELOAD=rows), the splits merged in the attention phase (LATE_COMBINE=0), the folded
-   * kernel; large also nothing preloaded, fewer or more workgroups, longer tasks. */
-  const char *configs[] = { "", "AR_STEP_PRELOAD=rows", "AR_STEP_LATE_COMBINE=0",
-    "AR_STEP_FOLD=1", "AR_STEP_PRELOAD=0", "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396",
-    "AR_STEP_ROWS=2" };
+  /* Both bench cards: the defaults, the folded kernel, the attention tasks' keys loaded
+   * after the wait (PRELOAD=rows); large also nothing preloaded, fewer or more workgroups,
+   * longer tasks. */
+  const char *configs[] = { "", "AR_STEP_FOLD=1", "AR_STEP_PRELOAD=rows", "AR_STEP_PRELOAD=0",
+    "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396", "AR_STEP_ROWS=2" };
   bench_step (t, dt, "small", &small, 200, "");
   bench_step (t, dt, "small", &small, 200, "AR_STEP_FOLD=1");
-  for (guint i = 0; i < 4; i++)
+  for (guint i = 0; i < 3; i++)
     bench_step (t, dt, "iris-small", &iris, 330, configs[i]);
   for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
     bench_step (t, dt, "large", &large, 1927, configs[i]);

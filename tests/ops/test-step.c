@@ -89,8 +89,9 @@ ref_step (const ArStepShape *s, const ArStepLayout *lay, ArDType dt, const float
 }
 
 /* @steps consecutive steps from c->pos in one recording, with @groups workgroups and @rows
- * rows per subgroup (0: the defaults), weight rows and keys loaded after the wait and split
- * states merged by the attention tasks when @no_preload; the folded kernel when @fold, with @ffn_blocks blocks per MLP task (0: the default). */
+ * rows per subgroup (0: the defaults), weight rows and keys loaded after the wait when
+ * @no_preload; the folded kernel when @fold, with @ffn_blocks blocks per MLP task (0: the
+ * default). */
 static void
 check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups, guint rows,
     gboolean no_preload, gboolean fold, guint ffn_blocks)
@@ -145,10 +146,8 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
     g_setenv ("AR_STEP_GROUPS", groups_s, TRUE);
   if (rows)
     g_setenv ("AR_STEP_ROWS", rows_s, TRUE);
-  if (no_preload) {
+  if (no_preload)
     g_setenv ("AR_STEP_PRELOAD", "0", TRUE);
-    g_setenv ("AR_STEP_LATE_COMBINE", "0", TRUE);
-  }
   art_begin (t);
   ar_cmd_zero (t->cmd, scratch);
   for (guint k = 0; k < steps; k++) {
@@ -174,7 +173,6 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
   g_unsetenv ("AR_STEP_GROUPS");
   g_unsetenv ("AR_STEP_ROWS");
   g_unsetenv ("AR_STEP_PRELOAD");
-  g_unsetenv ("AR_STEP_LATE_COMBINE");
   g_unsetenv ("AR_STEP_FFN_BLOCKS");
   if (!ran)
     return;
@@ -205,7 +203,7 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
       "head_hidden=%u%s%s pos=%u steps=%u groups=%s rows=%s%s%s%s%s]", c->dim, c->heads,
       c->hidden, c->layers, c->ctx, c->vocab, c->head_hidden, c->ledby ? " ledby" : "",
       c->gelu_tanh ? " tanh" : "", c->pos, steps, groups ? groups_s : "default",
-      rows ? rows_s : "1", no_preload ? " no-preload early-combine" : "", fold ? " fold" : "",
+      rows ? rows_s : "1", no_preload ? " no-preload" : "", fold ? " fold" : "",
       ffn_blocks ? " ffn-blocks=" : "", ffn_blocks ? blocks_s : "");
   /* fp32: only the order of sums differs; fp16: the same roundings as the reference's, but
    * a rounding boundary crossed in a cache row moves the later layers a little. */
@@ -374,9 +372,8 @@ test_step (ArTest *t)
         /* Folded: MLP tasks of one block, the most fixed-point sums. */
         check_step (t, dts[d], &cases[i], 2, 4, 0, FALSE, fold, fold ? 1 : 0);
         check_step (t, dts[d], &cases[i], 1, 3, 3, FALSE, fold, fold ? 3 : 0);
-        /* The other paths: weight rows and keys loaded after the wait (on GPUs every case
-         * above preloads; the folded MLP tasks' later blocks take it too), a head's splits
-         * merged by its last attention task (the folded kernel always does). Each pipeline
+        /* The other path: weight rows and keys loaded after the wait (on GPUs every case
+         * above preloads; the folded MLP tasks' later blocks take it too). Each pipeline
          * costs seconds to build on lavapipe, so not again folded. */
         if (!fold)
           check_step (t, dts[d], &cases[i], 1, 0, 0, TRUE, fold, 0);
