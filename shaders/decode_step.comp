@@ -592,15 +592,18 @@ void attention_task(uint l, uint task)
         }
         float s[KB];
         [[unroll]] for (uint k = 0u; k < KB; k++) {
-            bool cur = j0 + k == pc.pos;
+            // Keys past the task's hold some row's values; at pc.pos 0 that row is the one
+            // this dispatch writes, read before it was (any bits, NaN too: an H200 gave NaN
+            // logits before their V was zeroed here).
+            bool cur = j0 + k == pc.pos, key = j0 + k < b;
             float dt = 0.0;
             [[unroll]] for (uint r = 0u; r < R; r++) {
                 kx[k * R + r] = cur ? kcur[r] : kx[k * R + r];
-                vx[k * R + r] = cur ? vcur[r] : vx[k * R + r];
+                vx[k * R + r] = cur ? vcur[r] : key ? vx[k * R + r] : 0.0;
                 dt += q[r] * kx[k * R + r];
             }
             dt = subgroupAdd(dt);
-            s[k] = j0 + k < b ? dt : NEG;
+            s[k] = key ? dt : NEG;
         }
         // The online softmax over the block.
         float m_new = m;
