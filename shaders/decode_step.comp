@@ -520,7 +520,7 @@ void attention_keys(uint task, out uint h, out uint a, out uint b)
 const uint KVN = KB * R;
 
 // The last key a task reads through the non-coherent binding: the one before pc.pos (rows of
-// earlier dispatches; at pc.pos 0 row 0, whose values the caller replaces).
+// earlier dispatches; at pc.pos 0 row 0, whose values the caller replaces or masks).
 uint last_old_key(uint b) { return max(min(b, pc.pos), 1u) - 1u; }
 
 // Loads the K and V rows of keys j0.. (keys past @last, and dims past the head's, clamped: the
