@@ -2,10 +2,13 @@
 # A short follow-up run on a lent NVIDIA machine (~250 s on an H200), after
 # scripts/device-check.sh: correctness of the defaults (golden; the step op tests, with the
 # validation layer), arbench against PyTorch CUDA on both bench cards (sliding window and
-# refresh), then ours only, alternating, session 22's changes against what they replaced:
+# refresh), then ours only, alternating, variants of the defaults (kinds joined with + apply
+# together, e.g. plain+p0):
 #   new      the defaults;
-#   kvrows   the fused step's attention tasks load their keys after the wait, not before it
-#            (AR_STEP_PRELOAD=rows; the weight rows still before);
+#   p0       the fused step loads nothing before its waits (AR_STEP_PRELOAD=0: large's plain
+#            step took 352k against 480k ns in session 22's bench-ops trace, not yet in frames);
+#   kvrows   its attention tasks load their keys after the wait (AR_STEP_PRELOAD=rows);
+#   k128     attention tasks of at least 128 keys: fewer splits to merge (AR_STEP_MIN_KEYS=128);
 #   tile64   the 32x32 matmul tiles on 64 invocations (AR_MATMUL_TILE32_WIDE=0);
 #   fold     the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
 #   K@N      variant K on N workgroups (AR_STEP_GROUPS).
@@ -46,20 +49,25 @@ variants() {   # card frames kinds...
   local card=$1 frames=$2 i=0
   shift 2
   for k in "$@"; do
-    local log=$logs/ab-$card-$((i++))-${k//@/-}.log set_env=
-    case ${k%@*} in
-      kvrows) set_env="AR_STEP_PRELOAD=rows" ;;
-      tile64) set_env="AR_MATMUL_TILE32_WIDE=0" ;;
-      fold) set_env="AR_STEP_FOLD=1" ;;
-      plain) set_env="AR_STEP_FOLD=0" ;;
-    esac
+    local log=$logs/ab-$card-$((i++))-${k//[@+]/-}.log set_env=
+    local part
+    for part in $(echo "${k%@*}" | tr + ' '); do
+      case $part in
+        p0) set_env="$set_env AR_STEP_PRELOAD=0" ;;
+        kvrows) set_env="$set_env AR_STEP_PRELOAD=rows" ;;
+        k128) set_env="$set_env AR_STEP_MIN_KEYS=128" ;;
+        tile64) set_env="$set_env AR_MATMUL_TILE32_WIDE=0" ;;
+        fold) set_env="$set_env AR_STEP_FOLD=1" ;;
+        plain) set_env="$set_env AR_STEP_FOLD=0" ;;
+      esac
+    done
     [ "$k" != "${k#*@}" ] && set_env="$set_env AR_STEP_GROUPS=${k#*@}"
     env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 models/bench/$card.yaml > "$log" 2>&1
     say "ab $card $k rc=$?: $(grep -oE '^one-token steps: (per op|fused \((plain|folded)\))' "$log") $(grep -E '^(encode|generate|decode|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-variants iris-small 40 ${AR_QUICK_IRIS-new fold kvrows new fold kvrows}
-variants large 12 ${AR_QUICK_LARGE-new plain fold new plain fold}
+variants iris-small 40 ${AR_QUICK_IRIS-new p0 k128 new p0 k128}
+variants large 12 ${AR_QUICK_LARGE-new plain+p0 fold+p0 k128 new plain+p0 fold+p0 k128}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 AR_STEP_TRACE=1 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
 grep -E '^(bench|trace) step' "$logs/bench-step.log" | tee -a "$summary"

@@ -30,7 +30,7 @@
 #define STEP_GROUPS_CPU 1
 #define STEP_POLLS_CPU 64
 #define STEP_SPLIT_TASKS_CPU 8
-#define STEP_MIN_KEYS 32   /* least keys per attention task */
+#define STEP_MIN_KEYS 32   /* least keys per attention task (AR_STEP_MIN_KEYS, for timing) */
 /* Loop iterations a CPU device's step may need (estimated, see loop_bound()), under the
  * 65535 of llvmpipe's limiter with a margin. */
 #define STEP_CPU_LOOP_BUDGET 50000
@@ -251,7 +251,8 @@ static guint32
 step_splits (const ArDevice *dev, const ArStepShape *s, guint32 keys, guint32 *split_keys)
 {
   guint32 tasks = dev->caps.is_cpu ? STEP_SPLIT_TASKS_CPU : ar_step_groups (dev);
-  return ar_attention_decode_splits (keys, s->heads, tasks, STEP_MIN_KEYS, keys_per_block (dev),
+  return ar_attention_decode_splits (keys, s->heads, tasks,
+      env_count ("AR_STEP_MIN_KEYS", 1 << 20, STEP_MIN_KEYS), keys_per_block (dev),
       split_keys);
 }
 

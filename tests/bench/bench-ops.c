@@ -381,14 +381,15 @@ bench_steps (ArTest *t, ArDType dt)
     .dim = 128, .hidden = 512, .heads = 4, .layers = 2, .ctx = 256, .cache_stride = 256 * 384,
     .vocab = 256, .table_rows = 275, .eps = 1e-5f,
   };
-  /* Both bench cards: the defaults, the folded kernel, the attention tasks' keys loaded
-   * after the wait (PRELOAD=rows); large also nothing preloaded, fewer or more workgroups,
-   * longer tasks. */
-  const char *configs[] = { "", "AR_STEP_FOLD=1", "AR_STEP_PRELOAD=rows", "AR_STEP_PRELOAD=0",
-    "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396", "AR_STEP_ROWS=2" };
+  /* Both bench cards: the defaults, the folded kernel, nothing preloaded, either kernel with
+   * attention tasks of at least 128 keys (fewer splits to merge); large also the keys loaded
+   * after the wait (PRELOAD=rows), fewer or more workgroups, longer tasks. */
+  const char *configs[] = { "", "AR_STEP_FOLD=1", "AR_STEP_PRELOAD=0", "AR_STEP_MIN_KEYS=128",
+    "AR_STEP_FOLD=1 AR_STEP_MIN_KEYS=128", "AR_STEP_FOLD=1 AR_STEP_PRELOAD=0",
+    "AR_STEP_PRELOAD=rows", "AR_STEP_GROUPS=128", "AR_STEP_GROUPS=396", "AR_STEP_ROWS=2" };
   bench_step (t, dt, "small", &small, 200, "");
   bench_step (t, dt, "small", &small, 200, "AR_STEP_FOLD=1");
-  for (guint i = 0; i < 3; i++)
+  for (guint i = 0; i < 6; i++)
     bench_step (t, dt, "iris-small", &iris, 330, configs[i]);
   for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
     bench_step (t, dt, "large", &large, 1927, configs[i]);
