@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short follow-up run on a lent NVIDIA machine (~250 s on an H200), after
+# A short follow-up run on a lent NVIDIA machine (~300 s on an H200: session 22 ran 160-333 s), after
 # scripts/device-check.sh: correctness of the defaults (golden; the step op tests, with the
 # validation layer), arbench against PyTorch CUDA on both bench cards (sliding window and
 # refresh), then ours only, alternating, variants of the defaults (kinds joined with + apply
