@@ -435,8 +435,8 @@ drop_fused_step (ArPredictor *p)
  * trials with the GPU at low clocks (~3-4x the in-frame times) timed it at 0.83 and 0.94 of
  * the plain kernel, kept it and cost 11-12 ms a frame. AR_STEP_TRIAL_FUSED_TIE: the trial
  * understates the fused gain (H200, `large`: 0.90-0.98 of the per-op time in trials, 0.72 in
- * frames; at low clocks the plain kernel timed 1.01). */
-/* Per-op warm-up runs before the timed ones, until one is no faster than 0.97 of the one
+ * frames; at low clocks the plain kernel timed 1.01).
+ * Per-op warm-up runs before the timed ones, until one is no faster than 0.97 of the one
  * before: at most TRIAL_WARM_MAX runs, or TRIAL_WARM_MS of them. */
 #define TRIAL_WARM_MAX 12
 #define TRIAL_WARM_MS 250

@@ -346,9 +346,11 @@ bool task_matrix(uint g, out uint w_off, out uint N, out uint K)
 // t * FFN_BLOCKS..).
 uint task_row0(uint task) { return task * rows_per_task() + gl_SubgroupID * RPS; }
 
-#ifdef FOLD
-bool is_ffn(uint g) { return g >= FIRST && g < head_phase() && (g - FIRST) % PPL == PH_FFN; }
-#endif
+// Whether global phase g is a layer's phase @ph.
+bool is_layer_phase(uint g, uint ph)
+{
+    return g >= FIRST && g < head_phase() && (g - FIRST) % PPL == ph;
+}
 
 // The task's rows, lane's vec4s k = lane + i * SG of block b's row r at [(b * RPS + r) * WV + i].
 vec4 wpre[WV * RPS * PRELOAD_BLOCKS];
@@ -363,7 +365,7 @@ void preload_rows(uint g, uint task)
     uint SG = gl_SubgroupSize, lane = gl_SubgroupInvocationID, K4 = K / 4u;
     uint blocks = 1u;
 #ifdef FOLD
-    if (is_ffn(g)) {
+    if (is_layer_phase(g, PH_FFN)) {
         task *= FFN_BLOCKS;
         blocks = PRELOAD_BLOCKS;
     }
@@ -868,8 +870,7 @@ void main()
             return;
         // Before the wait: the weights, and the keys before pc.pos, do not depend on it.
         preload_rows(g, task);
-        if ((PRELOAD & 2u) != 0u && g >= FIRST && g < head_phase()
-            && (g - FIRST) % PPL == PH_ATT)
+        if ((PRELOAD & 2u) != 0u && is_layer_phase(g, PH_ATT))
             preload_kv((g - FIRST) / PPL, task);
 #ifdef TRACE
         uvec2 c_wait = clockRealtime2x32EXT();
