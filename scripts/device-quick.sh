@@ -17,7 +17,9 @@
 # card. Session 22 ran the session-21 version (333 s on an H200), then one with the split
 # merge in the proj tasks (240 s; dropped: docs/performance-log.md). Same setup as
 # device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl carried). Logs
-# in $OUT/quick.tar.gz. AR_QUICK_TESTS=0 skips the tests, the step bench and the profiles;
+# in $OUT/quick.tar.gz. When `test-ops step` fails, it runs again with nothing preloaded and
+# with the keys loaded after the wait (the caller's AR_STEP_PRELOAD holds in every case that
+# sets none), naming the failing checks. AR_QUICK_TESTS=0 skips the tests, the step bench and the profiles;
 # AR_QUICK_GOLDEN=0 the golden test, AR_QUICK_REFRESH=0 the refresh benches.
 . "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
@@ -25,10 +27,20 @@ if [ "${AR_QUICK_GOLDEN:-1}" != 0 ]; then
 AR_VULKAN_VALIDATE=1 timeout 120 build/tests/model/test-golden tests/fixtures/tiny > "$logs/golden.log" 2>&1
 say "golden rc=$? $(tail -n 1 "$logs/golden.log") ($(grep -c '^\[vulkan validation' "$logs/golden.log") validation msgs)"
 fi
-for g in step; do
-  AR_VULKAN_VALIDATE=1 timeout 90 build/tests/test-ops $g > "$logs/ops-$g.log" 2>&1
-  say "ops $g rc=$? $(tail -n 1 "$logs/ops-$g.log") ($(grep -c '^\[vulkan validation' "$logs/ops-$g.log") validation msgs)"
-done
+ops_step() {   # log-suffix [VAR=value...]: test-ops step under those settings
+  local name=ops-step$1
+  shift
+  env "$@" AR_VULKAN_VALIDATE=1 timeout 90 build/tests/test-ops step > "$logs/$name.log" 2>&1
+  local rc=$?
+  say "$name ${*:-(defaults)} rc=$rc $(tail -n 1 "$logs/$name.log") ($(grep -c '^\[vulkan validation' "$logs/$name.log") validation msgs)"
+  return $rc
+}
+# A failing step test is triaged at once: which preloading it needs, and the failing checks.
+if ! ops_step ""; then
+  grep -E 'FAIL' "$logs/ops-step.log" | head -n 20 | tee -a "$summary"
+  ops_step -p0 AR_STEP_PRELOAD=0
+  ops_step -kvrows AR_STEP_PRELOAD=rows
+fi
 fi
 bench() {   # name card frames warmup [arbench options]
   local name=$1 card=$2 frames=$3 warmup=$4

@@ -17,6 +17,36 @@ typedef struct {
   guint pos;
 } StepCase;
 
+/* The step settings a case sets for itself. The caller's values come back after each case,
+ * so that a run such as `AR_STEP_PRELOAD=rows test-ops step` (a GPU triage) checks that
+ * setting in every case that does not set its own. */
+static const char *const case_env[] = {
+  "AR_STEP_GROUPS", "AR_STEP_ROWS", "AR_STEP_PRELOAD", "AR_STEP_FFN_BLOCKS"
+};
+
+typedef struct {
+  gchar *value[G_N_ELEMENTS (case_env)];
+} SavedEnv;
+
+static void
+saved_env_take (SavedEnv *saved)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (case_env); i++)
+    saved->value[i] = g_strdup (g_getenv (case_env[i]));
+}
+
+static void
+saved_env_restore (SavedEnv *saved)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (case_env); i++) {
+    if (saved->value[i])
+      g_setenv (case_env[i], saved->value[i], TRUE);
+    else
+      g_unsetenv (case_env[i]);
+    g_clear_pointer (&saved->value[i], g_free);
+  }
+}
+
 static void
 layer_norm_row (const float *x, const float *g, const float *b, float *out, guint n, float eps)
 {
@@ -140,6 +170,8 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
   g_autofree gchar *groups_s = g_strdup_printf ("%u", groups);
   g_autofree gchar *rows_s = g_strdup_printf ("%u", rows);
   g_autofree gchar *blocks_s = g_strdup_printf ("%u", ffn_blocks);
+  SavedEnv saved;
+  saved_env_take (&saved);
   if (ffn_blocks)
     g_setenv ("AR_STEP_FFN_BLOCKS", blocks_s, TRUE);
   if (groups)
@@ -170,10 +202,7 @@ check_step (ArTest *t, ArDType dt, const StepCase *c, guint steps, guint groups,
     printf ("# decode_step: llvmpipe's loop limit ended a waiting workgroup; running again\n");
     ran = art_run (t);
   }
-  g_unsetenv ("AR_STEP_GROUPS");
-  g_unsetenv ("AR_STEP_ROWS");
-  g_unsetenv ("AR_STEP_PRELOAD");
-  g_unsetenv ("AR_STEP_FFN_BLOCKS");
+  saved_env_restore (&saved);
   if (!ran)
     return;
 
@@ -260,6 +289,8 @@ check_trace (ArTest *t, ArDType dt, gboolean fold)
   };
   const char *shape = fold ? "[dim=20 L=2 pos=21 groups=4 fold]" : "[dim=20 L=2 pos=21 groups=4]";
   guint pos = 21, n = ar_step_tasks (t->dev, &s, pos);
+  SavedEnv saved;
+  saved_env_take (&saved);
   g_setenv ("AR_STEP_GROUPS", "4", TRUE);
   ArtStep b;
   art_step_init (t, dt, &s, 0.25f, &b);
@@ -307,7 +338,7 @@ check_trace (ArTest *t, ArDType dt, gboolean fold)
         "logits %s", n, phases, g, bad_order, bad_stamps, early,
         memcmp (got, want, s.vocab * sizeof (float)) == 0 ? "equal" : "differ");
   }
-  g_unsetenv ("AR_STEP_GROUPS");
+  saved_env_restore (&saved);
   art_step_clear (&b);
 }
 
