@@ -19,8 +19,8 @@
 # device-check.sh (the line ../shared/tools/gpu-prep.sh prints; build and .gl carried). Logs
 # in $OUT/quick.tar.gz. When `test-ops step` fails, it runs again with nothing preloaded and
 # with the keys loaded after the wait (the caller's AR_STEP_PRELOAD holds in every case that
-# sets none), naming the failing checks. AR_QUICK_TESTS=0 skips the tests, the step bench and the profiles;
-# AR_QUICK_GOLDEN=0 the golden test, AR_QUICK_REFRESH=0 the refresh benches.
+# sets none), naming the failing checks. AR_QUICK_TESTS=0 skips the tests, the step bench
+# and the profiles; AR_QUICK_GOLDEN=0 the golden test, AR_QUICK_REFRESH=0 the refresh benches.
 . "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 if [ "${AR_QUICK_GOLDEN:-1}" != 0 ]; then
