@@ -82,6 +82,7 @@ struct _ArPredictor {
   ArBuffer *one;        /* 1.0: weight of strided copies done as products */
   ArBuffer *x, *h, *qk, *att, *mlp, *mlp2, *logits;
   ArBuffer *att_scratch; /* split-K partial states of one-token attention */
+  ArBuffer *prefill_scratch; /* of the prefill's attention on GPUs (key splits), or NULL */
   ArBuffer *sample_ctr;  /* guint32 [2]: the frame's sampling counter, read by the sample op */
   /* The fused one-token step (ar_op_decode_step), when on: the weights packed as it reads
    * them, every layer's cache in one buffer (the layers' qkvc are views of it), its scratch. */
@@ -796,6 +797,10 @@ ar_predictor_new (ArModel *model, guint context_frames, GError **error)
      * per layer and step on `large`). */
     ArAttnLayout lay = ar_attn_layout_fused (p->H, p->H, p->hd, L);
     p->att_scratch = alloc (p, ar_op_attention_scratch_size (&lay), 1, &err);
+    /* A prefill's small grids also split their keys on GPUs (ar_op_attention_prefill). */
+    gsize part = ar_op_attention_prefill_scratch_size (&lay, L);
+    if (!err && !p->dev->caps.is_cpu && part > 0)
+      p->prefill_scratch = alloc (p, part, 1, &err);
   }
   if (err) {
     g_propagate_error (error, err);
@@ -841,7 +846,7 @@ ar_predictor_free (ArPredictor *p)
     g_free (p->layers);
   }
   ArBuffer **bufs[] = { &p->act_bias, &p->table, &p->posids, &p->ids, &p->ledby, &p->actvals, &p->one, &p->x,
-    &p->h, &p->qk, &p->att, &p->att_scratch, &p->sample_ctr, &p->mlp, &p->mlp2, &p->logits,
+    &p->h, &p->qk, &p->att, &p->att_scratch, &p->prefill_scratch, &p->sample_ctr, &p->mlp, &p->mlp2, &p->logits,
     &p->caches, &p->step_w, &p->step_scratch };   /* caches after the layers' views of it */
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     g_clear_pointer (bufs[i], ar_buffer_free);
@@ -1040,7 +1045,8 @@ record_forward (ArPredictor *p, guint start, guint n, ForwardOut out)
       ar_op_attention_decode (cmd, dt, l->qkvc, &lay, l->qkvc, l->qkvc, p->att, qpos, 0,
           p->att_scratch);
     else
-      ar_op_attention (cmd, dt, l->qkvc, &lay, l->qkvc, l->qkvc, p->att, start, n, 0);
+      ar_op_attention_prefill (cmd, dt, l->qkvc, &lay, l->qkvc, l->qkvc, p->att, start, n, 0,
+          p->prefill_scratch);
     ar_op_matmul_accumulate (cmd, dt, p->att, l->projw, l->projb, p->x, xrows, dim, dim);
     guint64 nh = (guint64) xrows * p->hidden;
     ar_matmul_params_init (&mp, xrows, p->hidden, dim);

@@ -16,6 +16,12 @@
 // Small prefills have few workgroups per multiprocessor, so each query's walk over its keys
 // is a latency chain (iris-small's refresh frames: 17 queries, 4 workgroups, up to 340
 // keys each). KG 1 is the one-key-at-a-time loop.
+//
+// With n_splits > 1 the workgroup (h, y, s) walks only part s of its query block's keys, in
+// whole blocks of QT, and stores each query's softmax state (max, denominator, accumulator)
+// for attention_combine.comp to merge: a small grid's longest walk gets n_splits times
+// shorter. The states go to part[((query * n_heads + h) * n_splits + s) * (D + 2)], so the
+// combine's workgroup query * n_heads + h writes that query's head to the output.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #if defined(QUAD)
@@ -36,6 +42,7 @@ layout(std430, binding = 0) readonly buffer QKV { STYPE qkv[]; };
 layout(std430, binding = 1) readonly buffer KC { STYPE kc[]; };
 layout(std430, binding = 2) readonly buffer VC { STYPE vc[]; };
 layout(std430, binding = 3) writeonly buffer O { STYPE o[]; };
+layout(std430, binding = 4) writeonly buffer Part { float part[]; };   // n_splits > 1
 
 layout(push_constant) uniform Push {
     uint n_heads;
@@ -52,6 +59,7 @@ layout(push_constant) uniform Push {
     uint pos_stride;   // cache elements between positions
     uint k_off;        // cache element of K (V) at kv head 0, position 0
     uint v_off;
+    uint n_splits;     // workgroups (z) sharing a query block's keys
 } pc;
 
 shared float k_sh[QT * D];
@@ -72,6 +80,10 @@ void main()
     uint wg_lo = pc.first;
     if (pc.window > 0 && pc.pos + i0 + 1 > pc.window)
         wg_lo = max(wg_lo, pc.pos + i0 + 1 - pc.window);
+    // Split s: keys [wg_lo + s * span, ...) in whole blocks (splits past the end walk none).
+    const uint span = ((last + QT - wg_lo) / QT + pc.n_splits - 1) / pc.n_splits * QT;
+    const uint split_lo = wg_lo + gl_WorkGroupID.z * span;
+    const uint split_last = min(last, split_lo + span - 1);
     const uint k_base = pc.k_off + (h / pc.kv_group) * pc.head_stride;
     const uint v_base = pc.v_off + (h / pc.kv_group) * pc.head_stride;
 
@@ -84,8 +96,8 @@ void main()
     }
     float m = -3.0e38, l = 0.0;
 
-    for (uint k0 = wg_lo; k0 <= last; k0 += QT) {
-        uint kn = min(QT, last + 1 - k0);
+    for (uint k0 = split_lo; k0 <= split_last; k0 += QT) {
+        uint kn = min(QT, split_last + 1 - k0);
         barrier();   // the previous block is no longer read
         for (uint e = gl_LocalInvocationID.x; e < kn * D; e += QT * LPQ) {
             uint at = (k0 + e / D) * pc.pos_stride + e % D;
@@ -138,6 +150,17 @@ void main()
     }
     if (i0 + t >= pc.n_queries)
         return;
+    if (pc.n_splits > 1) {
+        // A query that sees none of this split's keys stores (-3e38, 0, 0): weight 0.
+        const uint pb = ((i * pc.n_heads + h) * pc.n_splits + gl_WorkGroupID.z) * (D + 2);
+        if (c == 0) {
+            part[pb] = m;
+            part[pb + 1] = l;
+        }
+        for (uint d = 0; d < DL; d++)
+            part[pb + 2 + c + d * LPQ] = acc[d];
+        return;
+    }
     const uint out_base = (i * pc.n_heads + h) * D + c;
     for (uint d = 0; d < DL; d++)
         o[out_base + d * LPQ] = STYPE(acc[d] / l);

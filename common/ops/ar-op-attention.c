@@ -41,8 +41,9 @@ typedef struct {
   float scale;
   guint32 n_queries;
   guint32 pos_stride, k_off, v_off;
+  guint32 n_splits;
 } AttentionTilePush;
-G_STATIC_ASSERT (sizeof (AttentionTilePush) == 56);
+G_STATIC_ASSERT (sizeof (AttentionTilePush) == 60);
 #define ATTN_TILE_QUERIES 64         /* QT in shaders/attention_tile.comp */
 /* Keys the tile kernels score together (their KG) where the grid is small (fewer than
  * ATTN_TILE_SMALL_GRID workgroups, about a GPU's multiprocessors: iris-small's window, 24;
@@ -52,6 +53,13 @@ G_STATIC_ASSERT (sizeof (AttentionTilePush) == 56);
  * small grids one key at a time too. */
 #define ATTN_TILE_KEY_GROUP 4
 #define ATTN_TILE_SMALL_GRID 128
+/* A small grid's query blocks also split their keys over up to this many workgroups (z),
+ * about ATTN_TILE_SMALL_GRID in all, whose states attention_combine.comp merges: each query
+ * walks its keys as one latency chain (H200, iris-small's window: ~64 us per layer for 24
+ * workgroups walking up to 340 keys; its refresh frames, 4). Whole blocks of
+ * ATTN_TILE_QUERIES keys per split. Not measured on a GPU yet: AR_VULKAN_AVOID=attention_splits
+ * runs one split. */
+#define ATTN_TILE_MAX_SPLITS 16
 #define ATTN_TILE_MAX_HEAD_DIM 64    /* registers (query and accumulator per invocation) and
                                       * shared memory (2 x 64 keys x D floats: 32 KiB) */
 
@@ -424,10 +432,20 @@ ar_op_attention (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
     guint first)
 {
-  ar_op_attention_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, n, first, AR_ATTN_AUTO);
+  ar_op_attention_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, n, first, AR_ATTN_AUTO,
+      NULL);
 }
 
-static guint key_group_forced;
+void
+ar_op_attention_prefill (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
+    guint pos, guint n, guint first, ArBuffer *scratch)
+{
+  ar_op_attention_ex (cmd, dt, qkv, layout, k_cache, v_cache, out, pos, n, first, AR_ATTN_AUTO,
+      scratch);
+}
+
+static guint key_group_forced, key_splits_forced;
 
 void
 ar_op_attention_force_key_group (guint keys)
@@ -436,9 +454,54 @@ ar_op_attention_force_key_group (guint keys)
 }
 
 void
+ar_op_attention_force_key_splits (guint splits)
+{
+  key_splits_forced = MIN (splits, ATTN_TILE_MAX_SPLITS);
+}
+
+/* The key splits a grid of @groups query blocks (all heads) asks for: about
+ * ATTN_TILE_SMALL_GRID workgroups in all. */
+static guint
+asked_key_splits (guint64 groups)
+{
+  if (key_splits_forced)
+    return key_splits_forced;
+  if (groups >= ATTN_TILE_SMALL_GRID)
+    return 1;
+  return (guint) MIN (ATTN_TILE_SMALL_GRID / groups, ATTN_TILE_MAX_SPLITS);
+}
+
+/* Workgroups sharing each query block's keys in the tile kernels, whose longest walk is
+ * @key_blocks blocks of keys: none on CPU devices (they run other kernels unless forced). */
+static guint
+tile_key_splits (const ArDevice *dev, guint64 groups, guint key_blocks)
+{
+  if (!key_splits_forced && (dev->caps.is_cpu || ar_device_avoids (dev, "attention_splits")))
+    return 1;
+  return CLAMP (MIN (asked_key_splits (groups), key_blocks), 1, ATTN_TILE_MAX_SPLITS);
+}
+
+gsize
+ar_op_attention_prefill_scratch_size (const ArAttnLayout *layout, guint n_max)
+{
+  if (!layout)
+    return 0;
+  /* The most split states any n <= n_max needs: splits * queries is largest where a query
+   * block is full, whatever the device (tile_key_splits() can only ask for fewer). */
+  gsize most = 0;
+  for (guint gy = 1; (gsize) (gy - 1) * ATTN_TILE_QUERIES < n_max; gy++) {
+    guint n = MIN (n_max, gy * ATTN_TILE_QUERIES);
+    guint splits = asked_key_splits ((guint64) layout->n_heads * gy);
+    if (splits > 1)
+      most = MAX (most, (gsize) n * splits);
+  }
+  return most * layout->n_heads * (layout->head_dim + 2) * sizeof (float);
+}
+
+void
 ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
-    guint first, ArAttnKernel kernel)
+    guint first, ArAttnKernel kernel, ArBuffer *scratch)
 {
   guint hkv;
   Geom g;
@@ -503,16 +566,36 @@ ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLay
           layout->n_heads, n);
       return;
     }
+    guint64 groups = (guint64) layout->n_heads * gy;
+    /* The longest walk, the last query block's, in blocks of keys (a window bounds it). */
+    guint walk = pos + n - first;
+    if (layout->window > 0)
+      walk = MIN (walk, layout->window + ATTN_TILE_QUERIES - 1);
+    guint splits = tile_key_splits (dev, groups, ar_div_up (walk, ATTN_TILE_QUERIES));
+    gsize part_bytes = (gsize) n * layout->n_heads * splits * (D + 2) * sizeof (float);
+    if (splits > 1 && (!scratch || scratch->size < part_bytes
+            || (guint64) n * layout->n_heads > max_groups[0]))
+      splits = 1;
     AttentionTilePush tp = { layout->n_heads, layout->n_heads / hkv, D, g.head_stride,
       layout->row_stride, g.q_off, pos, first, layout->window, attn_scale (layout), n,
-      g.pos_stride, g.k_off, g.v_off };
-    gboolean small_grid = (guint64) layout->n_heads * gy < ATTN_TILE_SMALL_GRID;
+      g.pos_stride, g.k_off, g.v_off, splits };
+    gboolean small_grid = groups < ATTN_TILE_SMALL_GRID;
     guint kg = key_group_forced ? key_group_forced
         : small_grid && !ar_device_avoids (dev, "attention_keys4") ? ATTN_TILE_KEY_GROUP : 1;
     guint32 tspec[] = { D, kg };
-    ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache), AR_WRITE (out) };
+    ArBinding tbind[] = { AR_READ (qkv), AR_READ (k_cache), AR_READ (v_cache),
+      AR_WRITE (splits == 1 ? out : NULL), AR_WRITE (splits > 1 ? scratch : NULL) };
     ar_cmd_dispatch (cmd, quad ? AR_SHADER (attention_tile4, dt) : AR_SHADER (attention_tile, dt),
-        tspec, G_N_ELEMENTS (tspec), tbind, 4, &tp, sizeof tp, layout->n_heads, gy, 1);
+        tspec, G_N_ELEMENTS (tspec), tbind, G_N_ELEMENTS (tbind), &tp, sizeof tp,
+        layout->n_heads, gy, splits);
+    if (splits == 1)
+      return;
+    /* Workgroup query * n_heads + h merges that query's head into out. */
+    guint32 cspec[] = { MIN (COMBINE_LOCAL, ar_div_up (D, 8) * 8) };
+    CombinePush cpc = { D, splits };
+    ArBinding cbind[] = { AR_READ (scratch), AR_WRITE (out) };
+    ar_cmd_dispatch (cmd, AR_SHADER (attention_combine, dt), cspec, 1, cbind, 2, &cpc,
+        sizeof cpc, n * layout->n_heads, 1, 1);
     return;
   }
   if (layout->n_heads > max_groups[0] || n > max_groups[1]) {

@@ -97,10 +97,27 @@ typedef enum {
                         * head_dim % 4 == 0, else TILE runs */
 } ArAttnKernel;
 
-/* ar_op_attention() with the kernel chosen (tests run both). */
+/* ar_op_attention_prefill() with the kernel chosen (tests run both); @scratch may be NULL. */
 void ar_op_attention_ex (ArCmd *cmd, ArDType dt, const ArBuffer *qkv, const ArAttnLayout *layout,
     const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out, guint pos, guint n,
-    guint first, ArAttnKernel kernel);
+    guint first, ArAttnKernel kernel, ArBuffer *scratch);
+
+/* ar_op_attention() with an f32 @scratch buffer (at least
+ * ar_op_attention_prefill_scratch_size() bytes for some n_max >= @n, not aliasing anything
+ * else; no contents needed), or NULL. With it, a GPU's tile kernels split the keys of a small
+ * grid (fewer than ~128 query blocks over all heads) across several workgroups and merge their
+ * states in a second dispatch, so that each query's walk over the keys is shorter. */
+void ar_op_attention_prefill (ArCmd *cmd, ArDType dt, const ArBuffer *qkv,
+    const ArAttnLayout *layout, const ArBuffer *k_cache, const ArBuffer *v_cache, ArBuffer *out,
+    guint pos, guint n, guint first, ArBuffer *scratch);
+
+/* Bytes of the scratch ar_op_attention_prefill() may use for any n <= @n_max queries. */
+gsize ar_op_attention_prefill_scratch_size (const ArAttnLayout *layout, guint n_max);
+
+/* Tests: the workgroups TILE and TILE_QUAD split each query block's keys across (1..16, on
+ * any device, where the scratch allows; 0 restores the default). Not thread-safe: set it
+ * before recording, and before ar_op_attention_prefill_scratch_size(). */
+void ar_op_attention_force_key_splits (guint splits);
 
 /* Tests: the keys TILE and TILE_QUAD score together (1..8; 0 restores the default: 4 for
  * grids of fewer than 128 workgroups unless AR_VULKAN_AVOID names attention_keys4, else 1).

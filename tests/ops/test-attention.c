@@ -30,6 +30,8 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
   g_autoptr (ArBuffer) bk = art_upload (t, dt, kc, cache_n);
   g_autoptr (ArBuffer) bv = art_upload (t, dt, vc, cache_n);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
+  g_autoptr (ArBuffer) part = art_alloc (t, AR_F32,
+      ar_op_attention_prefill_scratch_size (&lay, n) / sizeof (float));
 
   /* What the caches must hold after the append. */
   for (guint i = 0; i < n; i++)
@@ -42,7 +44,7 @@ check_attention (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint 
 
   art_begin (t);
   ar_op_kv_append (t->cmd, dt, bqkv, &lay, bk, bv, pos, n);
-  ar_op_attention_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, n, first, kernel);
+  ar_op_attention_ex (t->cmd, dt, bqkv, &lay, bk, bv, bo, pos, n, first, kernel, part);
   if (!art_run (t))
     return;
   guint barriers = ar_cmd_barrier_count (t->cmd);
@@ -102,6 +104,8 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
   gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
   g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32, scratch_n) : NULL;
+  g_autoptr (ArBuffer) part = art_alloc (t, AR_F32,
+      ar_op_attention_prefill_scratch_size (&lay, n) / sizeof (float));
   art_begin (t);
   if (scratch)
     ar_cmd_zero (t->cmd, scratch);   /* the fused combine's counters */
@@ -109,7 +113,7 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
     ar_op_attention_decode_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, first, scratch, 0,
         AR_ATTN_COMBINE_AUTO);
   else
-    ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, first, kernel);
+    ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, first, kernel, part);
   if (!art_run (t))
     return;
   gsize out_n = (gsize) n * H * D;
@@ -211,12 +215,15 @@ time_prefill (ArTest *t, ArDType dt, guint H, guint D, guint pos, guint n, ArAtt
   g_autofree float *rows = art_random (t, buf_n, -1, 1, dt);
   g_autoptr (ArBuffer) buf = art_upload (t, dt, rows, buf_n);
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
+  g_autoptr (ArBuffer) part = art_alloc (t, AR_F32,
+      ar_op_attention_prefill_scratch_size (&lay, n) / sizeof (float));
   ar_cmd_set_timing (t->cmd, TRUE);
   art_begin (t);
-  ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, 0, kernel);
+  ar_op_attention_ex (t->cmd, dt, buf, &lay, buf, buf, bo, pos, n, 0, kernel, part);
   double best = best_gpu_us (t);
-  printf ("# time attention prefill H=%u D=%u %u queries after %u %s, %s: %.1f us\n", H, D, n,
-      pos, ar_dtype_name (dt), kernel == AR_ATTN_TILE_QUAD ? "tile-quad" : "tile", best);
+  printf ("# time attention prefill H=%u D=%u %u queries after %u %s, %s: %.1f us (%u "
+      "dispatches)\n", H, D, n, pos, ar_dtype_name (dt),
+      kernel == AR_ATTN_TILE_QUAD ? "tile-quad" : "tile", best, ar_cmd_dispatch_count (t->cmd));
 }
 
 /* Decode of one token over @ctx cached positions, in one workgroup per head (@combine
@@ -249,6 +256,17 @@ time_decode (ArTest *t, ArDType dt, guint H, guint D, guint ctx, ArAttnCombine c
     "split, combine fused" };
   printf ("# time attention decode H=%u D=%u over %u positions %s, %s: %.1f us\n", H, D, ctx + 1,
       ar_dtype_name (dt), how[combine], best);
+}
+
+/* The shapes each forced variant of the tile kernels runs: key groups and splits that
+ * straddle the visible keys' end, windows, sliding starts, partial query blocks. */
+static void
+check_tile_shapes (ArTest *t, ArDType dt, ArAttnKernel k)
+{
+  check_attention (t, dt, (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
+  check_attention (t, dt, (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
+  check_attention (t, dt, (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0, k);
+  check_attention (t, dt, (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4, k);
 }
 
 void
@@ -291,13 +309,22 @@ test_attention (ArTest *t)
     for (guint kg = 1; kg <= 8; kg += kg == 1 ? 2 : 5) {
       ar_op_attention_force_key_group (kg);
       printf ("# tile kernels scoring %u keys together\n", kg);
-      for (ArAttnKernel k = AR_ATTN_TILE; k <= AR_ATTN_TILE_QUAD; k++) {
-        check_attention (t, dts[d], (HeadShape) { 2, 2, 64 }, 100, 150, 0, 0, k);
-        check_attention (t, dts[d], (HeadShape) { 2, 1, 16 }, 30, 130, 0, 70, k);
-        check_attention (t, dts[d], (HeadShape) { 4, 4, 33 }, 340, 17, 100, 0, k);
-        check_attention (t, dts[d], (HeadShape) { 1, 1, 8 }, 20, 5, 3, 4, k);
-      }
+      for (ArAttnKernel k = AR_ATTN_TILE; k <= AR_ATTN_TILE_QUAD; k++)
+        check_tile_shapes (t, dts[d], k);
       ar_op_attention_force_key_group (0);
+    }
+    /* The tile kernels with each query block's keys split across 2, 3 and 16 workgroups
+     * (GPUs split small grids by default): splits a query sees nothing of, or past the
+     * keys, windows, sliding starts, partial and several query blocks. */
+    for (guint sp = 2; sp <= 16; sp += sp == 2 ? 1 : 13) {
+      ar_op_attention_force_key_splits (sp);
+      printf ("# tile kernels splitting the keys %u ways\n", sp);
+      for (ArAttnKernel k = AR_ATTN_TILE; k <= AR_ATTN_TILE_QUAD; k++) {
+        check_tile_shapes (t, dts[d], k);
+        check_attention (t, dts[d], (HeadShape) { 4, 4, 64 }, 0, 340, 0, 0, k);
+        check_in_place (t, dts[d], (HeadShape) { 4, 4, 64 }, 323, 17, 0, 0, k, FALSE, FALSE);
+      }
+      ar_op_attention_force_key_splits (0);
     }
     /* Caches in place in the qkv rows (what the predictor uses): every kernel, decode too;
      * and kv_append refuses such a layout. */
@@ -374,4 +401,14 @@ test_attention (ArTest *t)
         time_prefill (t, dts[d], 8, 64, 1799, 257, prefill_kernels[k]);
         ar_op_attention_force_key_group (0);
       }
+  /* The same small grids without key splits (their default is to split). */
+  ar_op_attention_force_key_splits (1);
+  for (guint d = 0; d < ndt && !t->dev->caps.is_cpu; d++)
+    for (guint k = 0; k < G_N_ELEMENTS (prefill_kernels); k++) {
+      printf ("# one workgroup per query block's keys\n");
+      time_prefill (t, dts[d], 4, 64, 0, 340, prefill_kernels[k]);
+      time_prefill (t, dts[d], 4, 64, 323, 17, prefill_kernels[k]);
+      time_prefill (t, dts[d], 8, 64, 1799, 257, prefill_kernels[k]);
+    }
+  ar_op_attention_force_key_splits (0);
 }
