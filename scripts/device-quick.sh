@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A short follow-up run on a lent NVIDIA machine (~300 s on an H200: session 22 ran 160-333 s), after
+# A short follow-up run on a lent NVIDIA machine (~400 s on an H200: session 22's version ran
+# 160-333 s; session 23 added the attention op test and four iris-small runs), after
 # scripts/device-check.sh: correctness of the defaults (golden; the step op tests, with the
 # validation layer), arbench against PyTorch CUDA on both bench cards (sliding window and
 # refresh), then ours only, alternating, variants of the defaults (kinds joined with + apply
@@ -10,7 +11,11 @@
 #   kvrows   its attention tasks load their keys after the wait (AR_STEP_PRELOAD=rows);
 #   k128     attention tasks of at least 128 keys: fewer splits to merge (AR_STEP_MIN_KEYS=128);
 #   tile64   the 32x32 matmul tiles on 64 invocations (AR_MATMUL_TILE32_WIDE=0);
+#   nosplit  the prefill attention's small grids walk each query block's keys in one
+#            workgroup (AR_VULKAN_AVOID=attention_splits; session 23's key splits not yet
+#            timed on a GPU);
 #   fold     the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
+#   rf       with IRIS's context policy (--context refresh: 17-query prefills, 4 workgroups);
 #   K@N      variant K on N workgroups (AR_STEP_GROUPS).
 # (AR_QUICK_IRIS / AR_QUICK_LARGE: the lists), the fused step kernels alone (bench-ops, with
 # each configuration's per-phase trace: AR_STEP_TRACE=1) and per-op profiles of a frame of each
@@ -41,6 +46,11 @@ if ! ops_step ""; then
   ops_step -p0 AR_STEP_PRELOAD=0
   ops_step -kvrows AR_STEP_PRELOAD=rows
 fi
+# The prefill attention's key splits (new in session 23), and their timings against none.
+AR_VULKAN_VALIDATE=1 timeout 120 build/tests/test-ops attention > "$logs/ops-attention.log" 2>&1
+say "ops attention rc=$? $(tail -n 1 "$logs/ops-attention.log") ($(grep -c '^\[vulkan validation' "$logs/ops-attention.log") validation msgs)"
+grep -E 'FAIL' "$logs/ops-attention.log" | head -n 20 | tee -a "$summary"
+grep -E '^# (time attention prefill|one workgroup|keys scored)' "$logs/ops-attention.log" | tee -a "$summary"
 fi
 bench() {   # name card frames warmup [arbench options]
   local name=$1 card=$2 frames=$3 warmup=$4
@@ -61,7 +71,7 @@ variants() {   # card frames kinds...
   local card=$1 frames=$2 i=0
   shift 2
   for k in "$@"; do
-    local log=$logs/ab-$card-$((i++))-${k//[@+]/-}.log set_env=
+    local log=$logs/ab-$card-$((i++))-${k//[@+]/-}.log set_env= args=
     local part
     for part in $(echo "${k%@*}" | tr + ' '); do
       case $part in
@@ -69,16 +79,18 @@ variants() {   # card frames kinds...
         kvrows) set_env="$set_env AR_STEP_PRELOAD=rows" ;;
         k128) set_env="$set_env AR_STEP_MIN_KEYS=128" ;;
         tile64) set_env="$set_env AR_MATMUL_TILE32_WIDE=0" ;;
+        nosplit) set_env="$set_env AR_VULKAN_AVOID=attention_splits" ;;
+        rf) args="--context refresh" ;;
         fold) set_env="$set_env AR_STEP_FOLD=1" ;;
         plain) set_env="$set_env AR_STEP_FOLD=0" ;;
       esac
     done
     [ "$k" != "${k#*@}" ] && set_env="$set_env AR_STEP_GROUPS=${k#*@}"
-    env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 models/bench/$card.yaml > "$log" 2>&1
+    env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 $args models/bench/$card.yaml > "$log" 2>&1
     say "ab $card $k rc=$?: $(grep -oE '^one-token steps: (per op|fused \((plain|folded)\))' "$log") $(grep -E '^(encode|generate|decode|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-variants iris-small 40 ${AR_QUICK_IRIS-new p0 k128 new p0 k128}
+variants iris-small 40 ${AR_QUICK_IRIS-new p0 k128 nosplit rf rf+nosplit new p0 k128 nosplit rf rf+nosplit}
 variants large 12 ${AR_QUICK_LARGE-new plain+p0 fold+p0 k128 new plain+p0 fold+p0 k128}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 AR_STEP_TRACE=1 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1
