@@ -478,7 +478,7 @@ tile_key_splits (const ArDevice *dev, guint64 groups, guint key_blocks)
 {
   if (!key_splits_forced && (dev->caps.is_cpu || ar_device_avoids (dev, "attention_splits")))
     return 1;
-  return CLAMP (MIN (asked_key_splits (groups), key_blocks), 1, ATTN_TILE_MAX_SPLITS);
+  return MAX (MIN (asked_key_splits (groups), key_blocks), 1);
 }
 
 gsize

@@ -104,7 +104,7 @@ check_in_place (ArTest *t, ArDType dt, HeadShape hs, guint pos, guint n, guint f
   g_autoptr (ArBuffer) bo = art_alloc (t, dt, (gsize) n * H * D);
   gsize scratch_n = ar_op_attention_scratch_size (&lay) / sizeof (float);
   g_autoptr (ArBuffer) scratch = split ? art_alloc (t, AR_F32, scratch_n) : NULL;
-  g_autoptr (ArBuffer) part = art_alloc (t, AR_F32,
+  g_autoptr (ArBuffer) part = decode ? NULL : art_alloc (t, AR_F32,
       ar_op_attention_prefill_scratch_size (&lay, n) / sizeof (float));
   art_begin (t);
   if (scratch)
