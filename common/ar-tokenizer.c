@@ -12,7 +12,27 @@
 
 #include "ar-half.h"
 
-#define POOL 5   /* an attention block holds x, its norm, q, k and v at once */
+#define POOL 5   /* a ResnetBlock holds 3 buffers, an attention block x, its norm and q|k|v */
+
+/* An attention block's q, k and v projections as one 1x1 convolution (three dispatches fewer
+ * per block): weights [3c, c] and bias [3c], q's rows first, then k's, then v's. */
+typedef struct {
+  ArBuffer *w, *b;
+} QkvWeights;
+
+/* An attention block the dry walk met. */
+typedef struct {
+  gchar *name;
+  guint channels;
+} AttnBlock;
+
+static void
+attn_block_free (gpointer data)
+{
+  AttnBlock *ab = data;
+  g_free (ab->name);
+  g_free (ab);
+}
 
 struct _ArTokenizer {
   ArModel *model;
@@ -32,6 +52,7 @@ struct _ArTokenizer {
    * channel instead of 9, no upsampled tensor). Its phase weights per decoder level, made at
    * creation; NULL: upsample, then convolve. */
   ArBuffer *up2_w[AR_CARD_MAX_LEVELS];
+  GHashTable *qkv;      /* attention block name -> QkvWeights */
   ArBuffer *latents;    /* [dim, gh * gw] */
   ArBuffer *tokens_enc; /* guint32 [n] */
   ArBuffer *tokens_dec; /* guint32 [n] */
@@ -49,6 +70,7 @@ typedef struct {
   gboolean dry;
   guint64 max_act;      /* elements */
   guint64 max_scores;
+  GPtrArray *attn_blocks;  /* AttnBlock: those the dry walk met */
   GError *error;        /* the first missing tensor */
 } Walk;
 
@@ -177,11 +199,11 @@ resblock (Walk *w, int *cur, const char *name, guint cin, guint cout, guint h, g
   }
 }
 
-/* AttnBlock, in place on pool buffer cur. Layouts: x, q, k, v are [c, hw] (NCHW). The
- * scores contract over c, the slow index of q and k, so both are transposed to [hw, c] first
- * (ar_op_transpose: every operand of the products K-contiguous, so CPU devices take the texel
- * kernel; these were products with an identity matrix before, 8 MFLOP each at 16x16); v is
- * read in place. */
+/* AttnBlock, in place on pool buffer cur. Layouts: x, q, k, v are [c, hw] (NCHW). One 1x1
+ * convolution makes q, k and v ([3c, hw], in that order). The scores contract over c, the
+ * slow index of q and k, so both are transposed to [hw, c] first, in one batched transpose
+ * (every operand of the products K-contiguous, so CPU devices take the texel kernel; these
+ * were products with an identity matrix before, 8 MFLOP each at 16x16); v is read in place. */
 static void
 attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
 {
@@ -190,41 +212,48 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
   guint busy = 1u << cur;
   int n = pick (busy);
   busy |= 1u << n;
-  int q = pick (busy);
-  busy |= 1u << q;
-  int k = pick (busy);
-  busy |= 1u << k;
-  int v = pick (busy);
-  need (w, (guint64) c * hw);
+  int qkv = pick (busy);
+  need (w, (guint64) 3 * c * hw);
   w->max_scores = MAX (w->max_scores, (guint64) hw * hw);
   g_autofree gchar *nn = g_strdup_printf ("%s.norm", name);
-  g_autofree gchar *qn = g_strdup_printf ("%s.q", name);
-  g_autofree gchar *kn = g_strdup_printf ("%s.k", name);
-  g_autofree gchar *vn = g_strdup_printf ("%s.v", name);
   g_autofree gchar *pn = g_strdup_printf ("%s.proj_out", name);
   /* Without normalisation the projections read x itself. */
   int src = w->tok->cfg->norm ? n : cur;
   if (w->tok->cfg->norm)
     gnorm (w, buf (w, cur), buf (w, n), nn, c, h, wd, FALSE);
-  conv (w, buf (w, src), buf (w, q), qn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  conv (w, buf (w, src), buf (w, k), kn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  conv (w, buf (w, src), buf (w, v), vn, c, h, wd, c, 1, 1, 0, 0, NULL, NULL);
-  if (!w->dry) {
+  if (w->dry) {
+    /* The weights are checked here and concatenated once the walk is done. */
+    static const char *const parts[] = { "q", "k", "v" };
+    for (guint i = 0; i < G_N_ELEMENTS (parts); i++) {
+      weight (w, "%s.%s.weight", name, parts[i]);
+      weight (w, "%s.%s.bias", name, parts[i]);
+    }
+    AttnBlock *ab = g_new (AttnBlock, 1);
+    ab->name = g_strdup (name);
+    ab->channels = c;
+    g_ptr_array_add (w->attn_blocks, ab);
+  } else {
     ArCmd *cmd = w->cmd;
     ArTokenizer *tok = w->tok;
-    ArMatmulParams p;
-    /* qt = q^T into n, kt = k^T into q (free then). */
-    ar_op_transpose (cmd, dt, buf (w, q), buf (w, n), 1, c, hw);
-    ar_op_transpose (cmd, dt, buf (w, k), buf (w, q), 1, c, hw);
+    const QkvWeights *qw = g_hash_table_lookup (tok->qkv, name);
+    ArConv2dParams cp;
+    ar_conv2d_params_init (&cp, c, h, wd, 3 * c, 1, 1, 0);
+    ar_op_conv2d (cmd, dt, buf (w, src), qw->w, qw->b, buf (w, qkv), &cp);
+    /* [q; k] -> [qt; kt] ([2, hw, c]) into n, free once the convolution has read it. */
+    ar_op_transpose (cmd, dt, buf (w, qkv), buf (w, n), 2, c, hw);
     /* scores[i, j] = c^-1/2 sum_ch qt[i, ch] kt[j, ch] */
+    ArMatmulParams p;
     ar_matmul_params_init (&p, hw, hw, c);
+    p.w_off = hw * c;
     p.alpha = 1.0f / sqrtf ((float) c);
-    ar_op_matmul_ex (cmd, dt, buf (w, n), buf (w, q), NULL, tok->scores, &p);
+    ar_op_matmul_ex (cmd, dt, buf (w, n), buf (w, n), NULL, tok->scores, &p);
     ar_op_softmax (cmd, dt, tok->scores, tok->scores, hw, hw, 1.0f);
-    /* o[ch, i] = sum_j v[ch, j] att[i, j]: NCHW directly. */
-    ar_op_matmul (cmd, dt, buf (w, v), tok->scores, NULL, buf (w, q), c, hw, hw, AR_ACT_NONE);
+    /* o[ch, i] = sum_j v[ch, j] att[i, j]: NCHW directly, into n (qt and kt are spent). */
+    ar_matmul_params_init (&p, c, hw, hw);
+    p.a_off = 2 * c * hw;
+    ar_op_matmul_ex (cmd, dt, buf (w, qkv), tok->scores, NULL, buf (w, n), &p);
   }
-  conv_add (w, buf (w, q), buf (w, cur), pn, c, h, wd, c, 1);
+  conv_add (w, buf (w, n), buf (w, cur), pn, c, h, wd, c, 1);
 }
 
 static gboolean
@@ -390,6 +419,50 @@ pad_conv_in (ArTokenizer *tok, GError **error)
   return ar_cmd_run (cmd, error);
 }
 
+static void
+qkv_weights_free (gpointer data)
+{
+  QkvWeights *qw = data;
+  ar_buffer_free (qw->w);
+  ar_buffer_free (qw->b);
+  g_free (qw);
+}
+
+/* Each attention block's q, k and v weights and biases, concatenated (see QkvWeights); the
+ * dry walk listed the blocks and checked that their tensors exist. */
+static gboolean
+make_qkv_weights (ArTokenizer *tok, GPtrArray *blocks, GError **error)
+{
+  gsize es = ar_dtype_size (tok->dt);
+  tok->qkv = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, qkv_weights_free);
+  if (blocks->len == 0)
+    return TRUE;
+  g_autoptr (ArCmd) cmd = ar_cmd_new (tok->dev, error);
+  if (!cmd)
+    return FALSE;
+  ar_cmd_begin (cmd);
+  for (guint i = 0; i < blocks->len; i++) {
+    const AttnBlock *ab = g_ptr_array_index (blocks, i);
+    const char *name = ab->name;
+    guint c = ab->channels;
+    QkvWeights *qw = g_new0 (QkvWeights, 1);
+    g_hash_table_insert (tok->qkv, g_strdup (name), qw);
+    if (!(qw->w = alloc (tok, (guint64) 3 * c * c, es, error))
+        || !(qw->b = alloc (tok, (guint64) 3 * c, es, error)))
+      return FALSE;
+    static const char *const parts[] = { "q", "k", "v" };
+    for (guint j = 0; j < G_N_ELEMENTS (parts); j++) {
+      g_autofree gchar *wn = g_strdup_printf ("%s.%s.weight", name, parts[j]);
+      g_autofree gchar *bn = g_strdup_printf ("%s.%s.bias", name, parts[j]);
+      ar_cmd_copy (cmd, ar_model_lookup (tok->model, wn)->buf, 0, qw->w, (gsize) j * c * c * es,
+          (gsize) c * c * es);
+      ar_cmd_copy (cmd, ar_model_lookup (tok->model, bn)->buf, 0, qw->b, (gsize) j * c * es,
+          (gsize) c * es);
+    }
+  }
+  return ar_cmd_run (cmd, error);
+}
+
 /* The phase weights of the decoder's upsampling convolutions, where ar_op_conv2d_up2 is the
  * better choice for their shape on this device (see up2_w). */
 static gboolean
@@ -442,7 +515,8 @@ ar_tokenizer_new (ArModel *model, GError **error)
   if (tok->dev->caps.is_cpu && cfg->in_channels % 4 != 0 && cfg->width % 4 == 0)
     tok->in_planes = (cfg->in_channels + 3) / 4 * 4;
 
-  Walk dry = { .tok = tok, .dry = TRUE };
+  g_autoptr (GPtrArray) attn_blocks = g_ptr_array_new_with_free_func (attn_block_free);
+  Walk dry = { .tok = tok, .dry = TRUE, .attn_blocks = attn_blocks };
   walk_encoder (&dry);
   walk_decoder (&dry);
   if (dry.error) {
@@ -468,7 +542,7 @@ ar_tokenizer_new (ArModel *model, GError **error)
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
-  if (!make_up2_weights (tok, error))
+  if (!make_up2_weights (tok, error) || !make_qkv_weights (tok, attn_blocks, error))
     return NULL;
   tok->host_in = g_new (float, pix);
   tok->host_out = g_new (float, pix);
@@ -504,6 +578,7 @@ ar_tokenizer_free (ArTokenizer *tok)
   g_clear_pointer (&tok->conv_in_w, ar_buffer_free);
   for (guint i = 0; i < AR_CARD_MAX_LEVELS; i++)
     g_clear_pointer (&tok->up2_w[i], ar_buffer_free);
+  g_clear_pointer (&tok->qkv, g_hash_table_unref);
   g_clear_pointer (&tok->pixels_out, ar_buffer_free);
   g_clear_pointer (&tok->latents, ar_buffer_free);
   g_clear_pointer (&tok->tokens_enc, ar_buffer_free);
