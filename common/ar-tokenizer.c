@@ -454,10 +454,16 @@ make_qkv_weights (ArTokenizer *tok, GPtrArray *blocks, GError **error)
     for (guint j = 0; j < G_N_ELEMENTS (parts); j++) {
       g_autofree gchar *wn = g_strdup_printf ("%s.%s.weight", name, parts[j]);
       g_autofree gchar *bn = g_strdup_printf ("%s.%s.bias", name, parts[j]);
-      ar_cmd_copy (cmd, ar_model_lookup (tok->model, wn)->buf, 0, qw->w, (gsize) j * c * c * es,
-          (gsize) c * c * es);
-      ar_cmd_copy (cmd, ar_model_lookup (tok->model, bn)->buf, 0, qw->b, (gsize) j * c * es,
-          (gsize) c * es);
+      const ArModelTensor *wt = ar_model_lookup (tok->model, wn);
+      const ArModelTensor *bt = ar_model_lookup (tok->model, bn);
+      /* The loader checked the shapes against the card; this guards the copies. */
+      if (wt->n_elements != (guint64) c * c || bt->n_elements != c) {
+        g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "tokenizer: %s or %s is not %u x %u / %u",
+            wn, bn, c, c, c);
+        return FALSE;
+      }
+      ar_cmd_copy (cmd, wt->buf, 0, qw->w, (gsize) j * c * c * es, (gsize) c * c * es);
+      ar_cmd_copy (cmd, bt->buf, 0, qw->b, (gsize) j * c * es, (gsize) c * es);
     }
   }
   return ar_cmd_run (cmd, error);
