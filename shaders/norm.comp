@@ -5,9 +5,10 @@
 // (inner = H*W, groups = G); layer/RMS norm: a segment is one row (inner = 1, groups = 1).
 // The affine channel of element j of segment s is (s % groups) * (len / inner) + j / inner.
 // Two-pass mean then variance (no E[x^2] - E[x]^2 cancellation); two barriers in all with
-// subgroups. The texel flavour takes both moments in one pass, shifted (see there). In place is allowed: every read of an element precedes the last barrier, or is
+// subgroups; short segments keep x in registers between the passes (NREG). The texel flavour takes both moments in one pass, shifted (see there). In place is allowed: every read of an element precedes the last barrier, or is
 // by the invocation that then writes it.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #ifdef AR_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -19,6 +20,10 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const bool RMS = false;
 layout(constant_id = 2) const bool SILU = false;
 layout(constant_id = 3) const uint SEGS = 1;   // USE_TEXEL: segments per workgroup
+// Without USE_TEXEL: > 0 when every invocation's elements of a segment (len <= NREG x local
+// size) fit in registers: x is read once instead of once per pass. The sums run in the same
+// order as in the three-pass form.
+layout(constant_id = 4) const uint NREG = 0;
 
 #include "reduce.glsl"
 
@@ -134,6 +139,50 @@ void main()
     return;
 #endif
 
+    uint c0 = (seg % pc.groups) * (pc.len / pc.inner);
+    bool has_gamma = (pc.flags & NORM_GAMMA) != 0;
+    bool has_beta = (pc.flags & NORM_BETA) != 0;
+    if (NREG > 0) {
+        // Every load issued before the first sum needs one: one memory round trip.
+        float v[NREG > 0 ? NREG : 1];
+        [[unroll]] for (uint i = 0; i < NREG; i++) {
+            uint j = lid + i * step;
+            v[i] = 0.0;
+            if (j < pc.len)
+                v[i] = float(x[base + j]);
+        }
+        float mean_r = 0.0;
+        if (!RMS) {
+            float s = 0.0;
+            [[unroll]] for (uint i = 0; i < NREG; i++)
+                if (lid + i * step < pc.len)
+                    s += v[i];
+            mean_r = ar_wg_sum(s, 0) / float(pc.len);
+        }
+        float q = 0.0;
+        [[unroll]] for (uint i = 0; i < NREG; i++)
+            if (lid + i * step < pc.len) {
+                float d = v[i] - mean_r;
+                q += d * d;
+            }
+        float rstd_r = 1.0 / sqrt(ar_wg_sum(q, 1) / float(pc.len) + pc.eps);
+        [[unroll]] for (uint i = 0; i < NREG; i++) {
+            uint j = lid + i * step;
+            if (j >= pc.len)
+                continue;
+            float y = (v[i] - mean_r) * rstd_r;
+            uint c = c0 + j / pc.inner;
+            if (has_gamma)
+                y *= float(gamma[c]);
+            if (has_beta)
+                y += float(beta[c]);
+            if (SILU)
+                y = ar_silu(y);
+            o[base + j] = STYPE(y);
+        }
+        return;
+    }
+
     float mean = 0.0;
     if (!RMS) {
         float s = 0.0;
@@ -148,9 +197,6 @@ void main()
     }
     float rstd = 1.0 / sqrt(ar_wg_sum(q, 1) / float(pc.len) + pc.eps);
 
-    uint c0 = (seg % pc.groups) * (pc.len / pc.inner);
-    bool has_gamma = (pc.flags & NORM_GAMMA) != 0;
-    bool has_beta = (pc.flags & NORM_BETA) != 0;
     for (uint j = lid; j < pc.len; j += step) {
         float y = (float(x[base + j]) - mean) * rstd;
         uint c = c0 + j / pc.inner;

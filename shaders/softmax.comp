@@ -1,8 +1,10 @@
 #version 450
 // Row softmax of scale * x over rows of length `cols`, one workgroup per row: max, then sum of
 // exp, then exp again times 1/sum (recomputing exp instead of storing it keeps out write-only
-// and rounds fp16 outputs once). Two barriers with subgroups. In place is allowed.
+// and rounds fp16 outputs once). Two barriers with subgroups. In place is allowed. Short rows
+// keep each invocation's elements and their exps in registers (NREG): x is read once.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #ifdef AR_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -10,6 +12,9 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+// Without USE_TEXEL: > 0 when cols <= NREG x local size; the same operations in the same
+// order as the three passes.
+layout(constant_id = 2) const uint NREG = 0;
 
 #include "reduce.glsl"
 
@@ -78,6 +83,34 @@ void main()
     uint lid = gl_LocalInvocationID.x;
     uint base = row * pc.cols;
     const uint step = gl_WorkGroupSize.x;
+
+    if (NREG > 0) {
+        float v[NREG > 0 ? NREG : 1];
+        [[unroll]] for (uint i = 0; i < NREG; i++) {
+            uint j = lid + i * step;
+            v[i] = 0.0;
+            if (j < pc.cols)
+                v[i] = float(x[base + j]);
+        }
+        float mr = -1.0 / 0.0;
+        [[unroll]] for (uint i = 0; i < NREG; i++)
+            if (lid + i * step < pc.cols)
+                mr = max(mr, pc.scale * v[i]);
+        mr = ar_wg_max(mr, 0);
+        float sr = 0.0;
+        [[unroll]] for (uint i = 0; i < NREG; i++)
+            if (lid + i * step < pc.cols) {
+                v[i] = exp(pc.scale * v[i] - mr);
+                sr += v[i];
+            }
+        float invr = 1.0 / ar_wg_sum(sr, 1);
+        [[unroll]] for (uint i = 0; i < NREG; i++) {
+            uint j = lid + i * step;
+            if (j < pc.cols)
+                o[base + j] = STYPE(v[i] * invr);
+        }
+        return;
+    }
 
     float m = -1.0 / 0.0;
     for (uint j = lid; j < pc.cols; j += step)

@@ -48,6 +48,8 @@ G_STATIC_ASSERT (sizeof (NormPush) == 24);
 #define TEXEL_ROWS 8
 
 static gboolean reduce_texel_forced = FALSE;
+static gboolean reduce_texel_avoided = FALSE;
+static guint32 reduce_max_registers = AR_REDUCE_MAX_REGISTERS;
 
 void
 ar_ops_reduce_force_texel (gboolean force)
@@ -55,10 +57,35 @@ ar_ops_reduce_force_texel (gboolean force)
   reduce_texel_forced = force;
 }
 
+void
+ar_ops_reduce_avoid_texel (gboolean avoid)
+{
+  reduce_texel_avoided = avoid;
+}
+
+void
+ar_ops_reduce_max_registers (guint32 max)
+{
+  reduce_max_registers = max;
+}
+
 gboolean
 ar_ops_reduce_texel_device (ArCmd *cmd)
 {
-  return (ar_cmd_device (cmd)->caps.is_cpu || reduce_texel_forced) && ar_ops_reduce_subgroups (cmd);
+  return (ar_cmd_device (cmd)->caps.is_cpu || reduce_texel_forced) && !reduce_texel_avoided
+      && ar_ops_reduce_subgroups (cmd);
+}
+
+guint32
+ar_ops_reduce_registers (guint64 len, guint32 local)
+{
+  guint64 per = (len + local - 1) / local;
+  if (per > reduce_max_registers)
+    return 0;
+  guint32 r = 1;
+  while (r < per)
+    r *= 2;
+  return r;
 }
 
 guint32
@@ -111,7 +138,7 @@ norm_dispatch (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, const 
     .nseg = (guint32) nseg, .len = (guint32) len, .inner = inner, .groups = groups,
     .flags = (gamma ? NORM_GAMMA : 0) | (beta ? NORM_BETA : 0), .eps = eps,
   };
-  guint32 spec[] = { ar_ops_reduce_local_size (cmd, len), rms, silu }, gx, gy;
+  guint32 gx, gy;
   ar_cmd_groups_1d (cmd, nseg, &gx, &gy);
   if (norm_texel_applies (cmd, dt, x, gamma, beta, out, len, inner, groups, channels)) {
     /* One subgroup per workgroup; short rows several to a workgroup. */
@@ -127,7 +154,9 @@ norm_dispatch (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, const 
   }
   ArBinding bind[] = { AR_READ (x), AR_READ (gamma), AR_READ (beta), AR_WRITE (out) };
   const ArShader *sh = ar_ops_reduce_subgroups (cmd) ? AR_SHADER (norm, dt) : AR_SHADER (norm_tree, dt);
-  ar_cmd_dispatch (cmd, sh, spec, 3, bind, 4, &pc, sizeof pc, gx, gy, 1);
+  guint32 local = ar_ops_reduce_local_size (cmd, len);
+  guint32 gspec[] = { local, rms, silu, 1, ar_ops_reduce_registers (len, local) };
+  ar_cmd_dispatch (cmd, sh, gspec, G_N_ELEMENTS (gspec), bind, 4, &pc, sizeof pc, gx, gy, 1);
 }
 
 void

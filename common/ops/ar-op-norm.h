@@ -34,10 +34,24 @@ void ar_ops_reduce_use_subgroups (gboolean use);
  * recording. */
 void ar_ops_reduce_force_texel (gboolean force);
 
+/* Tests: run norms in the general (GPU) flavour on CPU devices too. Not thread-safe: set it
+ * before recording. */
+void ar_ops_reduce_avoid_texel (gboolean avoid);
+
+/* The general flavour of the norms and softmax holds each invocation's elements of a row or
+ * segment in registers (one read of x instead of three) where it has at most @max times the
+ * workgroup size of them; AR_REDUCE_MAX_REGISTERS by default, 0 for the three passes always.
+ * Tests call it to run both forms. Not thread-safe: set it before recording. */
+#define AR_REDUCE_MAX_REGISTERS 32
+void ar_ops_reduce_max_registers (guint32 max);
+
 /* Internal, shared by the row-reduction ops: whether to use the subgroup shader variant, and
  * the workgroup size (a power of two) for rows of @len elements. */
 gboolean ar_ops_reduce_subgroups (ArCmd *cmd);
 guint32 ar_ops_reduce_local_size (ArCmd *cmd, guint64 len);
+/* The shaders' NREG for rows of @len elements on @local invocations: the power of two at or
+ * above the elements per invocation, or 0 (three passes over x) above the maximum. */
+guint32 ar_ops_reduce_registers (guint64 len, guint32 local);
 /* Whether the texel flavour may run on this device (CPU devices, or forced), and how many
  * rows/segments of @len elements one of its workgroups takes. */
 gboolean ar_ops_reduce_texel_device (ArCmd *cmd);

@@ -45,10 +45,11 @@ ar_op_softmax (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32
         sizeof pc, gx, gy, 1);
     return;
   }
-  guint32 spec[] = { ar_ops_reduce_local_size (cmd, cols) };
+  guint32 local = ar_ops_reduce_local_size (cmd, cols);
+  guint32 spec[] = { local, 1, ar_ops_reduce_registers (cols, local) };
   ar_cmd_groups_1d (cmd, rows, &gx, &gy);
   ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
   const ArShader *sh = ar_ops_reduce_subgroups (cmd) ? AR_SHADER (softmax, dt)
       : AR_SHADER (softmax_tree, dt);
-  ar_cmd_dispatch (cmd, sh, spec, 1, bind, 2, &pc, sizeof pc, gx, gy, 1);
+  ar_cmd_dispatch (cmd, sh, spec, G_N_ELEMENTS (spec), bind, 2, &pc, sizeof pc, gx, gy, 1);
 }

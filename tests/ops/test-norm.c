@@ -151,5 +151,21 @@ test_norm (ArTest *t)
     check_row_norm (t, dts[d], TRUE, 9, 44, TRUE);
   }
   ar_ops_reduce_force_texel (FALSE);
+  /* The general flavour on every device (what GPUs run), with segments held in registers
+   * where they fit (every small shape; on CPU devices' 64 invocations also 64 x 32 x 32 in 32
+   * groups, 32 per invocation) and, forced, in three passes over x. */
+  ar_ops_reduce_avoid_texel (TRUE);
+  for (guint regs = 0; regs < 2; regs++) {
+    printf ("# general flavour, %s\n", regs ? "three passes" : "segments in registers");
+    ar_ops_reduce_max_registers (regs ? 0 : AR_REDUCE_MAX_REGISTERS);
+    for (guint d = 0; d < ndt; d++) {
+      run_all (t, dts[d], FALSE);
+      check_group_norm (t, dts[d], 1, 64, 32, 32, 32, TRUE, TRUE, FALSE);
+      check_group_norm (t, dts[d], 1, 64, 32, 32, 32, TRUE, FALSE, TRUE);
+      check_row_norm (t, dts[d], FALSE, 323, 256, TRUE);
+    }
+  }
+  ar_ops_reduce_max_registers (AR_REDUCE_MAX_REGISTERS);
+  ar_ops_reduce_avoid_texel (FALSE);
   check_bad_args (t);
 }

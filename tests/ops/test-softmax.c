@@ -63,6 +63,17 @@ test_softmax (ArTest *t)
     check_softmax (t, dts[d], 4, 16384, 1, FALSE);
   }
   ar_ops_reduce_force_texel (FALSE);
+  /* The general flavour on every device (what GPUs run), rows held in registers where they
+   * fit (up to 32 elements per invocation) and, forced, in three passes over x. */
+  ar_ops_reduce_avoid_texel (TRUE);
+  for (guint regs = 0; regs < 2; regs++) {
+    printf ("# general flavour, %s\n", regs ? "three passes" : "rows in registers");
+    ar_ops_reduce_max_registers (regs ? 0 : AR_REDUCE_MAX_REGISTERS);
+    for (guint d = 0; d < ndt; d++)
+      run_all (t, dts[d]);
+  }
+  ar_ops_reduce_max_registers (AR_REDUCE_MAX_REGISTERS);
+  ar_ops_reduce_avoid_texel (FALSE);
 
   g_autoptr (ArBuffer) bx = art_alloc (t, AR_F32, 16);
   GError *err = NULL;
