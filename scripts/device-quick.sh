@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A short follow-up run on a lent NVIDIA machine (~400 s on an H200: session 22's version ran
-# 160-333 s; session 23 added the attention op test and four iris-small runs), after
+# A short follow-up run on a lent NVIDIA machine (~420 s on an H200: session 22's version ran
+# 160-333 s; session 23 added the attention op test and four iris-small runs, session 24 two
+# regs0 runs), after
 # scripts/device-check.sh: correctness of the defaults (golden; the step op tests, with the
 # validation layer), arbench against PyTorch CUDA on both bench cards (sliding window and
 # refresh), then ours only, alternating, variants of the defaults (kinds joined with + apply
@@ -14,6 +15,8 @@
 #   nosplit  the prefill attention's small grids walk each query block's keys in one
 #            workgroup (AR_VULKAN_AVOID=attention_splits; session 23's key splits not yet
 #            timed on a GPU);
+#   regs0    norms and softmax read x in three passes (AR_VULKAN_AVOID=reduce_registers;
+#            session 24's register form not yet timed on a GPU);
 #   fold     the folded fused step (AR_STEP_FOLD=1); plain the plain one (AR_STEP_FOLD=0);
 #   rf       with IRIS's context policy (--context refresh: 17-query prefills, 4 workgroups);
 #   K@N      variant K on N workgroups (AR_STEP_GROUPS).
@@ -71,7 +74,7 @@ variants() {   # card frames kinds...
   local card=$1 frames=$2 i=0
   shift 2
   for k in "$@"; do
-    local log=$logs/ab-$card-$((i++))-${k//[@+]/-}.log set_env= args=
+    local log=$logs/ab-$card-$((i++))-${k//[@+]/-}.log set_env= args= avoid=
     local part
     for part in $(echo "${k%@*}" | tr + ' '); do
       case $part in
@@ -79,18 +82,20 @@ variants() {   # card frames kinds...
         kvrows) set_env="$set_env AR_STEP_PRELOAD=rows" ;;
         k128) set_env="$set_env AR_STEP_MIN_KEYS=128" ;;
         tile64) set_env="$set_env AR_MATMUL_TILE32_WIDE=0" ;;
-        nosplit) set_env="$set_env AR_VULKAN_AVOID=attention_splits" ;;
+        nosplit) avoid="$avoid,attention_splits" ;;
+        regs0) avoid="$avoid,reduce_registers" ;;
         rf) args="--context refresh" ;;
         fold) set_env="$set_env AR_STEP_FOLD=1" ;;
         plain) set_env="$set_env AR_STEP_FOLD=0" ;;
       esac
     done
+    [ -n "$avoid" ] && set_env="$set_env AR_VULKAN_AVOID=${avoid#,}"
     [ "$k" != "${k#*@}" ] && set_env="$set_env AR_STEP_GROUPS=${k#*@}"
     env $set_env timeout 60 build/tools/arbench --frames "$frames" --warmup 3 $args models/bench/$card.yaml > "$log" 2>&1
     say "ab $card $k rc=$?: $(grep -oE '^one-token steps: (per op|fused \((plain|folded)\))' "$log") $(grep -E '^(encode|generate|decode|frame) ' "$log" | tr -s ' ' | tr '\n' ' ')"
   done
 }
-variants iris-small 40 ${AR_QUICK_IRIS-new p0 k128 nosplit rf rf+nosplit new p0 k128 nosplit rf rf+nosplit}
+variants iris-small 40 ${AR_QUICK_IRIS-new p0 k128 nosplit regs0 rf rf+nosplit new p0 k128 nosplit regs0 rf rf+nosplit}
 variants large 12 ${AR_QUICK_LARGE-new plain+p0 fold+p0 k128 new plain+p0 fold+p0 k128}
 [ "${AR_QUICK_TESTS:-1}" = 0 ] && { echo "==== summary"; cat "$summary"; exit 0; }
 AR_STEP_TRACE=1 timeout 90 build/tests/bench-ops --only step --f16-only --calls 32 > "$logs/bench-step.log" 2>&1

@@ -77,10 +77,10 @@ ar_ops_reduce_texel_device (ArCmd *cmd)
 }
 
 guint32
-ar_ops_reduce_registers (guint64 len, guint32 local)
+ar_ops_reduce_registers (ArCmd *cmd, guint64 len, guint32 local)
 {
   guint64 per = (len + local - 1) / local;
-  if (per > reduce_max_registers)
+  if (per > reduce_max_registers || ar_device_avoids (ar_cmd_device (cmd), "reduce_registers"))
     return 0;
   guint32 r = 1;
   while (r < per)
@@ -155,7 +155,7 @@ norm_dispatch (ArCmd *cmd, const char *op, ArDType dt, const ArBuffer *x, const 
   ArBinding bind[] = { AR_READ (x), AR_READ (gamma), AR_READ (beta), AR_WRITE (out) };
   const ArShader *sh = ar_ops_reduce_subgroups (cmd) ? AR_SHADER (norm, dt) : AR_SHADER (norm_tree, dt);
   guint32 local = ar_ops_reduce_local_size (cmd, len);
-  guint32 gspec[] = { local, rms, silu, 1, ar_ops_reduce_registers (len, local) };
+  guint32 gspec[] = { local, rms, silu, 1, ar_ops_reduce_registers (cmd, len, local) };
   ar_cmd_dispatch (cmd, sh, gspec, G_N_ELEMENTS (gspec), bind, 4, &pc, sizeof pc, gx, gy, 1);
 }
 

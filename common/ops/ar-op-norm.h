@@ -50,8 +50,9 @@ void ar_ops_reduce_max_registers (guint32 max);
 gboolean ar_ops_reduce_subgroups (ArCmd *cmd);
 guint32 ar_ops_reduce_local_size (ArCmd *cmd, guint64 len);
 /* The shaders' NREG for rows of @len elements on @local invocations: the power of two at or
- * above the elements per invocation, or 0 (three passes over x) above the maximum. */
-guint32 ar_ops_reduce_registers (guint64 len, guint32 local);
+ * above the elements per invocation, or 0 (three passes over x) above the maximum or where
+ * AR_VULKAN_AVOID names reduce_registers. */
+guint32 ar_ops_reduce_registers (ArCmd *cmd, guint64 len, guint32 local);
 /* Whether the texel flavour may run on this device (CPU devices, or forced), and how many
  * rows/segments of @len elements one of its workgroups takes. */
 gboolean ar_ops_reduce_texel_device (ArCmd *cmd);

@@ -46,7 +46,7 @@ ar_op_softmax (ArCmd *cmd, ArDType dt, const ArBuffer *x, ArBuffer *out, guint32
     return;
   }
   guint32 local = ar_ops_reduce_local_size (cmd, cols);
-  guint32 spec[] = { local, 1, ar_ops_reduce_registers (cols, local) };
+  guint32 spec[] = { local, 1, ar_ops_reduce_registers (cmd, cols, local) };
   ar_cmd_groups_1d (cmd, rows, &gx, &gy);
   ArBinding bind[] = { AR_READ (x), AR_WRITE (out) };
   const ArShader *sh = ar_ops_reduce_subgroups (cmd) ? AR_SHADER (softmax, dt)
