@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # A short follow-up run on a lent NVIDIA machine (~420 s on an H200: session 22's version ran
 # 160-333 s; session 23 added the attention op test and four iris-small runs, session 24 two
-# regs0 runs), after
-# scripts/device-check.sh: correctness of the defaults (golden; the step op tests, with the
-# validation layer), arbench against PyTorch CUDA on both bench cards (sliding window and
-# refresh), then ours only, alternating, variants of the defaults (kinds joined with + apply
-# together, e.g. plain+p0):
+# regs0 runs), after scripts/device-check.sh: correctness of the defaults (golden; the step op
+# tests, with the validation layer), arbench against PyTorch CUDA on both bench cards (sliding
+# window and refresh), then ours only, alternating, variants of the defaults (kinds joined
+# with + apply together, e.g. plain+p0):
 #   new      the defaults;
 #   p0       the fused step loads nothing before its waits (AR_STEP_PRELOAD=0: large's plain
 #            step took 352k against 480k ns in session 22's bench-ops trace, not yet in frames);

@@ -5,8 +5,9 @@
 // (inner = H*W, groups = G); layer/RMS norm: a segment is one row (inner = 1, groups = 1).
 // The affine channel of element j of segment s is (s % groups) * (len / inner) + j / inner.
 // Two-pass mean then variance (no E[x^2] - E[x]^2 cancellation); two barriers in all with
-// subgroups; short segments keep x in registers between the passes (NREG). The texel flavour takes both moments in one pass, shifted (see there). In place is allowed: every read of an element precedes the last barrier, or is
-// by the invocation that then writes it.
+// subgroups; short segments keep x in registers between the passes (NREG). The texel flavour
+// takes both moments in one pass, shifted (see there). In place is allowed: every read of an
+// element precedes the last barrier, or is by the invocation that then writes it.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef AR_SUBGROUP

@@ -34,7 +34,7 @@ void ar_ops_reduce_use_subgroups (gboolean use);
  * recording. */
 void ar_ops_reduce_force_texel (gboolean force);
 
-/* Tests: run norms in the general (GPU) flavour on CPU devices too. Not thread-safe: set it
+/* Tests: run norms and softmax in their general (GPU) flavour on CPU devices too. Not thread-safe: set it
  * before recording. */
 void ar_ops_reduce_avoid_texel (gboolean avoid);
 
