@@ -28,6 +28,16 @@
 # with the keys loaded after the wait (the caller's AR_STEP_PRELOAD holds in every case that
 # sets none), naming the failing checks. AR_QUICK_TESTS=0 skips the tests, the step bench
 # and the profiles; AR_QUICK_GOLDEN=0 the golden test, AR_QUICK_REFRESH=0 the refresh benches.
+#
+# How a session runs it: ../shared/tools/gpu-prep.sh vulkan-validationlayers (makes .gl/);
+# ninja -C build; delete build/**/*.o and move build/{plugins,examples,tests/elements,
+# tests/fuzz} and build/tools/{areval,armodel,arsim-record} aside (unused here; the build must
+# stay under the 64 MiB a run carries; move them back after); run with .gl and build carried:
+#   for f in .gl/*.deb; do dpkg -x $f /; done; mkdir -p /opt/ardeps;
+#   for f in .gl/deps/*.deb; do dpkg -x $f /opt/ardeps; done; ldconfig;
+#   export LD_LIBRARY_PATH=/opt/ardeps/usr/lib/x86_64-linux-gnu:/opt/ardeps/lib/x86_64-linux-gnu
+#   export PATH=/opt/ardeps/usr/bin:$PATH; timeout 540 bash scripts/device-quick.sh
+# then give the machine back; the logs come back in $OUT/quick.tar.gz and summary.txt.
 . "$(dirname "$0")/device-setup.sh" quick
 if [ "${AR_QUICK_TESTS:-1}" != 0 ]; then
 if [ "${AR_QUICK_GOLDEN:-1}" != 0 ]; then
