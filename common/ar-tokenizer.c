@@ -15,24 +15,14 @@
 #define POOL 5   /* a ResnetBlock holds 3 buffers, an attention block x, its norm and q|k|v */
 
 /* An attention block's q, k and v projections as one 1x1 convolution (three dispatches fewer
- * per block): weights [3c, c] and bias [3c], q's rows first, then k's, then v's. */
+ * per block): weights [3c, c] and bias [3c], q's rows first, then k's, then v's. The dry walk
+ * enters each block with its channels; make_qkv_weights() fills the buffers. */
 typedef struct {
+  guint channels;
   ArBuffer *w, *b;
 } QkvWeights;
 
-/* An attention block the dry walk met. */
-typedef struct {
-  gchar *name;
-  guint channels;
-} AttnBlock;
-
-static void
-attn_block_free (gpointer data)
-{
-  AttnBlock *ab = data;
-  g_free (ab->name);
-  g_free (ab);
-}
+static const char *const qkv_parts[] = { "q", "k", "v" };
 
 struct _ArTokenizer {
   ArModel *model;
@@ -70,7 +60,6 @@ typedef struct {
   gboolean dry;
   guint64 max_act;      /* elements */
   guint64 max_scores;
-  GPtrArray *attn_blocks;  /* AttnBlock: those the dry walk met */
   GError *error;        /* the first missing tensor */
 } Walk;
 
@@ -223,15 +212,13 @@ attn (Walk *w, int cur, const char *name, guint c, guint h, guint wd)
     gnorm (w, buf (w, cur), buf (w, n), nn, c, h, wd, FALSE);
   if (w->dry) {
     /* The weights are checked here and concatenated once the walk is done. */
-    static const char *const parts[] = { "q", "k", "v" };
-    for (guint i = 0; i < G_N_ELEMENTS (parts); i++) {
-      weight (w, "%s.%s.weight", name, parts[i]);
-      weight (w, "%s.%s.bias", name, parts[i]);
+    for (guint i = 0; i < G_N_ELEMENTS (qkv_parts); i++) {
+      weight (w, "%s.%s.weight", name, qkv_parts[i]);
+      weight (w, "%s.%s.bias", name, qkv_parts[i]);
     }
-    AttnBlock *ab = g_new (AttnBlock, 1);
-    ab->name = g_strdup (name);
-    ab->channels = c;
-    g_ptr_array_add (w->attn_blocks, ab);
+    QkvWeights *qw = g_new0 (QkvWeights, 1);
+    qw->channels = c;
+    g_hash_table_insert (w->tok->qkv, g_strdup (name), qw);
   } else {
     ArCmd *cmd = w->cmd;
     ArTokenizer *tok = w->tok;
@@ -429,31 +416,29 @@ qkv_weights_free (gpointer data)
 }
 
 /* Each attention block's q, k and v weights and biases, concatenated (see QkvWeights); the
- * dry walk listed the blocks and checked that their tensors exist. */
+ * dry walk entered the blocks and checked that their tensors exist. */
 static gboolean
-make_qkv_weights (ArTokenizer *tok, GPtrArray *blocks, GError **error)
+make_qkv_weights (ArTokenizer *tok, GError **error)
 {
   gsize es = ar_dtype_size (tok->dt);
-  tok->qkv = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, qkv_weights_free);
-  if (blocks->len == 0)
+  if (g_hash_table_size (tok->qkv) == 0)
     return TRUE;
   g_autoptr (ArCmd) cmd = ar_cmd_new (tok->dev, error);
   if (!cmd)
     return FALSE;
   ar_cmd_begin (cmd);
-  for (guint i = 0; i < blocks->len; i++) {
-    const AttnBlock *ab = g_ptr_array_index (blocks, i);
-    const char *name = ab->name;
-    guint c = ab->channels;
-    QkvWeights *qw = g_new0 (QkvWeights, 1);
-    g_hash_table_insert (tok->qkv, g_strdup (name), qw);
+  GHashTableIter it;
+  const char *name;
+  QkvWeights *qw;
+  g_hash_table_iter_init (&it, tok->qkv);
+  while (g_hash_table_iter_next (&it, (gpointer *) &name, (gpointer *) &qw)) {
+    guint c = qw->channels;
     if (!(qw->w = alloc (tok, (guint64) 3 * c * c, es, error))
         || !(qw->b = alloc (tok, (guint64) 3 * c, es, error)))
       return FALSE;
-    static const char *const parts[] = { "q", "k", "v" };
-    for (guint j = 0; j < G_N_ELEMENTS (parts); j++) {
-      g_autofree gchar *wn = g_strdup_printf ("%s.%s.weight", name, parts[j]);
-      g_autofree gchar *bn = g_strdup_printf ("%s.%s.bias", name, parts[j]);
+    for (guint j = 0; j < G_N_ELEMENTS (qkv_parts); j++) {
+      g_autofree gchar *wn = g_strdup_printf ("%s.%s.weight", name, qkv_parts[j]);
+      g_autofree gchar *bn = g_strdup_printf ("%s.%s.bias", name, qkv_parts[j]);
       const ArModelTensor *wt = ar_model_lookup (tok->model, wn);
       const ArModelTensor *bt = ar_model_lookup (tok->model, bn);
       /* The loader checked the shapes against the card; this guards the copies. */
@@ -521,8 +506,8 @@ ar_tokenizer_new (ArModel *model, GError **error)
   if (tok->dev->caps.is_cpu && cfg->in_channels % 4 != 0 && cfg->width % 4 == 0)
     tok->in_planes = (cfg->in_channels + 3) / 4 * 4;
 
-  g_autoptr (GPtrArray) attn_blocks = g_ptr_array_new_with_free_func (attn_block_free);
-  Walk dry = { .tok = tok, .dry = TRUE, .attn_blocks = attn_blocks };
+  tok->qkv = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, qkv_weights_free);
+  Walk dry = { .tok = tok, .dry = TRUE };
   walk_encoder (&dry);
   walk_decoder (&dry);
   if (dry.error) {
@@ -548,7 +533,7 @@ ar_tokenizer_new (ArModel *model, GError **error)
     return NULL;
   if (tok->in_planes != cfg->in_channels && !pad_conv_in (tok, error))
     return NULL;
-  if (!make_up2_weights (tok, error) || !make_qkv_weights (tok, attn_blocks, error))
+  if (!make_up2_weights (tok, error) || !make_qkv_weights (tok, error))
     return NULL;
   tok->host_in = g_new (float, pix);
   tok->host_out = g_new (float, pix);

@@ -120,6 +120,20 @@ void norm_segment_texel(uint seg, uint lid)
 }
 #endif
 
+// Stores the normalised y of element j of the segment at base, whose first affine channel is
+// c0: the affine of its channel, then SiLU when asked.
+void norm_store(uint base, uint c0, uint j, float y)
+{
+    uint c = c0 + j / pc.inner;
+    if ((pc.flags & NORM_GAMMA) != 0)
+        y *= float(gamma[c]);
+    if ((pc.flags & NORM_BETA) != 0)
+        y += float(beta[c]);
+    if (SILU)
+        y = ar_silu(y);
+    o[base + j] = STYPE(y);
+}
+
 void main()
 {
     uint seg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -140,9 +154,7 @@ void main()
     return;
 #endif
 
-    uint c0 = (seg % pc.groups) * (pc.len / pc.inner);
-    bool has_gamma = (pc.flags & NORM_GAMMA) != 0;
-    bool has_beta = (pc.flags & NORM_BETA) != 0;
+    const uint c0 = (seg % pc.groups) * (pc.len / pc.inner);
     if (NREG > 0) {
         // Every load issued before the first sum needs one: one memory round trip.
         float v[NREG > 0 ? NREG : 1];
@@ -169,17 +181,8 @@ void main()
         float rstd_r = 1.0 / sqrt(ar_wg_sum(q, 1) / float(pc.len) + pc.eps);
         [[unroll]] for (uint i = 0; i < NREG; i++) {
             uint j = lid + i * step;
-            if (j >= pc.len)
-                continue;
-            float y = (v[i] - mean_r) * rstd_r;
-            uint c = c0 + j / pc.inner;
-            if (has_gamma)
-                y *= float(gamma[c]);
-            if (has_beta)
-                y += float(beta[c]);
-            if (SILU)
-                y = ar_silu(y);
-            o[base + j] = STYPE(y);
+            if (j < pc.len)
+                norm_store(base, c0, j, (v[i] - mean_r) * rstd_r);
         }
         return;
     }
@@ -198,15 +201,6 @@ void main()
     }
     float rstd = 1.0 / sqrt(ar_wg_sum(q, 1) / float(pc.len) + pc.eps);
 
-    for (uint j = lid; j < pc.len; j += step) {
-        float y = (float(x[base + j]) - mean) * rstd;
-        uint c = c0 + j / pc.inner;
-        if (has_gamma)
-            y *= float(gamma[c]);
-        if (has_beta)
-            y += float(beta[c]);
-        if (SILU)
-            y = ar_silu(y);
-        o[base + j] = STYPE(y);
-    }
+    for (uint j = lid; j < pc.len; j += step)
+        norm_store(base, c0, j, (float(x[base + j]) - mean) * rstd);
 }
