@@ -1363,8 +1363,11 @@ generate_one (ArPredictor *p, const ArSampleParams *params, guint64 counter, con
     }
     if (status == AR_STEP_STATUS_LOOP_LIMIT)
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step was "
-          "cut short by llvmpipe's limit of 65535 loop iterations per invocation: this model is "
-          "too large for it on a CPU device (set AR_PREDICTOR_FUSED_STEP=0)");
+          "cut short by llvmpipe's loop limit (65535 iterations per invocation): this model is "
+          "too large for it on a CPU device%s (set AR_PREDICTOR_FUSED_STEP=0)",
+          /* Waits spend the same budget, for as long as the other thread is kept waiting. */
+          g_getenv ("AR_STEP_GROUPS") ? ", or its workgroups (AR_STEP_GROUPS) waited on each "
+          "other too long" : "");
     else
       g_set_error (error, AR_ERROR, AR_ERROR_VULKAN, "predictor: the fused one-token step failed: "
           "a workgroup gave up waiting for another's results (the device did not run them side "

@@ -9,6 +9,9 @@
 #include "ar-tokenizer.h"
 
 static guint n_passed, n_failed;
+/* Failures whose message names llvmpipe's loop limit (the predictor's error when a fused
+ * step's status word says the limiter ended it): see run_gpt_side_by_side(). */
+static guint n_failed_loop_limit;
 
 static void
 check (gboolean ok, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
@@ -18,13 +21,15 @@ check (gboolean ok, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  vprintf (fmt, ap);
+  g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  printf (" %s\n", ok ? "ok" : "FAIL");
+  printf ("%s %s\n", msg, ok ? "ok" : "FAIL");
   if (ok)
     n_passed++;
-  else
+  else {
     n_failed++;
+    n_failed_loop_limit += strstr (msg, "llvmpipe's loop limit") != NULL;
+  }
 }
 
 static double
@@ -317,6 +322,31 @@ run_gpt (ArDevice *dev, const char *dir, ArDType want, gboolean fused, const cha
   printf ("time tiny-gpt %s: encode %.2f ms/frame, decode %.2f ms/frame, generate %.2f ms/frame "
       "(cache holds the context), %.2f ms/frame (commit + generate, window full: re-prefill)\n",
       dn, t_enc, t_dec, t_gen_cached, t_roll);
+}
+
+/* run_gpt() with the fused step on several workgroups (AR_STEP_GROUPS, set by the caller). On
+ * a CPU device they wait on each other by spinning, and a wait spends llvmpipe's loop budget
+ * (65535 iterations per invocation) for as long as the OS keeps the other thread off its core:
+ * on a loaded machine (meson runs two test programs on two cores) a step can run out, and the
+ * frame's error names the loop limit. That is the device's limit under load, not the kernel's
+ * result (tests/ops/test-step.c retries the same way): an attempt whose every failure is that
+ * one runs again, at most twice. Wrong tokens, or the limit three times, fail. */
+static void
+run_gpt_side_by_side (ArDevice *dev, const char *dir, ArDType want, const char *variant)
+{
+  for (guint attempt = 1;; attempt++) {
+    guint passed = n_passed, failed = n_failed, limited = n_failed_loop_limit;
+    run_gpt (dev, dir, want, TRUE, variant);
+    guint new_failed = n_failed - failed;
+    if (!dev->caps.is_cpu || new_failed == 0 || n_failed_loop_limit - limited < new_failed
+        || attempt == 3)
+      return;
+    printf ("# %s %s: llvmpipe's loop limit ended a waiting workgroup (attempt %u of 3); "
+        "running again\n", ar_dtype_name (want), variant, attempt);
+    n_passed = passed;
+    n_failed = failed;
+    n_failed_loop_limit = limited;
+  }
 }
 
 static void
@@ -959,12 +989,12 @@ main (int argc, char **argv)
        * wait on the phase before (on CPU devices one workgroup runs them all in order, which
        * would hide a missing wait). */
       g_setenv ("AR_STEP_GROUPS", "5", TRUE);
-      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-groups5");
+      run_gpt_side_by_side (dev, argv[1], dts[d], "fused-step-groups5");
       /* The folded kernel, side by side, MLP tasks of one block: the most fixed-point sums
        * (one workgroup is what the op tests and the trials below run too). */
       g_setenv ("AR_STEP_FOLD", "1", TRUE);
       g_setenv ("AR_STEP_FFN_BLOCKS", "1", TRUE);
-      run_gpt (dev, argv[1], dts[d], TRUE, "fused-step-folded-groups5");
+      run_gpt_side_by_side (dev, argv[1], dts[d], "fused-step-folded-groups5");
       g_unsetenv ("AR_STEP_GROUPS");
       g_unsetenv ("AR_STEP_FFN_BLOCKS");
       g_unsetenv ("AR_STEP_FOLD");
