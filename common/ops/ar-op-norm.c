@@ -79,7 +79,7 @@ ar_ops_reduce_texel_device (ArCmd *cmd)
 guint32
 ar_ops_reduce_registers (ArCmd *cmd, guint64 len, guint32 local)
 {
-  guint64 per = (len + local - 1) / local;
+  guint64 per = ar_div_up (len, local);
   if (per > reduce_max_registers || ar_device_avoids (ar_cmd_device (cmd), "reduce_registers"))
     return 0;
   guint32 r = 1;

@@ -34,8 +34,8 @@ void ar_ops_reduce_use_subgroups (gboolean use);
  * recording. */
 void ar_ops_reduce_force_texel (gboolean force);
 
-/* Tests: run norms and softmax in their general (GPU) flavour on CPU devices too. Not thread-safe: set it
- * before recording. */
+/* Tests: run norms and softmax in their general (GPU) flavour on CPU devices too. Not
+ * thread-safe: set it before recording. */
 void ar_ops_reduce_avoid_texel (gboolean avoid);
 
 /* The general flavour of the norms and softmax holds each invocation's elements of a row or
